@@ -1,0 +1,1 @@
+"""Data preparation: webcam archives and photo folders -> sky masks -> filtered WebDataset shards."""

@@ -1,0 +1,137 @@
+"""The one LightningDataModule: reads the WebDataset shards that `data_prep.shards` writes.
+
+Shards are split by DDP rank and DataLoader worker; training samples shards with replacement
+(seeded per rank and worker) so that every rank sees the same number of batches; validation
+is a deterministic subset chosen by a hash of each sample's key, identical on every rank.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from pathlib import Path
+
+import kornia
+import lightning as L
+import numpy as np
+import torch
+from PIL import Image
+
+from skysynth.data.stream import ShardStream
+
+
+def is_validation(key: str, fraction: float) -> bool:
+    """Deterministic split: a key is in validation when its hash falls below `fraction`."""
+    bucket = int.from_bytes(hashlib.md5(key.encode()).digest()[:4], "little") / 2**32
+    return bucket < fraction
+
+
+def find_shards(path: str | Path) -> list[str]:
+    """Shard files of a folder made by data_prep.shards (or a single .tar)."""
+    path = Path(path)
+    if path.is_file() and path.suffix == ".tar":
+        return [str(path)]
+    if not path.is_dir():
+        raise FileNotFoundError(f"shard folder not found: {path} (make one with `make prep-data`)")
+    shards = sorted(str(p) for p in path.glob("shard-*.tar"))
+    if not shards:
+        raise FileNotFoundError(f"no shard-*.tar in {path} (make one with `make prep-data`)")
+    return shards
+
+
+def decode_image(sample: dict) -> dict:
+    """Keep the key and an (3, H, W) float tensor in [0, 1]."""
+    data = sample.get("jpg") or sample.get("png")
+    image = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"), dtype=np.uint8)
+    tensor = torch.from_numpy(image.copy()).permute(2, 0, 1).float() / 255.0
+    meta = json.loads(sample["json"]) if "json" in sample else {}
+    return {"key": sample["__key__"], "image": tensor, "location": meta.get("location", "")}
+
+
+def collate(items: list[dict]) -> dict:
+    return {"image": torch.stack([i["image"] for i in items]), "key": [i["key"] for i in items]}
+
+
+class SkyShardDataModule(L.LightningDataModule):
+    """Batches of sky crops `{"image": (B, 3, crop, crop)}` for all three models.
+
+    `downscale` shrinks each sample before cropping (antialiased, kornia): the tokenizer and
+    MaskGIT work at a reduced scale, the upscaler at full resolution.
+    """
+
+    def __init__(
+        self,
+        shards: str,
+        batch_size: int = 32,
+        crop_size: int = 128,
+        downscale: float = 1.0,
+        val_fraction: float = 0.05,
+        num_workers: int = 2,
+        train_samples_per_epoch: int = 10_000,
+        shuffle_buffer: int = 1000,
+        hflip: bool = True,
+        seed: int = 0,
+    ):
+        super().__init__()
+        self.save_hyperparameters()
+        self.shard_urls: list[str] = []
+
+    def setup(self, stage: str | None = None) -> None:
+        self.shard_urls = find_shards(self.hparams.shards)
+
+    def _transform(self, train: bool):
+        crop_size, downscale, hflip = self.hparams.crop_size, self.hparams.downscale, self.hparams.hflip
+
+        def apply(sample: dict, generator: torch.Generator | None) -> dict:
+            image = sample["image"][None]
+            if downscale != 1:
+                size = (round(image.shape[-2] / downscale), round(image.shape[-1] / downscale))
+                image = kornia.geometry.transform.resize(image, size, interpolation="bilinear", antialias=True)
+            height, width = image.shape[-2:]
+            if min(height, width) < crop_size:
+                raise ValueError(f"sample {sample['key']} is {height}x{width} after downscale, "
+                                 f"smaller than crop_size={crop_size}")
+            if generator is None:  # validation: centre crop, no flip
+                top, left = (height - crop_size) // 2, (width - crop_size) // 2
+            else:
+                top = int(torch.randint(0, height - crop_size + 1, (), generator=generator))
+                left = int(torch.randint(0, width - crop_size + 1, (), generator=generator))
+                if hflip and bool(torch.rand((), generator=generator) < 0.5):
+                    image = kornia.geometry.transform.hflip(image)
+            crop = kornia.geometry.transform.crop_by_indices(
+                image, torch.tensor([[[left, top], [left + crop_size - 1, top], [left + crop_size - 1, top + crop_size - 1],
+                                      [left, top + crop_size - 1]]], dtype=torch.float32), size=(crop_size, crop_size))
+            return {"image": crop[0].clamp(0, 1), "key": sample["key"]}
+
+        return apply
+
+    def _world(self) -> tuple[int, int]:
+        trainer = getattr(self, "_trainer", None)
+        return (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
+
+    def _stream(self, train: bool) -> ShardStream:
+        fraction = self.hparams.val_fraction
+        keep = (lambda key: not is_validation(key, fraction)) if train else (lambda key: is_validation(key, fraction))
+        rank, world = self._world()
+        workers = max(1, self.hparams.num_workers)
+        per_worker = max(1, self.hparams.train_samples_per_epoch // (world * workers))
+        return ShardStream(self.shard_urls, keep, decode_image, self._transform(train), train=train,
+                           seed=self.hparams.seed, rank=rank, samples_per_worker=per_worker,
+                           shuffle_buffer=self.hparams.shuffle_buffer)
+
+    def _loader(self, train: bool) -> torch.utils.data.DataLoader:
+        stream = self._stream(train)
+        trainer = getattr(self, "_trainer", None)
+        if train and trainer is not None:
+            stream.set_epoch(trainer.current_epoch)
+        return torch.utils.data.DataLoader(
+            stream, batch_size=self.hparams.batch_size, num_workers=self.hparams.num_workers,
+            drop_last=train, collate_fn=collate,
+        )
+
+    def train_dataloader(self):
+        return self._loader(train=True)
+
+    def val_dataloader(self):
+        return self._loader(train=False)

@@ -1,0 +1,77 @@
+"""LightningModule of the tokenizer: losses, dead-code restart, PSNR/SSIM/codebook metrics."""
+
+from __future__ import annotations
+
+import torch
+from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMeasure
+
+from skysynth.eval.metrics import CodebookUsage
+from skysynth.lit.base import SkyLitModule, build_config
+from skysynth.models.vqvae import VQVAE, VQVAEConfig
+
+
+class VQVAELit(SkyLitModule):
+    model_type = "vqvae"
+
+    def __init__(self, net: dict, optim: dict, dead_code_restart: bool = True, usage_decay: float = 0.99,
+                 dead_threshold: float = 0.03, grid_every_n_steps: int = 500, seed: int = 0):
+        super().__init__(optim, grid_every_n_steps, seed)
+        self.save_hyperparameters()
+        self.net = VQVAE(build_config(VQVAEConfig, net))
+        size = self.net.config.codebook_size
+        # Running share of each code among tokens; codes far below uniform are "dead".
+        self.register_buffer("usage_ema", torch.full((size,), 1.0 / size))
+        self.val_psnr = PeakSignalNoiseRatio(data_range=1.0)
+        self.val_ssim = StructuralSimilarityIndexMeasure(data_range=1.0)
+        self.val_codes = CodebookUsage(size)
+
+    def training_step(self, batch, batch_idx):
+        images = batch["image"]
+        out = self.net(images)
+        self.log_dict({f"train/{k}": out[k] for k in ("loss", "mse", "codebook_loss", "commitment_loss",
+                                                        "revival_loss")}, prog_bar=False, sync_dist=True)
+        self.log("train/psnr", -10 * torch.log10(out["mse"].detach().clamp_min(1e-10)), prog_bar=True, sync_dist=True)
+        self._track_usage(out["tokens"], out["latents"])
+        if self.grid_every_n_steps and self.global_step % self.grid_every_n_steps == 0:
+            self.maybe_save_grid([images[:8], out["reconstruction"][:8]], "train_reconstruction")
+        return out["loss"]
+
+    @torch.no_grad()
+    def _track_usage(self, tokens: torch.Tensor, latents: torch.Tensor) -> None:
+        size = self.net.config.codebook_size
+        counts = torch.bincount(tokens.flatten(), minlength=size).float()
+        counts = self.trainer.strategy.reduce(counts, reduce_op="sum")
+        self.usage_ema.mul_(self.hparams.usage_decay).add_((1 - self.hparams.usage_decay) * counts / counts.sum())
+        self.log("train/live_codes", (self.usage_ema > self.hparams.dead_threshold / size).float().mean())
+        if not self.hparams.dead_code_restart:
+            return
+        dead = self.usage_ema < self.hparams.dead_threshold / size
+        if not dead.any():
+            return
+        # Restart dead codes at random encoder outputs of this batch; rank 0 decides for all.
+        generator = self.step_generator("restart")
+        picks = torch.randint(0, latents.shape[0], (int(dead.sum()),), generator=generator, device=latents.device)
+        codebook = self.net.quantizer.codebook.data.clone()
+        codebook[dead] = latents[picks].to(codebook.dtype)
+        codebook = self.trainer.strategy.broadcast(codebook, src=0)
+        self.net.quantizer.codebook.data.copy_(codebook)
+        self.usage_ema[dead] = 1.0 / size
+
+    def validation_step(self, batch, batch_idx):
+        images = batch["image"]
+        out = self.net(images)
+        reconstruction = out["reconstruction"].clamp(0, 1)
+        self.val_psnr.update(reconstruction, images)
+        self.val_ssim.update(reconstruction, images)
+        self.val_codes.update(out["tokens"])
+        self.log("val/loss", out["loss"], sync_dist=True)
+        if batch_idx == 0:
+            self.maybe_save_grid([images[:8], reconstruction[:8]], "val_reconstruction")
+
+    def on_validation_epoch_end(self):
+        codes = self.val_codes.compute()
+        self.log_dict({"val/psnr": self.val_psnr.compute(), "val/ssim": self.val_ssim.compute(),
+                       "val/codebook_usage": codes["usage"].float(), "val/perplexity": codes["perplexity"].float()},
+                      prog_bar=True)
+        for metric in (self.val_psnr, self.val_ssim, self.val_codes):
+            metric.reset()

@@ -1,0 +1,184 @@
+"""VQ-VAE image tokenizer (van den Oord et al. 2017, https://arxiv.org/abs/1711.00937).
+
+128x128 RGB -> 32x32 tokens from a small codebook, as in the skysynth thesis, plus the
+remedies against dead codes that the field uses: a revival loss (the thesis's), dead-code
+restart, and an l2-normalised low-dimensional lookup (Yu et al. 2021, ViT-VQGAN).
+Images are (B, 3, H, W) floats in [0, 1]; H and W must be multiples of 4.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from skysynth.models.layers import ResBlock, Upsample, group_norm
+from skysynth.models.pretrained import PretrainedMixin
+
+
+@dataclass
+class VQVAEConfig:
+    """Architecture and loss weights of the tokenizer."""
+
+    base_channels: int = 32
+    channel_multipliers: tuple = (1, 2, 3)
+    blocks_per_level: int = 1
+    embed_dim: int = 32
+    codebook_size: int = 128
+    commitment_weight: float = 0.25
+    codebook_weight: float = 1.0
+    revival_weight: float = 0.01
+    l2_normalized: bool = False
+    # 1 / Var(training pixels): the thesis's "K" that scales the reconstruction MSE.
+    reconstruction_weight: float = 10.93
+
+    @property
+    def downsample_factor(self) -> int:
+        return 2 ** (len(self.channel_multipliers) - 1)
+
+
+class Encoder(nn.Module):
+    def __init__(self, config: VQVAEConfig):
+        super().__init__()
+        channels = [config.base_channels * m for m in config.channel_multipliers]
+        self.conv_in = nn.Conv2d(3, channels[0], 3, padding=1)
+        layers: list[nn.Module] = []
+        for level, ch in enumerate(channels):
+            prev = channels[max(level - 1, 0)]
+            if level > 0:
+                layers.append(nn.Conv2d(prev, ch, 3, stride=2, padding=1))
+            layers += [ResBlock(ch, ch) for _ in range(config.blocks_per_level)]
+        self.layers = nn.Sequential(*layers)
+        self.norm_out = group_norm(channels[-1])
+        self.conv_out = nn.Conv2d(channels[-1], config.embed_dim, 1)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        h = self.layers(self.conv_in(images * 2.0 - 1.0))
+        return self.conv_out(F.silu(self.norm_out(h)))
+
+
+class Decoder(nn.Module):
+    def __init__(self, config: VQVAEConfig):
+        super().__init__()
+        channels = [config.base_channels * m for m in config.channel_multipliers][::-1]
+        self.conv_in = nn.Conv2d(config.embed_dim, channels[0], 3, padding=1)
+        layers: list[nn.Module] = []
+        for level, ch in enumerate(channels):
+            if level > 0:
+                layers.append(Upsample(channels[level - 1], ch))
+            layers += [ResBlock(ch, ch) for _ in range(config.blocks_per_level)]
+        self.layers = nn.Sequential(*layers)
+        self.norm_out = group_norm(channels[-1])
+        self.conv_out = nn.Conv2d(channels[-1], 3, 3, padding=1)
+
+    def forward(self, latents: torch.Tensor) -> torch.Tensor:
+        h = self.layers(self.conv_in(latents))
+        return (self.conv_out(F.silu(self.norm_out(h))) + 1.0) / 2.0
+
+
+class VectorQuantizer(nn.Module):
+    """Nearest-codebook-entry lookup with straight-through gradients."""
+
+    def __init__(self, config: VQVAEConfig):
+        super().__init__()
+        self.config = config
+        self.codebook = nn.Parameter(torch.randn(config.codebook_size, config.embed_dim) * 0.1)
+
+    def _lookup_space(self, vectors: torch.Tensor) -> torch.Tensor:
+        return F.normalize(vectors, dim=-1) if self.config.l2_normalized else vectors
+
+    def nearest(self, flat: torch.Tensor) -> torch.Tensor:
+        """(N, D) encoder vectors -> (N,) int64 indices of their nearest codes (L2)."""
+        codes = self._lookup_space(self.codebook)
+        flat = self._lookup_space(flat)
+        distances = flat.pow(2).sum(1, keepdim=True) - 2 * flat @ codes.t() + codes.pow(2).sum(1)[None]
+        return distances.argmin(dim=1)
+
+    def embed(self, indices: torch.Tensor) -> torch.Tensor:
+        """Integer tokens (...,) -> code vectors (..., D) in the decoder's space."""
+        return self._lookup_space(self.codebook)[indices]
+
+    def revival_loss(self, flat: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
+        """Pull every code unused in this batch toward its nearest encoder output (thesis)."""
+        used = torch.zeros(self.config.codebook_size, dtype=torch.bool, device=flat.device)
+        used[indices] = True
+        unused = self._lookup_space(self.codebook[~used])
+        if unused.shape[0] == 0:
+            return flat.new_zeros(())
+        target = self._lookup_space(flat.detach())
+        distances = torch.cdist(unused, target).pow(2)
+        return distances.min(dim=1).values.mean()
+
+
+class VQVAE(PretrainedMixin, nn.Module):
+    """Tokenizer: `encode(images) -> tokens`, `decode(tokens) -> images`, `forward` for training."""
+
+    config_class = VQVAEConfig
+    model_type = "vqvae"
+
+    def __init__(self, config: VQVAEConfig):
+        super().__init__()
+        self.config = config
+        self.encoder = Encoder(config)
+        self.decoder = Decoder(config)
+        self.quantizer = VectorQuantizer(config)
+
+    def _check(self, images: torch.Tensor) -> None:
+        factor = self.config.downsample_factor
+        if images.ndim != 4 or images.shape[1] != 3:
+            raise ValueError(f"expected (B, 3, H, W) images, got {tuple(images.shape)}")
+        if images.shape[-1] % factor or images.shape[-2] % factor:
+            raise ValueError(f"image sides must be multiples of {factor}, got {tuple(images.shape[-2:])}")
+
+    @torch.no_grad()
+    def encode(self, images: torch.Tensor) -> torch.Tensor:
+        """(B, 3, H, W) in [0, 1] -> (B, H/4, W/4) int64 tokens."""
+        self._check(images)
+        latents = self.encoder(images)
+        b, d, h, w = latents.shape
+        flat = latents.permute(0, 2, 3, 1).reshape(-1, d)
+        return self.quantizer.nearest(flat).view(b, h, w)
+
+    def decode_latents(self, tokens: torch.Tensor) -> torch.Tensor:
+        """(B, h, w) int64 tokens -> (B, D, h, w) code vectors."""
+        return self.quantizer.embed(tokens).permute(0, 3, 1, 2)
+
+    @torch.no_grad()
+    def decode(self, tokens: torch.Tensor) -> torch.Tensor:
+        """(B, h, w) int64 tokens -> (B, 3, 4h, 4w) images (unclamped floats, ~[0, 1])."""
+        return self.decoder(self.decode_latents(tokens))
+
+    def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Training pass: returns reconstruction, tokens and each loss term separately."""
+        self._check(images)
+        latents = self.encoder(images)
+        b, d, h, w = latents.shape
+        flat = latents.permute(0, 2, 3, 1).reshape(-1, d)
+        indices = self.quantizer.nearest(flat)
+        quantized = self.quantizer.embed(indices)
+        flat_lookup = self.quantizer._lookup_space(flat)
+        codebook_loss = F.mse_loss(quantized, flat_lookup.detach())
+        commitment_loss = F.mse_loss(flat_lookup, quantized.detach())
+        straight_through = flat_lookup + (quantized - flat_lookup).detach()
+        reconstruction = self.decoder(straight_through.view(b, h, w, d).permute(0, 3, 1, 2))
+        mse = F.mse_loss(reconstruction, images)
+        revival = self.quantizer.revival_loss(flat, indices)
+        c = self.config
+        loss = (
+            c.reconstruction_weight * mse
+            + c.codebook_weight * codebook_loss
+            + c.commitment_weight * commitment_loss
+            + c.revival_weight * revival
+        )
+        return {
+            "loss": loss,
+            "mse": mse,
+            "codebook_loss": codebook_loss,
+            "commitment_loss": commitment_loss,
+            "revival_loss": revival,
+            "reconstruction": reconstruction,
+            "tokens": indices.view(b, h, w),
+            "latents": flat.detach(),
+        }
