@@ -1,0 +1,80 @@
+"""LightningModule of MaskGIT: tokens from the frozen tokenizer, outpainting masks, NLL loss."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torchmetrics import MeanMetric
+
+from skysynth.lit.base import SkyLitModule, build_config
+from skysynth.lit.tokenizer import load_frozen_tokenizer
+from skysynth.models.maskgit import MaskGIT, MaskGITConfig
+from skysynth.schedulers.masking import MASK_NAMES, MaskGITSampler, MaskSchedule, outpaint_masks
+
+
+class MaskGITLit(SkyLitModule):
+    model_type = "maskgit"
+
+    def __init__(self, net: dict, optim: dict, tokenizer: str | None = None, grid_every_n_steps: int = 500,
+                 seed: int = 0):
+        super().__init__(optim, grid_every_n_steps, seed)
+        self.save_hyperparameters()
+        self.net = MaskGIT(build_config(MaskGITConfig, net))
+        self.tokenizer = load_frozen_tokenizer(tokenizer)
+        if self.tokenizer.config.codebook_size != self.net.config.codebook_size:
+            raise ValueError(f"tokenizer has {self.tokenizer.config.codebook_size} codes, "
+                             f"MaskGIT expects {self.net.config.codebook_size}")
+        self.schedule = MaskSchedule()
+        self.val_accuracy = torch.nn.ModuleList(MeanMetric() for _ in MASK_NAMES)
+        self.val_nll = torch.nn.ModuleList(MeanMetric() for _ in MASK_NAMES)
+
+    def state_dict(self, *args, **kwargs):
+        # The tokenizer is an input, not a trained part: keep it out of checkpoints.
+        state = super().state_dict(*args, **kwargs)
+        return {k: v for k, v in state.items() if not k.startswith("tokenizer.")}
+
+    def load_state_dict(self, state_dict, strict: bool = True, **kwargs):
+        return super().load_state_dict(state_dict, strict=False, **kwargs)
+
+    def tokens_of(self, images: torch.Tensor) -> torch.Tensor:
+        return self.tokenizer.encode(images)
+
+    def _loss(self, tokens: torch.Tensor, mask: torch.Tensor):
+        inputs = tokens.masked_fill(mask, self.net.config.mask_token_id)
+        logits = self.net(inputs)
+        nll = F.cross_entropy(logits[mask], tokens[mask])
+        return logits, nll
+
+    def training_step(self, batch, batch_idx):
+        tokens = self.tokens_of(batch["image"])
+        b, h, w = tokens.shape
+        mask, _ = self.schedule.training_mask(b, h, w, self.step_generator("mask"), device=tokens.device)
+        logits, loss = self._loss(tokens, mask)
+        accuracy = (logits.argmax(-1)[mask] == tokens[mask]).float().mean()
+        self.log_dict({"train/loss": loss, "train/accuracy": accuracy}, prog_bar=True, sync_dist=True)
+        return loss
+
+    def validation_step(self, batch, batch_idx):
+        tokens = self.tokens_of(batch["image"])
+        b, h, w = tokens.shape
+        # Every mask type on every validation window, fully masked: the outpainting case.
+        for kind, region in enumerate(outpaint_masks(h, w).to(tokens.device)):
+            mask = region.expand(b, h, w)
+            logits, nll = self._loss(tokens, mask)
+            self.val_nll[kind].update(nll)
+            self.val_accuracy[kind].update((logits.argmax(-1)[mask] == tokens[mask]).float().mean())
+        if batch_idx == 0 and self.trainer.is_global_zero:
+            self._sample_grid(tokens[:4])
+
+    def _sample_grid(self, tokens: torch.Tensor) -> None:
+        sampler = MaskGITSampler(decode_steps=8)
+        region = outpaint_masks(*tokens.shape[1:]).to(tokens.device)[0].expand_as(tokens)
+        generated = sampler.sample(self.net, tokens, region, self.step_generator("grid"))
+        self.maybe_save_grid([self.tokenizer.decode(tokens), self.tokenizer.decode(generated)], "val_right_half")
+
+    def on_validation_epoch_end(self):
+        for kind, name in enumerate(MASK_NAMES):
+            self.log(f"val/accuracy_{name}", self.val_accuracy[kind].compute())
+            self.log(f"val/nll_{name}", self.val_nll[kind].compute())
+            self.val_accuracy[kind].reset()
+            self.val_nll[kind].reset()

@@ -1,0 +1,85 @@
+"""MaskGIT token transformer (Chang et al. 2022, https://arxiv.org/abs/2202.04200).
+
+A bidirectional transformer over a window of tokens: masked positions (id = codebook_size)
+are predicted from all others. Pure network code: masking and decoding live in
+`skysynth.schedulers.masking`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from skysynth.models.pretrained import PretrainedMixin
+
+
+@dataclass
+class MaskGITConfig:
+    codebook_size: int = 128
+    tokens_per_side: int = 32  # training window; any smaller window also works
+    hidden_size: int = 256
+    intermediate_size: int = 512
+    num_heads: int = 4
+    num_layers: int = 8
+    dropout: float = 0.1
+
+    @property
+    def mask_token_id(self) -> int:
+        return self.codebook_size
+
+
+class TransformerBlock(nn.Module):
+    """Pre-norm block: self-attention (scaled_dot_product_attention) then an MLP."""
+
+    def __init__(self, config: MaskGITConfig):
+        super().__init__()
+        self.num_heads = config.num_heads
+        self.dropout = config.dropout
+        self.norm1 = nn.LayerNorm(config.hidden_size)
+        self.qkv = nn.Linear(config.hidden_size, 3 * config.hidden_size)
+        self.proj = nn.Linear(config.hidden_size, config.hidden_size)
+        self.norm2 = nn.LayerNorm(config.hidden_size)
+        self.mlp = nn.Sequential(
+            nn.Linear(config.hidden_size, config.intermediate_size), nn.GELU(),
+            nn.Linear(config.intermediate_size, config.hidden_size), nn.Dropout(config.dropout),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, n, d = x.shape
+        q, k, v = self.qkv(self.norm1(x)).view(b, n, 3, self.num_heads, d // self.num_heads).permute(2, 0, 3, 1, 4)
+        attended = F.scaled_dot_product_attention(q, k, v, dropout_p=self.dropout if self.training else 0.0)
+        x = x + self.proj(attended.transpose(1, 2).reshape(b, n, d))
+        return x + self.mlp(self.norm2(x))
+
+
+class MaskGIT(PretrainedMixin, nn.Module):
+    """`forward(tokens (B, h, w) int64, mask id where unknown) -> logits (B, h, w, codebook_size)`."""
+
+    config_class = MaskGITConfig
+    model_type = "maskgit"
+
+    def __init__(self, config: MaskGITConfig):
+        super().__init__()
+        self.config = config
+        # The mask token embeds to zero (padding_idx), as in the thesis.
+        self.token_embedding = nn.Embedding(config.codebook_size + 1, config.hidden_size,
+                                            padding_idx=config.mask_token_id)
+        side = config.tokens_per_side
+        self.position_embedding = nn.Parameter(torch.randn(1, side, side, config.hidden_size) * 0.02)
+        self.blocks = nn.ModuleList(TransformerBlock(config) for _ in range(config.num_layers))
+        self.norm_out = nn.LayerNorm(config.hidden_size)
+        self.head = nn.Linear(config.hidden_size, config.codebook_size)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        b, h, w = tokens.shape
+        side = self.config.tokens_per_side
+        if h > side or w > side:
+            raise ValueError(f"window {h}x{w} is larger than the trained {side}x{side}")
+        x = self.token_embedding(tokens) + self.position_embedding[:, :h, :w]
+        x = x.view(b, h * w, -1)
+        for block in self.blocks:
+            x = block(x)
+        return self.head(self.norm_out(x)).view(b, h, w, -1)

@@ -1,0 +1,184 @@
+"""The Outpainter: tokenize, grow tokens, decode, upscale, paste the input back.
+
+    from skysynth import Outpainter
+    op = Outpainter.from_pretrained()            # bundled weights, offline
+    bigger = op(image, size=(1024, 512), generator=torch.Generator().manual_seed(0))
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from tqdm import tqdm
+
+from skysynth.models.maskgit import MaskGIT
+from skysynth.models.upscaler import UNet
+from skysynth.models.vqvae import VQVAE
+from skysynth.outpaint.growth import grow_tokens, growth_plan
+from skysynth.outpaint.layout import Layout, plan
+from skysynth.outpaint.tiling import decode_windows, tile_starts, upscale_tiles
+from skysynth.schedulers.masking import MaskGITSampler
+from skysynth.schedulers.noise import CosineNoiseSchedule
+from skysynth.weights import bundled_path
+
+
+@dataclass
+class OutpaintSettings:
+    decode_steps: int = 12
+    temperature: float = 4.0  # Gumbel-noise scale of confidences (the thesis's temperature)
+    sampling_temperature: float = 1.0
+    order: str = "confidence"  # or "halton"
+    upscale_steps: int = 8
+    upscale_tile: int = 256
+    upscale_overlap: int = 32
+    decode_window: int = 64  # tokens per decoder window
+
+
+def to_tensor(image: Image.Image) -> torch.Tensor:
+    """PIL image -> (1, 3, H, W) float in [0, 1]."""
+    array = np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
+    return torch.from_numpy(array).permute(2, 0, 1)[None].contiguous()
+
+
+def to_image(tensor: torch.Tensor) -> Image.Image:
+    array = (tensor.clamp(0, 1).permute(1, 2, 0).cpu().numpy() * 255.0 + 0.5).astype(np.uint8)
+    return Image.fromarray(array)
+
+
+class Outpainter:
+    """Chains the three trained networks. Devices are the caller's: `.to(device)`."""
+
+    def __init__(self, tokenizer: VQVAE, maskgit: MaskGIT, upscaler: UNet | None,
+                 settings: OutpaintSettings | None = None):
+        self.tokenizer, self.maskgit, self.upscaler = tokenizer.eval(), maskgit.eval(), upscaler
+        if upscaler is not None:
+            upscaler.eval()
+        self.settings = settings or OutpaintSettings()
+        if tokenizer.config.codebook_size != maskgit.config.codebook_size:
+            raise ValueError("tokenizer and MaskGIT disagree on the codebook size")
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path | None = None, settings: OutpaintSettings | None = None,
+                        device: str | torch.device = "cpu") -> Outpainter:
+        """Load tokenizer/, maskgit/ and upscaler/ from `path` (default: the bundled weights)."""
+        root = Path(path) if path else bundled_path("tokenizer").parent
+        tokenizer = VQVAE.from_pretrained(root / "tokenizer")
+        maskgit = MaskGIT.from_pretrained(root / "maskgit")
+        upscaler = UNet.from_pretrained(root / "upscaler") if (root / "upscaler" / "config.json").is_file() else None
+        return cls(tokenizer, maskgit, upscaler, settings).to(device)
+
+    def to(self, device) -> Outpainter:
+        self.device = torch.device(device)
+        for net in (self.tokenizer, self.maskgit, self.upscaler):
+            if net is not None:
+                net.to(self.device)
+        return self
+
+    @property
+    def scale_factor(self) -> int:
+        return self.upscaler.config.scale_factor if self.upscaler is not None else 1
+
+    @property
+    def token_pixels(self) -> int:
+        return self.tokenizer.config.downsample_factor * self.scale_factor
+
+    def plan(self, input_size, size=None, grow=None, pad=None) -> Layout:
+        return plan(input_size, self.token_pixels, size=size, grow=grow, pad=pad)
+
+    @torch.no_grad()
+    def __call__(self, image: Image.Image, size=None, grow=None, pad=None, samples: int = 1,
+                 generator: torch.Generator | None = None, upscale: bool = True, progress: bool = False):
+        """Outpaint `image` to `size=(W, H)` (centred), `grow=F` or `pad=(L, T, R, B)`.
+
+        Returns a PIL image, or a list of `samples` images when samples > 1. The input's own
+        pixels come back unchanged. Same generator seed, same picture.
+        """
+        if size is None and grow is None and pad is None:
+            grow = 2.0
+        layout = self.plan(image.size, size=size, grow=grow, pad=pad)
+        generator = generator or torch.Generator().manual_seed(0)
+        sharp = to_tensor(image).to(self.device)
+        outputs = self._run(sharp, layout, samples, generator, upscale and self.upscaler is not None, progress)
+        left, top = layout.margin_x, layout.margin_y
+        width, height = layout.output_size
+        images = [to_image(o[:, top : top + height, left : left + width]) for o in outputs]
+        return images[0] if samples == 1 else images
+
+    def _run(self, sharp, layout: Layout, samples, generator, upscale, progress) -> torch.Tensor:
+        s, f = self.settings, self.scale_factor
+        tokens, known = self._initial_tokens(sharp, layout, samples)
+        window = self.maskgit.config.tokens_per_side
+        kl, kt, _, _ = layout.known_tokens_box
+        sampler = MaskGITSampler(s.decode_steps, s.temperature, s.sampling_temperature, order=s.order)
+        steps = len(growth_plan(known, window, (kt, kl)))
+        with tqdm(total=steps, desc="grow tokens", unit="window", disable=not progress) as bar:
+            fill = lambda window_tokens, unknown: sampler.sample(self.maskgit, window_tokens, unknown, generator)
+            tokens = grow_tokens(tokens, known, window, (kt, kl), fill, bar.update)
+        decoded = decode_windows(self.tokenizer.decode, tokens, s.decode_window,
+                                 self.tokenizer.config.downsample_factor).clamp(0, 1)
+        work_w, work_h = layout.work_size
+        blurry = F.interpolate(decoded, size=(work_h, work_w), mode="bicubic", align_corners=False).clamp(0, 1)
+        left, top, right, bottom = layout.input_box_work
+        canvas_input = torch.zeros_like(blurry[:1])
+        canvas_input[..., top:bottom, left:right] = sharp
+        known_mask = torch.zeros(1, 1, work_h, work_w, dtype=torch.bool, device=blurry.device)
+        known_mask[..., top:bottom, left:right] = True
+        if upscale and f >= 1:
+            blurry = self._upscale(blurry, canvas_input, known_mask, generator, progress)
+        return torch.where(known_mask, canvas_input, blurry)
+
+    def _initial_tokens(self, sharp, layout: Layout, samples: int):
+        """Encode the input at the model's scale; returns (B, H, W) tokens and the known mask."""
+        f, p = self.scale_factor, self.token_pixels
+        kl, kt, kr, kb = layout.known_tokens_box
+        left, top, _, _ = layout.input_box_work
+        # Crop to whole tokens (the partial border tokens are generated, then covered by input pixels).
+        crop = sharp[..., kt * p - top : kb * p - top, kl * p - left : kr * p - left]
+        small = F.interpolate(crop, scale_factor=1 / f, mode="bilinear", antialias=True) if f > 1 else crop
+        known_tokens = self.tokenizer.encode(small.clamp(0, 1))
+        width_t, height_t = layout.canvas_tokens
+        tokens = torch.zeros(samples, height_t, width_t, dtype=torch.long, device=sharp.device)
+        tokens[:, kt:kb, kl:kr] = known_tokens
+        known = torch.zeros(height_t, width_t, dtype=torch.bool, device=sharp.device)
+        known[kt:kb, kl:kr] = True
+        return tokens, known
+
+    def _upscale(self, blurry, canvas_input, known_mask, generator, progress):
+        s, net = self.settings, self.upscaler
+        schedule = CosineNoiseSchedule(net.config.min_signal_rate, net.config.max_signal_rate)
+        scale = net.config.edge_scale
+        m = net.config.multiple
+        tile = max(m, s.upscale_tile // m * m)
+        h, w = blurry.shape[-2:]
+        pad_h, pad_w = (-h) % m, (-w) % m  # tiles must be multiples of the U-Net's factor
+        blurry_p = F.pad(blurry, (0, pad_w, 0, pad_h), mode="replicate")
+        known_edges = F.pad((canvas_input - blurry) * scale, (0, pad_w, 0, pad_h))
+        mask = F.pad(known_mask, (0, pad_w, 0, pad_h)).expand(blurry.shape[0], 3, -1, -1)
+        height, width = blurry_p.shape[-2:]
+        tile_h, tile_w = min(tile, height), min(tile, width)
+
+        def restore(blurry_tile, known_tile, mask_tile):
+            return schedule.sample(lambda x, rate: net(x, blurry_tile, rate), blurry_tile.shape, s.upscale_steps,
+                                   generator, known=known_tile, known_mask=mask_tile, device=blurry_tile.device)
+
+        count = len(tile_starts(height, tile_h, s.upscale_overlap)) * len(tile_starts(width, tile_w, s.upscale_overlap))
+        with tqdm(total=count, desc="upscale", unit="tile", disable=not progress) as bar:
+            edges = _upscale_grid(restore, blurry_p, known_edges, mask, tile_h, tile_w, s.upscale_overlap, bar.update)
+        return (blurry + edges[..., :h, :w] / scale).clamp(0, 1)
+
+
+def _upscale_grid(restore, blurry, known_edges, mask, tile_h, tile_w, overlap, progress):
+    if tile_h == tile_w:
+        return upscale_tiles(restore, blurry, known_edges, mask, tile_h, overlap, progress)
+    # A canvas thinner than one tile: a single row or column of tiles of the canvas's size.
+    height, width = blurry.shape[-2:]
+    tile = max(tile_h, tile_w)
+    padded = F.pad(blurry, (0, max(0, tile - width), 0, max(0, tile - height)), mode="replicate")
+    pad = (0, padded.shape[-1] - width, 0, padded.shape[-2] - height)
+    edges = upscale_tiles(restore, padded, F.pad(known_edges, pad), F.pad(mask, pad), tile, overlap, progress)
+    return edges[..., :height, :width]

@@ -1,0 +1,72 @@
+"""Decode tokens in overlapping weighted windows; upscale in overlapping tiles with known pixels."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+from skysynth.outpaint.growth import window_starts
+
+
+def tent_weights(height: int, width: int, device=None) -> torch.Tensor:
+    """(H, W) triangular weights, highest in the middle, > 0 at the border."""
+    ys = torch.arange(height, device=device, dtype=torch.float32)
+    xs = torch.arange(width, device=device, dtype=torch.float32)
+    wy = torch.minimum(ys + 1, height - ys)
+    wx = torch.minimum(xs + 1, width - xs)
+    return wy[:, None] * wx[None, :]
+
+
+def decode_windows(decode: Callable[[torch.Tensor], torch.Tensor], tokens: torch.Tensor, window: int,
+                   pixels_per_token: int) -> torch.Tensor:
+    """(B, H, W) tokens -> (B, 3, H*p, W*p) images; windows of `window` tokens, half overlapping,
+    blended with tent weights so that window borders leave no seams."""
+    b, height, width = tokens.shape
+    p = pixels_per_token
+    out = None
+    total = torch.zeros(height * p, width * p, device=tokens.device)
+    win_h, win_w = min(window, height), min(window, width)
+    weights = tent_weights(win_h * p, win_w * p, tokens.device)
+    for top in window_starts(height, win_h, 0):
+        for left in window_starts(width, win_w, 0):
+            image = decode(tokens[:, top : top + win_h, left : left + win_w]).float()
+            if out is None:
+                out = torch.zeros(b, image.shape[1], height * p, width * p, device=tokens.device)
+            ys, xs = slice(top * p, (top + win_h) * p), slice(left * p, (left + win_w) * p)
+            out[:, :, ys, xs] += image * weights
+            total[ys, xs] += weights
+    return out / total
+
+
+def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
+    if length <= tile:
+        return [0]
+    stride = tile - overlap
+    starts = list(range(0, length - tile, stride)) + [length - tile]
+    return sorted(set(starts))
+
+
+def upscale_tiles(restore: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor],
+                  blurry: torch.Tensor, known_edges: torch.Tensor, known_mask: torch.Tensor,
+                  tile: int, overlap: int, progress=None) -> torch.Tensor:
+    """Predict edges tile by tile. `restore(blurry_tile, known_tile, known_mask_tile)` returns
+    edges for the tile; pixels already finished by earlier tiles join the known mask, so every
+    overlap is generated once and then respected (no seams)."""
+    edges = known_edges.clone()
+    done = known_mask.clone()
+    height, width = blurry.shape[-2:]
+    for top in tile_starts(height, tile, overlap):
+        for left in tile_starts(width, tile, overlap):
+            ys, xs = slice(top, min(top + tile, height)), slice(left, min(left + tile, width))
+            mask = done[..., ys, xs]
+            if bool(mask.all()):
+                if progress is not None:
+                    progress(1)
+                continue
+            result = restore(blurry[..., ys, xs], edges[..., ys, xs], mask)
+            edges[..., ys, xs] = torch.where(mask, edges[..., ys, xs], result)
+            done[..., ys, xs] = True
+            if progress is not None:
+                progress(1)
+    return edges

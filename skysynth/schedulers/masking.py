@@ -1,0 +1,146 @@
+"""MaskGIT masking schedule (training) and iterative decoder (sampling), apart from the network.
+
+Both use the same gamma(r) = cos(pi r / 2), so training and sampling cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+MASK_NAMES = ("right", "left", "bottom", "top", "top_left", "top_right", "bottom_left", "bottom_right")
+
+
+def gamma(r: torch.Tensor | float) -> torch.Tensor:
+    """Share of tokens still masked at progress r in [0, 1]: cos(pi r / 2)."""
+    return torch.cos(math.pi / 2 * torch.as_tensor(r, dtype=torch.float32))
+
+
+def outpaint_masks(height: int, width: int | None = None) -> torch.Tensor:
+    """(8, h, w) bool, True = unknown: right/left/bottom/top half, then the four quarter corners."""
+    width = width or height
+    masks = torch.zeros(8, height, width, dtype=torch.bool)
+    half_h, half_w = height // 2, width // 2
+    masks[0, :, half_w:] = True
+    masks[1, :, :half_w] = True
+    masks[2, half_h:, :] = True
+    masks[3, :half_h, :] = True
+    masks[4, :half_h, :half_w] = True
+    masks[5, :half_h, half_w:] = True
+    masks[6, half_h:, :half_w] = True
+    masks[7, half_h:, half_w:] = True
+    return masks
+
+
+class MaskSchedule:
+    """Training masks: one of the 8 outpainting regions, each token in it masked with prob gamma(r)."""
+
+    def __init__(self, mask_types: tuple[int, ...] = tuple(range(8))):
+        self.mask_types = torch.tensor(mask_types)
+
+    def training_mask(self, batch: int, height: int, width: int, generator: torch.Generator,
+                      device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
+        """-> ((B, h, w) bool mask of tokens to predict, (B,) int64 mask type)."""
+        regions = outpaint_masks(height, width).to(device)
+        pick = torch.randint(0, len(self.mask_types), (batch,), generator=generator, device=device)
+        kinds = self.mask_types.to(device)[pick]
+        ratio = gamma(torch.rand(batch, generator=generator, device=device)).to(device)
+        coins = torch.rand(batch, height, width, generator=generator, device=device)
+        mask = regions[kinds] & (coins < ratio[:, None, None])
+        # At least one token to predict per sample, else the sample teaches nothing.
+        empty = ~mask.flatten(1).any(1)
+        if empty.any():
+            flat = regions[kinds[empty]].flatten(1).float()
+            first = torch.multinomial(flat, 1, generator=generator).squeeze(1)
+            mask.view(batch, -1)[empty.nonzero().squeeze(1), first] = True
+        return mask, kinds
+
+
+def halton(index: int, base: int) -> float:
+    result, fraction = 0.0, 1.0
+    while index > 0:
+        fraction /= base
+        result += fraction * (index % base)
+        index //= base
+    return result
+
+
+def halton_order(height: int, width: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    """A permutation of the h*w positions in 2-D Halton order (bases 2, 3), randomly shifted
+    (Cranley-Patterson rotation) so samples differ: spreads revealed tokens evenly."""
+    shift = torch.rand(2, generator=generator).tolist() if generator is not None else [0.0, 0.0]
+    seen, order, i = set(), [], 1
+    while len(order) < height * width:
+        y = int(((halton(i, 3) + shift[0]) % 1.0) * height)
+        x = int(((halton(i, 2) + shift[1]) % 1.0) * width)
+        i += 1
+        if (y, x) not in seen:
+            seen.add((y, x))
+            order.append(y * width + x)
+        if i > 50 * height * width:  # a rare shift can make the sequence slow to fill the grid
+            order += [p for p in range(height * width) if divmod(p, width) not in seen]
+            break
+    return torch.tensor(order[: height * width])
+
+
+class MaskGITSampler:
+    """Iterative decoding: predict all unknown tokens, keep the most confident, re-mask the rest.
+
+    - `temperature`: scale of the Gumbel noise added to confidences (the thesis's "temperature";
+      annealed linearly to 0 over the steps when `anneal` is true, as in MaskGIT);
+    - `sampling_temperature`: softmax temperature of the token draw;
+    - `order`: "confidence" (MaskGIT) or "halton" (a low-discrepancy order fixed in advance).
+    Known tokens never change.
+    """
+
+    def __init__(self, decode_steps: int = 12, temperature: float = 4.0, sampling_temperature: float = 1.0,
+                 anneal: bool = True, order: str = "confidence"):
+        if order not in ("confidence", "halton"):
+            raise ValueError(f"order must be 'confidence' or 'halton', got {order!r}")
+        if decode_steps < 1:
+            raise ValueError("decode_steps must be at least 1")
+        self.decode_steps, self.temperature = decode_steps, temperature
+        self.sampling_temperature, self.anneal, self.order = sampling_temperature, anneal, order
+
+    def remaining_after(self, step: int, unknown: int) -> int:
+        """How many tokens stay masked after step `step` (1-based) of `decode_steps`."""
+        return int(math.floor(float(gamma(step / self.decode_steps)) * unknown))
+
+    @torch.no_grad()
+    def sample(self, net, tokens: torch.Tensor, unknown: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """(B, h, w) tokens and (B, h, w) bool unknown mask -> (B, h, w) tokens, all filled."""
+        mask_id = net.config.mask_token_id
+        tokens = torch.where(unknown, torch.full_like(tokens, mask_id), tokens)
+        b, h, w = tokens.shape
+        flat, still = tokens.view(b, -1).clone(), unknown.view(b, -1).clone()
+        initial = still.sum(1)
+        priority = None
+        if self.order == "halton":
+            order = halton_order(h, w, generator if generator.device.type == "cpu" else None).to(tokens.device)
+            priority = torch.empty(h * w, device=tokens.device)
+            priority[order] = torch.linspace(1.0, 0.0, h * w, device=tokens.device)
+        for step in range(1, self.decode_steps + 1):
+            if not still.any():
+                break
+            logits = net(flat.view(b, h, w)).view(b, h * w, -1).float()
+            probs = torch.softmax(logits / max(self.sampling_temperature, 1e-6), dim=-1)
+            drawn = torch.multinomial(probs.view(-1, probs.shape[-1]), 1, generator=generator).view(b, -1)
+            if priority is None:
+                noise_scale = self.temperature * (1 - step / self.decode_steps) if self.anneal else self.temperature
+                uniform = torch.rand(drawn.shape, generator=generator, device=drawn.device).clamp(1e-20, 1 - 1e-7)
+                gumbel = -torch.log(-torch.log(uniform))
+                confidence = torch.log(probs.gather(-1, drawn[..., None]).squeeze(-1).clamp_min(1e-30))
+                confidence = confidence + noise_scale * gumbel
+            else:
+                confidence = priority.expand(b, -1).clone()
+            confidence = confidence.masked_fill(~still, float("inf"))
+            candidate = torch.where(still, drawn, flat)
+            for i in range(b):
+                keep_masked = self.remaining_after(step, int(initial[i]))
+                new_still = torch.zeros_like(still[i])
+                if keep_masked > 0:
+                    new_still[torch.topk(confidence[i], keep_masked, largest=False).indices] = True
+                flat[i] = torch.where(new_still, torch.full_like(flat[i], mask_id), candidate[i])
+                still[i] = new_still
+        return flat.view(b, h, w)

@@ -1,0 +1,67 @@
+import numpy as np
+import pytest
+import torch
+
+from skysynth.outpaint.growth import growth_plan
+from skysynth.outpaint.layout import plan
+from tests.conftest import sky_image
+
+
+@pytest.mark.parametrize(
+    "input_size, kwargs",
+    [
+        ((64, 48), {"size": (128, 96)}),  # centre
+        ((61, 37), {"size": (131, 90)}),  # odd sizes
+        ((64, 64), {"pad": (0, 0, 48, 0)}),  # one side
+        ((64, 64), {"pad": (40, 24, 0, 0)}),  # corner
+        ((40, 72), {"grow": 1.5}),
+    ],
+)
+def test_output_size_and_input_preserved(tiny_outpainter, input_size, kwargs):
+    image = sky_image(*input_size, seed=3)
+    out = tiny_outpainter(image, generator=torch.Generator().manual_seed(0), **kwargs)
+    layout = tiny_outpainter.plan(image.size, **kwargs)
+    assert out.size == layout.output_size
+    left, top = layout.offset
+    region = np.asarray(out)[top : top + input_size[1], left : left + input_size[0]]
+    assert np.array_equal(region, np.asarray(image))
+
+
+def test_same_seed_same_image(tiny_outpainter):
+    image = sky_image(48, 48, seed=1)
+    a = tiny_outpainter(image, size=(96, 64), generator=torch.Generator().manual_seed(7))
+    b = tiny_outpainter(image, size=(96, 64), generator=torch.Generator().manual_seed(7))
+    c = tiny_outpainter(image, size=(96, 64), generator=torch.Generator().manual_seed(8))
+    assert np.array_equal(np.asarray(a), np.asarray(b))
+    assert not np.array_equal(np.asarray(a), np.asarray(c))
+
+
+def test_samples_gives_variants(tiny_outpainter):
+    images = tiny_outpainter(sky_image(48, 48), size=(96, 48), samples=3)
+    assert len(images) == 3 and all(i.size == (96, 48) for i in images)
+
+
+def test_growth_plan_sides_before_corners():
+    known = torch.zeros(16, 16, dtype=torch.bool)
+    known[4:12, 4:12] = True
+    order = growth_plan(known, window=8, anchor=(4, 4))
+    first_shares = []
+    covered = known.clone()
+    for top, left, h, w in order:
+        first_shares.append(float(covered[top : top + h, left : left + w].float().mean()))
+        covered[top : top + h, left : left + w] = True
+    assert covered.all()
+    assert all(share > 0 for share in first_shares)  # always next to known tokens
+    assert first_shares[0] == 0.5  # a side window first: half known
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"size": (10, 10)}, "smaller than the input"),
+    ({"size": (100000, 100000)}, "memory guard"),
+    ({"grow": 0.5}, "grow must be"),
+    ({"pad": (1, 2, 3)}, "four non-negative"),
+    ({"size": (100, 100), "grow": 2.0}, "exactly one"),
+])
+def test_bad_layouts(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        plan((64, 64), 8, **kwargs)
