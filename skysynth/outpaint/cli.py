@@ -1,0 +1,134 @@
+"""Command lines over `Outpainter`: a Hydra app and a plain console command.
+
+    python -m skysynth.outpaint input=sky.jpg output=big.png size=[1024,512]
+    skysynth-outpaint sky.jpg big.png --size 1024 512 --seed 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import torch
+from PIL import Image, UnidentifiedImageError
+
+from data_prep.imageio import is_image
+
+OUTPUT_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
+
+
+class UserError(Exception):
+    """Bad input: printed as one line, exit status 2."""
+
+
+def read_image(path: Path) -> Image.Image:
+    if not path.is_file():
+        raise UserError(f"input not found: {path}")
+    try:
+        with Image.open(path) as image:
+            return image.convert("RGB")
+    except (UnidentifiedImageError, OSError) as error:
+        raise UserError(f"cannot read image {path}: {error}") from None
+
+
+def save_atomic(image: Image.Image, path: Path) -> None:
+    """Write to a temporary file beside `path`, then rename: never a half-written output."""
+    fmt = OUTPUT_FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise UserError(f"output must end in {', '.join(OUTPUT_FORMATS)}: {path}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
+    os.close(fd)
+    try:
+        image.save(tmp, format=fmt, **({"quality": 95} if fmt == "JPEG" else {}))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def jobs_for(input_path: Path, output_path: Path, samples: int) -> list[tuple[Path, list[Path]]]:
+    """(input, outputs) pairs; a folder input maps to a folder output with one file per image."""
+    if input_path.is_dir():
+        images = sorted(p for p in input_path.iterdir() if p.is_file() and is_image(p))
+        if not images:
+            raise UserError(f"no images in folder {input_path}")
+        if output_path.suffix:
+            raise UserError("when the input is a folder, the output must be a folder too")
+        return [(p, _variant_paths(output_path / f"{p.stem}_outpainted.png", samples)) for p in images]
+    return [(input_path, _variant_paths(output_path, samples))]
+
+
+def _variant_paths(path: Path, samples: int) -> list[Path]:
+    if samples == 1:
+        return [path]
+    return [path.with_name(f"{path.stem}_{i}{path.suffix}") for i in range(samples)]
+
+
+def run(input_path, output_path, size=None, grow=None, pad=None, samples=1, seed=0, temperature=4.0,
+        decode_steps=12, upscale_steps=8, upscale=True, order="confidence", device="cpu", weights=None,
+        progress=True) -> list[Path]:
+    """Outpaint one image or a folder; returns the written paths."""
+    from skysynth.outpaint.pipeline import OutpaintSettings, Outpainter
+
+    if samples < 1:
+        raise UserError("samples must be at least 1")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise UserError("device=cuda but no CUDA GPU is available")
+    jobs = jobs_for(Path(input_path), Path(output_path), samples)
+    settings = OutpaintSettings(decode_steps=decode_steps, temperature=temperature, upscale_steps=upscale_steps,
+                                order=order)
+    try:
+        outpainter = Outpainter.from_pretrained(weights, settings=settings, device=device)
+    except FileNotFoundError as error:
+        raise UserError(f"missing weights: {error}") from None
+    written = []
+    for source, targets in jobs:
+        image = read_image(source)
+        generator = torch.Generator(device=device).manual_seed(seed)
+        try:
+            result = outpainter(image, size=size, grow=grow, pad=pad, samples=samples, generator=generator,
+                                upscale=upscale, progress=progress)
+        except ValueError as error:
+            raise UserError(f"{source.name}: {error}") from None
+        for target, picture in zip(targets, result if samples > 1 else [result]):
+            save_atomic(picture, target)
+            written.append(target)
+    return written
+
+
+def _guard(call):
+    try:
+        for path in call():
+            print(path)
+    except UserError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
+
+
+def console_main(argv=None) -> None:
+    """`skysynth-outpaint IN OUT [--size W H | --grow F | --pad L T R B] ...`"""
+    parser = argparse.ArgumentParser(prog="skysynth-outpaint", description="Extend a sky photo beyond its borders.")
+    parser.add_argument("input", type=Path)
+    parser.add_argument("output", type=Path)
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--size", type=int, nargs=2, metavar=("W", "H"))
+    group.add_argument("--grow", type=float)
+    group.add_argument("--pad", type=int, nargs=4, metavar=("L", "T", "R", "B"))
+    parser.add_argument("--samples", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--temperature", type=float, default=4.0)
+    parser.add_argument("--decode-steps", type=int, default=12)
+    parser.add_argument("--upscale-steps", type=int, default=8)
+    parser.add_argument("--no-upscale", action="store_true")
+    parser.add_argument("--order", choices=["confidence", "halton"], default="confidence")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--weights", default=None, help="folder with tokenizer/, maskgit/, upscaler/")
+    args = parser.parse_args(argv)
+    _guard(lambda: run(args.input, args.output, size=args.size, grow=args.grow, pad=args.pad, samples=args.samples,
+                       seed=args.seed, temperature=args.temperature, decode_steps=args.decode_steps,
+                       upscale_steps=args.upscale_steps, upscale=not args.no_upscale, order=args.order,
+                       device=args.device, weights=args.weights))
