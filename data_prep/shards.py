@@ -89,7 +89,7 @@ def process_frame(frame: Frame, job: dict, sky_mask: np.ndarray | None, rng: np.
         verdict = classify(crop, filters, rng)
         statuses[verdict] += 1
         if verdict == "kept":
-            crops.append((sample_key(frame, index), crop))
+            crops.append((sample_key(frame, index), crop, top, left))
     return "ok", crops, size_text, statuses
 
 
@@ -122,8 +122,9 @@ def write_shard(args) -> dict:
             time_text = frame.time.isoformat() if frame.time else ""
             rows.append({"location": frame.location, "time": time_text, "path": str(frame.path),
                          "size": size_text, "status": status})
-            for key, crop in crops:
-                meta = {"location": frame.location, "time": time_text, "source": str(frame.path)}
+            for key, crop, top, left in crops:
+                meta = {"location": frame.location, "time": time_text, "source": str(frame.path),
+                        "top": top, "left": left, "downscale": job["downscale"]}
                 sink.write({"__key__": key, "jpg": encode_jpeg(crop, job["quality"]), "json": meta})
     stats = {"shard": tar_path.name, "counts": dict(counts), "rows": rows, "failed": failed}
     os.replace(tmp, tar_path)
@@ -131,6 +132,20 @@ def write_shard(args) -> dict:
     tmp_stats.write_text(json.dumps(stats))
     os.replace(tmp_stats, stats_path)
     return stats
+
+
+def _check_mask_size(sky_mask: np.ndarray, frames: list[Frame], location: str) -> None:
+    """A mask that fits none of the first readable frames is a user error, not a per-frame one."""
+    sizes = []
+    for frame in frames[:20]:
+        try:
+            sizes.append(read_size(frame.path))
+        except Exception:
+            continue
+    expected = (sky_mask.shape[1], sky_mask.shape[0])
+    if sizes and expected not in sizes:
+        width, height = Counter(sizes).most_common(1)[0][0]
+        raise PrepError(f"mask of {location} is {expected[0]}x{expected[1]} but its frames are {width}x{height}")
 
 
 def build_jobs(cfg: DictConfig) -> tuple[list, dict]:
@@ -143,8 +158,10 @@ def build_jobs(cfg: DictConfig) -> tuple[list, dict]:
         raise PrepError(f"kind=archive but no <location>_mask.png in {masks_dir}; run data_prep.segment first")
     if kind == "archive":
         for location in sorted({f.location for f in frames}):
-            if load_sky_mask(masks_dir, location) is None:
+            sky_mask = load_sky_mask(masks_dir, location)
+            if sky_mask is None:
                 raise PrepError(f"no sky mask for location {location} in {masks_dir}")
+            _check_mask_size(sky_mask, [f for f in frames if f.location == location], location)
     size = cfg.size if kind == "archive" else cfg.photo_size
     downscale = cfg.downscale if kind == "archive" else cfg.photo_downscale
     if size is not None and size < 8:
