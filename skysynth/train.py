@@ -47,6 +47,11 @@ def train(cfg: DictConfig, run_dir: Path) -> Path:
     trainer = L.Trainer(**OmegaConf.to_container(cfg.trainer, resolve=True), default_root_dir=str(run_dir),
                         logger=build_loggers(cfg.logger, run_dir), callbacks=[checkpoints, LearningRateMonitor()])
     trainer.fit(module, datamodule=datamodule, ckpt_path=_checkpoint_path(cfg.ckpt_path, run_dir))
+    if cfg.get("save_rank_weights"):
+        # Diagnostics for DDP: every rank writes its final weights (tests compare them).
+        import torch
+
+        torch.save(module.net.state_dict(), run_dir / f"rank{trainer.global_rank}_weights.pt")
     export_dir = run_dir / "export"
     if trainer.is_global_zero:
         module.net.save_pretrained(export_dir)

@@ -53,6 +53,19 @@ def collate(items: list[dict]) -> dict:
     return {"image": torch.stack([i["image"] for i in items]), "key": [i["key"] for i in items]}
 
 
+class SkipFirst:
+    """Iterate a DataLoader, dropping its first `count` batches."""
+
+    def __init__(self, loader, count: int):
+        self.loader, self.count = loader, count
+
+    def __iter__(self):
+        iterator = iter(self.loader)
+        for _ in range(self.count):
+            next(iterator, None)
+        yield from iterator
+
+
 class SkyShardDataModule(L.LightningDataModule):
     """Batches of sky crops `{"image": (B, 3, crop, crop)}` for all three models.
 
@@ -107,7 +120,7 @@ class SkyShardDataModule(L.LightningDataModule):
         return apply
 
     def _world(self) -> tuple[int, int]:
-        trainer = getattr(self, "_trainer", None)
+        trainer = getattr(self, "trainer", None)
         return (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
 
     def _stream(self, train: bool) -> ShardStream:
@@ -122,16 +135,31 @@ class SkyShardDataModule(L.LightningDataModule):
 
     def _loader(self, train: bool) -> torch.utils.data.DataLoader:
         stream = self._stream(train)
-        trainer = getattr(self, "_trainer", None)
-        if train and trainer is not None:
-            stream.set_epoch(trainer.current_epoch)
         return torch.utils.data.DataLoader(
             stream, batch_size=self.hparams.batch_size, num_workers=self.hparams.num_workers,
             drop_last=train, collate_fn=collate,
         )
 
     def train_dataloader(self):
-        return self._loader(train=True)
+        loader = self._loader(train=True)
+        trainer = getattr(self, "trainer", None)
+        if trainer is None:
+            return loader
+        # The data position follows the optimizer step count, not Lightning's epoch counter
+        # (which moves on when a run stops at max_steps): a resumed run replays the same
+        # deterministic "data epoch" and drops the batches already used, so it continues exactly.
+        batches_done = trainer.global_step * trainer.accumulate_grad_batches
+        per_epoch = self.train_batches_per_epoch(trainer.world_size)
+        loader.dataset.set_epoch(batches_done // per_epoch)
+        skip = batches_done % per_epoch
+        return SkipFirst(loader, skip) if skip else loader
+
+    def train_batches_per_epoch(self, world_size: int = 1) -> int:
+        """Batches each rank draws per data epoch."""
+        # Each DataLoader worker batches its own share and drops its own partial batch.
+        workers = max(1, self.hparams.num_workers)
+        per_worker = max(1, self.hparams.train_samples_per_epoch // (world_size * workers))
+        return max(1, workers * (per_worker // self.hparams.batch_size))
 
     def val_dataloader(self):
         return self._loader(train=False)

@@ -12,6 +12,15 @@ from skysynth.data.stream import mix_seed
 from skysynth.eval.grids import save_grid
 
 
+def to_plain(values):
+    """DictConfig/ListConfig -> dict/list, so checkpoints hold only plain types (weights_only loads)."""
+    from omegaconf import DictConfig, ListConfig, OmegaConf
+
+    if isinstance(values, (DictConfig, ListConfig)):
+        return OmegaConf.to_container(values, resolve=True)
+    return values
+
+
 def build_config(config_class, values):
     """A model config dataclass from a dict or DictConfig (lists become tuples)."""
     from omegaconf import DictConfig, OmegaConf
@@ -37,6 +46,10 @@ class SkyLitModule(L.LightningModule):
         generator = torch.Generator(device=self.device)
         generator.manual_seed(mix_seed(self.seed, self.global_step, self.global_rank, tag))
         return generator
+
+    def on_train_batch_start(self, batch, batch_idx):
+        # Dropout and other global-RNG users: seeded by step so a resumed run repeats them.
+        torch.manual_seed(mix_seed(self.seed, self.global_step, self.global_rank, "global"))
 
     def configure_optimizers(self):
         o = self.optim

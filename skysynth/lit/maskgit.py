@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torchmetrics import MeanMetric
 
-from skysynth.lit.base import SkyLitModule, build_config
+from skysynth.lit.base import SkyLitModule, build_config, to_plain
 from skysynth.lit.tokenizer import load_frozen_tokenizer
 from skysynth.models.maskgit import MaskGIT, MaskGITConfig
 from skysynth.schedulers.masking import MASK_NAMES, MaskGITSampler, MaskSchedule, outpaint_masks
@@ -17,6 +17,7 @@ class MaskGITLit(SkyLitModule):
 
     def __init__(self, net: dict, optim: dict, tokenizer: str | None = None, grid_every_n_steps: int = 500,
                  seed: int = 0):
+        net, optim = to_plain(net), to_plain(optim)
         super().__init__(optim, grid_every_n_steps, seed)
         self.save_hyperparameters()
         self.net = MaskGIT(build_config(MaskGITConfig, net))

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torchmetrics.image import PeakSignalNoiseRatio
 
-from skysynth.lit.base import SkyLitModule, build_config
+from skysynth.lit.base import SkyLitModule, build_config, to_plain
 from skysynth.lit.tokenizer import load_frozen_tokenizer
 from skysynth.models.upscaler import UNet, UpscalerConfig
 from skysynth.schedulers.noise import CosineNoiseSchedule
@@ -27,6 +27,7 @@ class UpscalerLit(SkyLitModule):
 
     def __init__(self, net: dict, optim: dict, tokenizer: str | None = None, val_steps: int = 8,
                  grid_every_n_steps: int = 500, seed: int = 0):
+        net, optim = to_plain(net), to_plain(optim)
         super().__init__(optim, grid_every_n_steps, seed)
         self.save_hyperparameters()
         self.net = UNet(build_config(UpscalerConfig, net))

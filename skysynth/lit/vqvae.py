@@ -6,7 +6,7 @@ import torch
 from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMeasure
 
 from skysynth.eval.metrics import CodebookUsage
-from skysynth.lit.base import SkyLitModule, build_config
+from skysynth.lit.base import SkyLitModule, build_config, to_plain
 from skysynth.models.vqvae import VQVAE, VQVAEConfig
 
 
@@ -15,6 +15,7 @@ class VQVAELit(SkyLitModule):
 
     def __init__(self, net: dict, optim: dict, dead_code_restart: bool = True, usage_decay: float = 0.99,
                  dead_threshold: float = 0.03, grid_every_n_steps: int = 500, seed: int = 0):
+        net, optim = to_plain(net), to_plain(optim)
         super().__init__(optim, grid_every_n_steps, seed)
         self.save_hyperparameters()
         self.net = VQVAE(build_config(VQVAEConfig, net))

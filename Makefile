@@ -1,0 +1,38 @@
+# skysynth: common tasks. PY is the project's interpreter (make setup creates .venv).
+PY ?= .venv/bin/python
+SOURCE ?= work_data/demo_archive
+OUT ?= work_data/shards
+MASKS ?= work_data/masks
+
+.PHONY: setup test lint prep-data demo train-vqvae train-maskgit train-upscaler outpaint-example
+
+setup:
+	python3 -m venv .venv
+	.venv/bin/pip install -q --upgrade pip
+	.venv/bin/pip install -q torch==2.13.0
+	.venv/bin/pip install -q -e ".[test,eval]"
+
+test:
+	$(PY) -m ruff check .
+	$(PY) -m pytest
+
+lint:
+	$(PY) -m ruff check .
+
+prep-data:
+	$(PY) -m data_prep.prepare source=$(SOURCE) out=$(OUT) masks=$(MASKS) demo=$(if $(filter work_data/demo_archive,$(SOURCE)),true,false)
+
+demo:
+	$(PY) -m data_prep.demo_archive out=work_data/demo_archive
+
+train-vqvae:
+	$(PY) -m skysynth.train model=vqvae experiment=gcd_vqvae
+
+train-maskgit:
+	$(PY) -m skysynth.train model=maskgit experiment=gcd_maskgit
+
+train-upscaler:
+	$(PY) -m skysynth.train model=upscaler experiment=gcd_upscaler
+
+outpaint-example:
+	$(PY) -m skysynth.outpaint input=examples/sky.jpg output=examples/sky_outpainted.png size=[448,224]

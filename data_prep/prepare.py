@@ -1,0 +1,55 @@
+"""`make prep-data`: segmentation (archives only) then sharding, with the settings in conf/prep/.
+
+    python -m data_prep.prepare [source=DIR] [out=DIR] [masks=DIR]
+
+Without a source a synthetic demo archive is made first, so a fresh clone can try everything.
+A folder whose frames carry no timestamps in their paths is a photo folder: no segmentation.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import hydra
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig, OmegaConf
+
+from data_prep import segment, shards
+from data_prep.archive import discover, parse_time
+from data_prep.demo_archive import write_archive
+from data_prep.errors import exit_on_user_error
+
+CONF = Path(__file__).resolve().parents[1] / "conf" / "prep"
+
+
+def _stage(name: str, overrides: dict) -> DictConfig:
+    with initialize_config_dir(version_base="1.3", config_dir=str(CONF)):
+        cfg = compose(config_name=name, overrides=[f"{k}={v}" for k, v in overrides.items()])
+    cfg = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])
+    return cfg
+
+
+def is_archive(source: Path) -> bool:
+    frames = discover(source)
+    timed = sum(parse_time(f.path) is not None for f in frames)
+    return timed >= 0.5 * len(frames)
+
+
+@hydra.main(version_base="1.3", config_path="../conf/prep", config_name="default")
+@exit_on_user_error
+def main(cfg: DictConfig) -> None:
+    source = Path(cfg.source)
+    if cfg.demo and not source.exists():
+        write_archive(source, 3, 120, 800, 600)
+    if is_archive(source):
+        for report in segment.run(_stage("segment", {"archive": source, "out": cfg.masks})):
+            print(f"mask {report['location']}: sky {report['sky_fraction']:.1%}")
+        manifest = shards.run(_stage("shards", {"source": source, "out": cfg.out, "masks": cfg.masks}))
+    else:
+        manifest = shards.run(_stage("shards", {"source": source, "out": cfg.out, "kind": "photos"}))
+    print(shards.summary(manifest))
+    print(f"manifest: {Path(cfg.out) / 'manifest.json'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,94 @@
+"""The training framework, run as a user runs it: Hydra CLI in subprocesses, tiny models."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from omegaconf import OmegaConf
+from safetensors.torch import load_file
+
+from data_prep import shards
+from tests.conftest import sky_image
+from tests.helpers import ROOT, assert_one_line_error, run_module
+
+TINY_VQVAE = [
+    "model=vqvae", "logger=csv", "trainer.enable_progress_bar=false", "data.batch_size=4", "data.crop_size=32",
+    "data.num_workers=0", "data.shuffle_buffer=8", "data.train_samples_per_epoch=40",
+    "model.lit.net.base_channels=8", "model.lit.net.embed_dim=8", "model.lit.net.codebook_size=16",
+    "model.lit.grid_every_n_steps=0", "trainer.log_every_n_steps=1", "trainer.accelerator=cpu",
+]
+
+
+@pytest.fixture(scope="module")
+def tiny_shards(tmp_path_factory):
+    root = tmp_path_factory.mktemp("train_data")
+    photos = root / "photos" / "sky"
+    photos.mkdir(parents=True)
+    for i in range(48):
+        sky_image(48, 48, seed=i).save(photos / f"p{i:03d}.jpg")
+    cfg = OmegaConf.load(ROOT / "conf/prep/shards.yaml")
+    cfg.pop("defaults"), cfg.pop("hydra")
+    cfg.source, cfg.out, cfg.workers, cfg.progress, cfg.frames_per_shard = str(root / "photos"), str(root / "shards"), 1, False, 12
+    shards.run(cfg)
+    return root / "shards"
+
+
+def train(run_dir: Path, shards_dir: Path, *extra: str):
+    result = run_module("skysynth.train", *TINY_VQVAE, f"data.shards={shards_dir}", f"hydra.run.dir={run_dir}", *extra)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+def test_ddp_two_cpu_processes_end_identical(tiny_shards, tmp_path):
+    train(tmp_path / "ddp", tiny_shards, "trainer=ddp_cpu", "trainer.max_steps=3", "save_rank_weights=true")
+    rank0 = torch.load(tmp_path / "ddp" / "rank0_weights.pt")
+    rank1 = torch.load(tmp_path / "ddp" / "rank1_weights.pt")
+    assert rank0.keys() == rank1.keys()
+    assert all(torch.equal(rank0[k], rank1[k]) for k in rank0)
+    initial = torch.load(tmp_path / "ddp" / "rank0_weights.pt")
+    assert any(v.abs().sum() > 0 for v in initial.values())
+    assert (tmp_path / "ddp" / "export" / "model.safetensors").is_file()
+
+
+def test_interrupt_and_resume_matches_uninterrupted(tiny_shards, tmp_path):
+    train(tmp_path / "full", tiny_shards, "trainer.max_steps=6")
+    train(tmp_path / "split", tiny_shards, "trainer.max_steps=3")
+    halfway = load_file(tmp_path / "split" / "export" / "model.safetensors")
+    train(tmp_path / "split", tiny_shards, "trainer.max_steps=6", "ckpt_path=last")
+    full = load_file(tmp_path / "full" / "export" / "model.safetensors")
+    resumed = load_file(tmp_path / "split" / "export" / "model.safetensors")
+    assert all(torch.equal(full[k], resumed[k]) for k in full)
+    assert not all(torch.equal(full[k], halfway[k]) for k in full)
+
+
+def test_multirun_sweep_writes_two_run_folders(tiny_shards, tmp_path):
+    result = run_module("skysynth.train", "-m", *TINY_VQVAE, f"data.shards={tiny_shards}", "trainer.max_steps=2",
+                        "model.lit.optim.lr=1e-3,2e-3", f"hydra.sweep.dir={tmp_path / 'sweep'}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    runs = sorted(p for p in (tmp_path / "sweep").iterdir() if p.is_dir())
+    assert len(runs) == 2
+    lrs = set()
+    for run in runs:
+        assert (run / "export" / "model.safetensors").is_file()
+        lrs.add(OmegaConf.load(run / ".hydra" / "config.yaml").model.lit.optim.lr)
+    assert lrs == {1e-3, 2e-3}
+
+
+def test_bad_configs_fail_with_one_line(tiny_shards, tmp_path):
+    result = run_module("skysynth.train", "model=nosuchmodel")
+    assert result.returncode != 0 and "nosuchmodel" in result.stderr and "Traceback" not in result.stderr
+    result = run_module("skysynth.train", *TINY_VQVAE, f"data.shards={tmp_path}/missing", f"hydra.run.dir={tmp_path}/r")
+    assert_one_line_error(result, "shard folder not found")
+    train(tmp_path / "vq", tiny_shards, "trainer.max_steps=1")
+    result = run_module("skysynth.train", "model=upscaler", "logger=csv", f"data.shards={tiny_shards}",
+                        f"model.lit.tokenizer={tmp_path / 'vq' / 'export'}", f"ckpt_path={tmp_path}/vq/checkpoints/last.ckpt",
+                        f"hydra.run.dir={tmp_path}/r2", "data.num_workers=0", "data.crop_size=32")
+    assert_one_line_error(result, "vqvae")
+
+
+def test_csv_metrics_logged(tiny_shards, tmp_path):
+    train(tmp_path / "m", tiny_shards, "trainer.max_steps=12")
+    text = (tmp_path / "m" / "csv" / "metrics.csv").read_text()
+    assert "train/loss" in text and "val/codebook_usage" in text and "val/psnr" in text
+    assert np.isfinite(float(text.strip().splitlines()[-1].split(",")[-1] or 0))
