@@ -6,13 +6,16 @@ MASKS ?= work_data/masks
 
 .PHONY: setup test lint prep-data demo train-vqvae train-maskgit train-upscaler outpaint-example
 
-setup:
+# A clean clone has no .venv: the first `make test` (or `make setup`) creates it.
+.venv/bin/python:
 	python3 -m venv .venv
 	.venv/bin/pip install -q --upgrade pip
 	.venv/bin/pip install -q torch==2.13.0
 	.venv/bin/pip install -q -e ".[test,eval]"
 
-test:
+setup: .venv/bin/python
+
+test: $(PY)
 	$(PY) -m ruff check .
 	$(PY) -m pytest
 

@@ -37,7 +37,7 @@ def parse_time(path: Path) -> dt.datetime | None:
     day = _DAY.search(text)
     if not day:
         return None
-    rest = text[day.end():]
+    rest = text[day.end() :]
     clock = _TIME.search(rest)
     try:
         date = dt.date(*(int(g) for g in day.groups()))

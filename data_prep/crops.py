@@ -12,9 +12,7 @@ def valid_window_corners(sky_mask: np.ndarray, size: int) -> np.ndarray:
     if size > height or size > width:
         return np.zeros((0, 0), dtype=bool)
     not_sky = np.pad((~sky_mask).astype(np.int64), ((1, 0), (1, 0))).cumsum(0).cumsum(1)
-    counts = (
-        not_sky[size:, size:] - not_sky[:-size, size:] - not_sky[size:, :-size] + not_sky[:-size, :-size]
-    )
+    counts = not_sky[size:, size:] - not_sky[:-size, size:] - not_sky[size:, :-size] + not_sky[:-size, :-size]
     return counts == 0
 
 

@@ -19,8 +19,9 @@ from data_prep.errors import PrepError, exit_on_user_error
 from data_prep.synthetic import SyntheticWebcam, save_frame
 
 
-def write_archive(out: Path, locations: int, frames: int, width: int, height: int, seed: int = 0,
-                  progress: bool = True) -> list[SyntheticWebcam]:
+def write_archive(
+    out: Path, locations: int, frames: int, width: int, height: int, seed: int = 0, progress: bool = True
+) -> list[SyntheticWebcam]:
     if locations < 1 or frames < 1:
         raise PrepError("locations and frames must be at least 1")
     if width < 64 or height < 48:
@@ -50,8 +51,15 @@ def write_archive(out: Path, locations: int, frames: int, width: int, height: in
 @hydra.main(version_base="1.3", config_path="../conf/prep", config_name="demo_archive")
 @exit_on_user_error
 def main(cfg: DictConfig) -> None:
-    write_archive(Path(cfg.out), int(cfg.locations), int(cfg.frames), int(cfg.width), int(cfg.height), int(cfg.seed),
-                  bool(cfg.progress))
+    write_archive(
+        Path(cfg.out),
+        int(cfg.locations),
+        int(cfg.frames),
+        int(cfg.width),
+        int(cfg.height),
+        int(cfg.seed),
+        bool(cfg.progress),
+    )
     print(f"demo archive: {cfg.out}")
 
 

@@ -157,7 +157,9 @@ def segment_location(location: str, frames: list[Frame], cfg: dict) -> dict:
     run_threshold = cfg.get("run_threshold")
     fraction_threshold = cfg.get("fraction_threshold")
     run_threshold = float(np.clip(otsu(run), lo, hi)) if run_threshold is None else float(run_threshold)
-    fraction_threshold = float(np.clip(otsu(fraction), lo, hi)) if fraction_threshold is None else float(fraction_threshold)
+    fraction_threshold = (
+        float(np.clip(otsu(fraction), lo, hi)) if fraction_threshold is None else float(fraction_threshold)
+    )
     landscape = (run > run_threshold) & (fraction > fraction_threshold)
     landscape = remove_small(landscape, max(1, round(cfg["min_landscape_area"] * area_scale)), True)
     landscape = remove_small(landscape, max(1, round(cfg["min_sky_area"] * area_scale)), False)
@@ -167,8 +169,13 @@ def segment_location(location: str, frames: list[Frame], cfg: dict) -> dict:
     # Boxes again at full size so the rounding of the reduced mask cannot uncover a sliver.
     sky &= ~overlay_boxes(sky.shape, size, cfg["logo_box"], cfg["text_box"])
     report = {
-        "location": location, "day": day, "frames_used": n, "frames_skipped": skipped,
-        "frame_size": list(size), "run_threshold": run_threshold, "fraction_threshold": fraction_threshold,
+        "location": location,
+        "day": day,
+        "frames_used": n,
+        "frames_skipped": skipped,
+        "frame_size": list(size),
+        "run_threshold": run_threshold,
+        "fraction_threshold": fraction_threshold,
         "thresholds_from": "override" if cfg.get("run_threshold") is not None else "otsu",
         "sky_fraction": float(sky.mean()),
     }
@@ -202,10 +209,14 @@ def run(cfg: DictConfig) -> list[dict]:
     by_location: dict[str, list[Frame]] = {}
     for frame in frames:
         by_location.setdefault(frame.location, []).append(frame)
-    todo = [(loc, fs, settings) for loc, fs in by_location.items()
-            if cfg.force or not (out / f"{loc}_mask.json").is_file()]
-    done = [json.loads((out / f"{loc}_mask.json").read_text()) for loc in by_location
-            if not cfg.force and (out / f"{loc}_mask.json").is_file()]
+    todo = [
+        (loc, fs, settings) for loc, fs in by_location.items() if cfg.force or not (out / f"{loc}_mask.json").is_file()
+    ]
+    done = [
+        json.loads((out / f"{loc}_mask.json").read_text())
+        for loc in by_location
+        if not cfg.force and (out / f"{loc}_mask.json").is_file()
+    ]
     workers = min(len(todo), int(cfg.workers) if cfg.workers else (os.cpu_count() or 1)) or 1
     with tqdm(total=len(todo), desc="segment", unit="location", disable=not cfg.progress) as bar:
         if workers == 1:
@@ -224,8 +235,10 @@ def run(cfg: DictConfig) -> list[dict]:
 @exit_on_user_error
 def main(cfg: DictConfig) -> None:
     for report in run(cfg):
-        print(f"{report['location']}: sky {report['sky_fraction']:.1%}, run>{report['run_threshold']:.2f}, "
-              f"fraction>{report['fraction_threshold']:.2f} ({report['frames_used']} frames of {report['day']})")
+        print(
+            f"{report['location']}: sky {report['sky_fraction']:.1%}, run>{report['run_threshold']:.2f}, "
+            f"fraction>{report['fraction_threshold']:.2f} ({report['frames_used']} frames of {report['day']})"
+        )
 
 
 if __name__ == "__main__":

@@ -120,11 +120,24 @@ def write_shard(args) -> dict:
             if status in ("corrupt", "wrong_size"):
                 failed.append({"path": str(frame.path), "reason": status})
             time_text = frame.time.isoformat() if frame.time else ""
-            rows.append({"location": frame.location, "time": time_text, "path": str(frame.path),
-                         "size": size_text, "status": status})
+            rows.append(
+                {
+                    "location": frame.location,
+                    "time": time_text,
+                    "path": str(frame.path),
+                    "size": size_text,
+                    "status": status,
+                }
+            )
             for key, crop, top, left in crops:
-                meta = {"location": frame.location, "time": time_text, "source": str(frame.path),
-                        "top": top, "left": left, "downscale": job["downscale"]}
+                meta = {
+                    "location": frame.location,
+                    "time": time_text,
+                    "source": str(frame.path),
+                    "top": top,
+                    "left": left,
+                    "downscale": job["downscale"],
+                }
                 sink.write({"__key__": key, "jpg": encode_jpeg(crop, job["quality"]), "json": meta})
     stats = {"shard": tar_path.name, "counts": dict(counts), "rows": rows, "failed": failed}
     os.replace(tmp, tar_path)
@@ -152,7 +165,9 @@ def build_jobs(cfg: DictConfig) -> tuple[list, dict]:
     source = Path(cfg.source)
     frames = discover(source, list(cfg.locations) if cfg.get("locations") else None)
     masks_dir = Path(cfg.masks) if cfg.get("masks") else None
-    has_masks = masks_dir is not None and any(load_sky_mask(masks_dir, loc) is not None for loc in {f.location for f in frames})
+    has_masks = masks_dir is not None and any(
+        load_sky_mask(masks_dir, loc) is not None for loc in {f.location for f in frames}
+    )
     kind = cfg.kind if cfg.kind != "auto" else ("archive" if has_masks else "photos")
     if kind == "archive" and not has_masks:
         raise PrepError(f"kind=archive but no <location>_mask.png in {masks_dir}; run data_prep.segment first")
@@ -169,10 +184,16 @@ def build_jobs(cfg: DictConfig) -> tuple[list, dict]:
     if int(downscale) < 1:
         raise PrepError(f"downscale must be a positive integer, got {downscale}")
     job = {
-        "source": str(source.resolve()), "out": str(Path(cfg.out).resolve()),
+        "source": str(source.resolve()),
+        "out": str(Path(cfg.out).resolve()),
         "masks": str(masks_dir.resolve()) if kind == "archive" else None,
-        "size": size, "downscale": int(downscale), "per_frame": int(cfg.per_frame), "seed": int(cfg.seed),
-        "quality": int(cfg.quality), "filters": dict(cfg.filters), "kind": kind,
+        "size": size,
+        "downscale": int(downscale),
+        "per_frame": int(cfg.per_frame),
+        "seed": int(cfg.seed),
+        "quality": int(cfg.quality),
+        "filters": dict(cfg.filters),
+        "kind": kind,
     }
     frames = [Frame(f.location, f.time, f.path.resolve()) for f in frames]
     per_shard = int(cfg.frames_per_shard)
@@ -225,10 +246,12 @@ def run(cfg: DictConfig) -> dict:
 
 def summary(manifest: dict) -> str:
     c = manifest["counts"]
-    return (f"{c.get('frames_seen', 0)} frames seen, {c.get('crops_kept', 0)} crops kept "
-            f"(dropped: {c.get('crops_night', 0)} night, {c.get('crops_monochrome', 0)} monochrome), "
-            f"{c.get('frames_corrupt', 0)} corrupt, {c.get('frames_wrong_size', 0)} wrong size, "
-            f"{len(manifest['shards'])} shards")
+    return (
+        f"{c.get('frames_seen', 0)} frames seen, {c.get('crops_kept', 0)} crops kept "
+        f"(dropped: {c.get('crops_night', 0)} night, {c.get('crops_monochrome', 0)} monochrome), "
+        f"{c.get('frames_corrupt', 0)} corrupt, {c.get('frames_wrong_size', 0)} wrong size, "
+        f"{len(manifest['shards'])} shards"
+    )
 
 
 @hydra.main(version_base="1.3", config_path="../conf/prep", config_name="shards")

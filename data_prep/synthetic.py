@@ -21,8 +21,9 @@ TEXT_BOX = (250, 250)
 def smooth_noise(rng: np.random.Generator, height: int, width: int, cells: int) -> np.ndarray:
     """Value noise in [0, 1]: a coarse random grid bicubically enlarged."""
     grid = rng.random((cells + 3, int(cells * width / height) + 3))
-    image = Image.fromarray((grid * 255).astype(np.uint8)).resize((width + 2 * width // cells, height + 2 * height // cells),
-                                                                   Image.Resampling.BICUBIC)
+    image = Image.fromarray((grid * 255).astype(np.uint8)).resize(
+        (width + 2 * width // cells, height + 2 * height // cells), Image.Resampling.BICUBIC
+    )
     return np.asarray(image, dtype=np.float32)[:height, :width] / 255.0
 
 
@@ -63,7 +64,9 @@ class SyntheticWebcam:
         cell = max(2, w // 200)
         texture = np.kron(rng.random((h // cell + 1, w // cell + 1)), np.ones((cell, cell)))[:h, :w].astype(np.float32)
         fields = smooth_noise(rng, h, w, 12)
-        self.landscape = (tone[None, None, :] * (0.3 + 0.6 * fields[..., None] + 1.2 * texture[..., None])).astype(np.float32)
+        self.landscape = (tone[None, None, :] * (0.3 + 0.6 * fields[..., None] + 1.2 * texture[..., None])).astype(
+            np.float32
+        )
         self.cloud_field = smooth_noise(rng, h, 2 * w, 6) * 0.6 + smooth_noise(rng, h, 2 * w, 24) * 0.4
         self.cloud_cover = rng.uniform(0.3, 0.65)
         self.wind = rng.uniform(1.0, 3.0) * w / 400  # pixels per frame

@@ -19,8 +19,14 @@ def build_loggers(cfg: DictConfig, run_dir: Path) -> list:
         mode = cfg.get("mode", "offline")
         # No network is assumed: offline runs can be uploaded later with `wandb sync`.
         os.environ.setdefault("WANDB_MODE", mode)
-        loggers.append(WandbLogger(project=cfg.get("project", "skysynth"), save_dir=str(run_dir), offline=mode != "online",
-                                   name=cfg.get("name")))
+        loggers.append(
+            WandbLogger(
+                project=cfg.get("project", "skysynth"),
+                save_dir=str(run_dir),
+                offline=mode != "online",
+                name=cfg.get("name"),
+            )
+        )
     elif kind == "tensorboard":
         from lightning.pytorch.loggers import TensorBoardLogger
 

@@ -25,7 +25,9 @@ def _checkpoint_path(value, run_dir: Path) -> str | None:
     if value == "last":
         last = run_dir / "checkpoints" / "last.ckpt"
         if not last.is_file():
-            raise FileNotFoundError(f"ckpt_path=last but {last} does not exist (resume needs hydra.run.dir=<run folder>)")
+            raise FileNotFoundError(
+                f"ckpt_path=last but {last} does not exist (resume needs hydra.run.dir=<run folder>)"
+            )
         return str(last)
     if not Path(value).is_file():
         raise FileNotFoundError(f"checkpoint not found: {value}")
@@ -42,10 +44,15 @@ def train(cfg: DictConfig, run_dir: Path) -> Path:
     datamodule = hydra.utils.instantiate(cfg.data)
     datamodule.setup("fit")  # fails early, with one line, on missing shards
     module = hydra.utils.instantiate(cfg.model.lit)
-    checkpoints = ModelCheckpoint(dirpath=run_dir / "checkpoints", save_last=True, save_top_k=-1,
-                                  every_n_train_steps=cfg.checkpoint_every_n_steps)
-    trainer = L.Trainer(**OmegaConf.to_container(cfg.trainer, resolve=True), default_root_dir=str(run_dir),
-                        logger=build_loggers(cfg.logger, run_dir), callbacks=[checkpoints, LearningRateMonitor()])
+    checkpoints = ModelCheckpoint(
+        dirpath=run_dir / "checkpoints", save_last=True, save_top_k=-1, every_n_train_steps=cfg.checkpoint_every_n_steps
+    )
+    trainer = L.Trainer(
+        **OmegaConf.to_container(cfg.trainer, resolve=True),
+        default_root_dir=str(run_dir),
+        logger=build_loggers(cfg.logger, run_dir),
+        callbacks=[checkpoints, LearningRateMonitor()],
+    )
     trainer.fit(module, datamodule=datamodule, ckpt_path=_checkpoint_path(cfg.ckpt_path, run_dir))
     if cfg.get("save_rank_weights"):
         # Diagnostics for DDP: every rank writes its final weights (tests compare them).

@@ -21,8 +21,17 @@ def tiny_vqvae(seed: int = 0) -> VQVAE:
 
 def tiny_maskgit(seed: int = 0, side: int = 8) -> MaskGIT:
     torch.manual_seed(seed)
-    return MaskGIT(MaskGITConfig(codebook_size=16, tokens_per_side=side, hidden_size=32, intermediate_size=64,
-                                 num_heads=2, num_layers=1, dropout=0.0)).eval()
+    return MaskGIT(
+        MaskGITConfig(
+            codebook_size=16,
+            tokens_per_side=side,
+            hidden_size=32,
+            intermediate_size=64,
+            num_heads=2,
+            num_layers=1,
+            dropout=0.0,
+        )
+    ).eval()
 
 
 def tiny_upscaler(seed: int = 0) -> UNet:
@@ -47,7 +56,7 @@ def sky_image(width: int, height: int, seed: int = 0) -> Image.Image:
 
 @pytest.fixture
 def tiny_outpainter():
-    from skysynth.outpaint.pipeline import OutpaintSettings, Outpainter
+    from skysynth.outpaint.pipeline import Outpainter, OutpaintSettings
 
     settings = OutpaintSettings(decode_steps=3, upscale_steps=2, upscale_tile=64, upscale_overlap=16, decode_window=16)
     return Outpainter(tiny_vqvae(), tiny_maskgit(), tiny_upscaler(), settings).to("cpu")

@@ -107,12 +107,33 @@ def test_same_seed_identical_shards_and_no_sky_leak(demo, tmp_path):
     root, cams = demo
     if not (root / "masks" / "cam04_mask.png").exists():
         segment.run(segment_cfg(root / "archive", root / "masks"))
-    a = shards.run(shards_cfg(root / "archive", tmp_path / "a", masks=str(root / "masks"), size=32, downscale=2,
-                              frames_per_shard=40))
-    b = shards.run(shards_cfg(root / "archive", tmp_path / "b", masks=str(root / "masks"), size=32, downscale=2,
-                              frames_per_shard=40, workers=2))
-    c = shards.run(shards_cfg(root / "archive", tmp_path / "c", masks=str(root / "masks"), size=32, downscale=2,
-                              frames_per_shard=40, seed=1))
+    a = shards.run(
+        shards_cfg(
+            root / "archive", tmp_path / "a", masks=str(root / "masks"), size=32, downscale=2, frames_per_shard=40
+        )
+    )
+    b = shards.run(
+        shards_cfg(
+            root / "archive",
+            tmp_path / "b",
+            masks=str(root / "masks"),
+            size=32,
+            downscale=2,
+            frames_per_shard=40,
+            workers=2,
+        )
+    )
+    shards.run(
+        shards_cfg(
+            root / "archive",
+            tmp_path / "c",
+            masks=str(root / "masks"),
+            size=32,
+            downscale=2,
+            frames_per_shard=40,
+            seed=1,
+        )
+    )
     assert a["counts"] == b["counts"] and a["counts"]["crops_kept"] > 0
     samples_a = _samples(tmp_path / "a")
     assert samples_a == _samples(tmp_path / "b")
@@ -188,17 +209,19 @@ def test_discover_both_layouts(tmp_path):
 
 
 def test_bad_inputs_one_line(tmp_path):
-    assert_one_line_error(run_module("data_prep.shards", f"source={tmp_path}/nope", f"out={tmp_path}/o"),
-                          "not found")
+    assert_one_line_error(run_module("data_prep.shards", f"source={tmp_path}/nope", f"out={tmp_path}/o"), "not found")
     (tmp_path / "empty").mkdir()
-    assert_one_line_error(run_module("data_prep.segment", f"archive={tmp_path}/empty", f"out={tmp_path}/m"),
-                          "no images")
+    assert_one_line_error(
+        run_module("data_prep.segment", f"archive={tmp_path}/empty", f"out={tmp_path}/m"), "no images"
+    )
     assert not (tmp_path / "m").exists() or not any((tmp_path / "m").iterdir())
     loc = tmp_path / "arch" / "a"
     loc.mkdir(parents=True)
     Image.new("RGB", (64, 48)).save(loc / "20240601_1200.jpg")
-    assert_one_line_error(run_module("data_prep.segment", f"archive={tmp_path}/arch", f"out={tmp_path}/m",
-                                     "locations=[b]"), "no frames for location")
+    assert_one_line_error(
+        run_module("data_prep.segment", f"archive={tmp_path}/arch", f"out={tmp_path}/m", "locations=[b]"),
+        "no frames for location",
+    )
     masks = tmp_path / "masks"
     masks.mkdir()
     Image.new("L", (10, 10), 255).save(masks / "a_mask.png")

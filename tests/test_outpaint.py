@@ -55,13 +55,16 @@ def test_growth_plan_sides_before_corners():
     assert first_shares[0] == 0.5  # a side window first: half known
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"size": (10, 10)}, "smaller than the input"),
-    ({"size": (100000, 100000)}, "memory guard"),
-    ({"grow": 0.5}, "grow must be"),
-    ({"pad": (1, 2, 3)}, "four non-negative"),
-    ({"size": (100, 100), "grow": 2.0}, "exactly one"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"size": (10, 10)}, "smaller than the input"),
+        ({"size": (100000, 100000)}, "memory guard"),
+        ({"grow": 0.5}, "grow must be"),
+        ({"pad": (1, 2, 3)}, "four non-negative"),
+        ({"size": (100, 100), "grow": 2.0}, "exactly one"),
+    ],
+)
 def test_bad_layouts(kwargs, message):
     with pytest.raises(ValueError, match=message):
         plan((64, 64), 8, **kwargs)

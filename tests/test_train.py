@@ -13,10 +13,20 @@ from tests.conftest import sky_image
 from tests.helpers import ROOT, assert_one_line_error, run_module
 
 TINY_VQVAE = [
-    "model=vqvae", "logger=csv", "trainer.enable_progress_bar=false", "data.batch_size=4", "data.crop_size=32",
-    "data.num_workers=0", "data.shuffle_buffer=8", "data.train_samples_per_epoch=40",
-    "model.lit.net.base_channels=8", "model.lit.net.embed_dim=8", "model.lit.net.codebook_size=16",
-    "model.lit.grid_every_n_steps=0", "trainer.log_every_n_steps=1", "trainer.accelerator=cpu",
+    "model=vqvae",
+    "logger=csv",
+    "trainer.enable_progress_bar=false",
+    "data.batch_size=4",
+    "data.crop_size=32",
+    "data.num_workers=0",
+    "data.shuffle_buffer=8",
+    "data.train_samples_per_epoch=40",
+    "model.lit.net.base_channels=8",
+    "model.lit.net.embed_dim=8",
+    "model.lit.net.codebook_size=16",
+    "model.lit.grid_every_n_steps=0",
+    "trainer.log_every_n_steps=1",
+    "trainer.accelerator=cpu",
 ]
 
 
@@ -29,7 +39,13 @@ def tiny_shards(tmp_path_factory):
         sky_image(48, 48, seed=i).save(photos / f"p{i:03d}.jpg")
     cfg = OmegaConf.load(ROOT / "conf/prep/shards.yaml")
     cfg.pop("defaults"), cfg.pop("hydra")
-    cfg.source, cfg.out, cfg.workers, cfg.progress, cfg.frames_per_shard = str(root / "photos"), str(root / "shards"), 1, False, 12
+    cfg.source, cfg.out, cfg.workers, cfg.progress, cfg.frames_per_shard = (
+        str(root / "photos"),
+        str(root / "shards"),
+        1,
+        False,
+        12,
+    )
     shards.run(cfg)
     return root / "shards"
 
@@ -63,8 +79,15 @@ def test_interrupt_and_resume_matches_uninterrupted(tiny_shards, tmp_path):
 
 
 def test_multirun_sweep_writes_two_run_folders(tiny_shards, tmp_path):
-    result = run_module("skysynth.train", "-m", *TINY_VQVAE, f"data.shards={tiny_shards}", "trainer.max_steps=2",
-                        "model.lit.optim.lr=1e-3,2e-3", f"hydra.sweep.dir={tmp_path / 'sweep'}")
+    result = run_module(
+        "skysynth.train",
+        "-m",
+        *TINY_VQVAE,
+        f"data.shards={tiny_shards}",
+        "trainer.max_steps=2",
+        "model.lit.optim.lr=1e-3,2e-3",
+        f"hydra.sweep.dir={tmp_path / 'sweep'}",
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     runs = sorted(p for p in (tmp_path / "sweep").iterdir() if p.is_dir())
     assert len(runs) == 2
@@ -81,9 +104,17 @@ def test_bad_configs_fail_with_one_line(tiny_shards, tmp_path):
     result = run_module("skysynth.train", *TINY_VQVAE, f"data.shards={tmp_path}/missing", f"hydra.run.dir={tmp_path}/r")
     assert_one_line_error(result, "shard folder not found")
     train(tmp_path / "vq", tiny_shards, "trainer.max_steps=1")
-    result = run_module("skysynth.train", "model=upscaler", "logger=csv", f"data.shards={tiny_shards}",
-                        f"model.lit.tokenizer={tmp_path / 'vq' / 'export'}", f"ckpt_path={tmp_path}/vq/checkpoints/last.ckpt",
-                        f"hydra.run.dir={tmp_path}/r2", "data.num_workers=0", "data.crop_size=32")
+    result = run_module(
+        "skysynth.train",
+        "model=upscaler",
+        "logger=csv",
+        f"data.shards={tiny_shards}",
+        f"model.lit.tokenizer={tmp_path / 'vq' / 'export'}",
+        f"ckpt_path={tmp_path}/vq/checkpoints/last.ckpt",
+        f"hydra.run.dir={tmp_path}/r2",
+        "data.num_workers=0",
+        "data.crop_size=32",
+    )
     assert_one_line_error(result, "vqvae")
 
 
@@ -92,3 +123,17 @@ def test_csv_metrics_logged(tiny_shards, tmp_path):
     text = (tmp_path / "m" / "csv" / "metrics.csv").read_text()
     assert "train/loss" in text and "val/codebook_usage" in text and "val/psnr" in text
     assert np.isfinite(float(text.strip().splitlines()[-1].split(",")[-1] or 0))
+    # skysynth.export: the checkpoint's network equals the run's own export, and loads without Lightning.
+    result = run_module("skysynth.export", f"ckpt={tmp_path}/vq/checkpoints/last.ckpt", f"out={tmp_path}/exported")
+    assert result.returncode == 0, result.stderr[-2000:]
+    ours = load_file(tmp_path / "exported" / "model.safetensors")
+    runs = load_file(tmp_path / "vq" / "export" / "model.safetensors")
+    assert ours.keys() == runs.keys() and all(torch.equal(ours[k], runs[k]) for k in ours)
+    from skysynth.models.vqvae import VQVAE
+
+    tokens = VQVAE.from_pretrained(tmp_path / "exported").encode(torch.rand(1, 3, 32, 48))
+    assert tokens.shape == (1, 8, 12)
+    (tmp_path / "junk.ckpt").write_bytes(b"not a checkpoint")
+    result = run_module("skysynth.export", f"ckpt={tmp_path}/junk.ckpt", f"out={tmp_path}/junk_out")
+    assert_one_line_error(result, "not a readable checkpoint")
+    assert not (tmp_path / "junk_out").exists()

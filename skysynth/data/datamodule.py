@@ -103,8 +103,9 @@ class SkyShardDataModule(L.LightningDataModule):
                 image = kornia.geometry.transform.resize(image, size, interpolation="bilinear", antialias=True)
             height, width = image.shape[-2:]
             if min(height, width) < crop_size:
-                raise ValueError(f"sample {sample['key']} is {height}x{width} after downscale, "
-                                 f"smaller than crop_size={crop_size}")
+                raise ValueError(
+                    f"sample {sample['key']} is {height}x{width} after downscale, smaller than crop_size={crop_size}"
+                )
             if generator is None:  # validation: centre crop, no flip
                 top, left = (height - crop_size) // 2, (width - crop_size) // 2
             else:
@@ -113,8 +114,20 @@ class SkyShardDataModule(L.LightningDataModule):
                 if hflip and bool(torch.rand((), generator=generator) < 0.5):
                     image = kornia.geometry.transform.hflip(image)
             crop = kornia.geometry.transform.crop_by_indices(
-                image, torch.tensor([[[left, top], [left + crop_size - 1, top], [left + crop_size - 1, top + crop_size - 1],
-                                      [left, top + crop_size - 1]]], dtype=torch.float32), size=(crop_size, crop_size))
+                image,
+                torch.tensor(
+                    [
+                        [
+                            [left, top],
+                            [left + crop_size - 1, top],
+                            [left + crop_size - 1, top + crop_size - 1],
+                            [left, top + crop_size - 1],
+                        ]
+                    ],
+                    dtype=torch.float32,
+                ),
+                size=(crop_size, crop_size),
+            )
             return {"image": crop[0].clamp(0, 1), "key": sample["key"]}
 
         return apply
@@ -129,15 +142,26 @@ class SkyShardDataModule(L.LightningDataModule):
         rank, world = self._world()
         workers = max(1, self.hparams.num_workers)
         per_worker = max(1, self.hparams.train_samples_per_epoch // (world * workers))
-        return ShardStream(self.shard_urls, keep, decode_image, self._transform(train), train=train,
-                           seed=self.hparams.seed, rank=rank, samples_per_worker=per_worker,
-                           shuffle_buffer=self.hparams.shuffle_buffer)
+        return ShardStream(
+            self.shard_urls,
+            keep,
+            decode_image,
+            self._transform(train),
+            train=train,
+            seed=self.hparams.seed,
+            rank=rank,
+            samples_per_worker=per_worker,
+            shuffle_buffer=self.hparams.shuffle_buffer,
+        )
 
     def _loader(self, train: bool) -> torch.utils.data.DataLoader:
         stream = self._stream(train)
         return torch.utils.data.DataLoader(
-            stream, batch_size=self.hparams.batch_size, num_workers=self.hparams.num_workers,
-            drop_last=train, collate_fn=collate,
+            stream,
+            batch_size=self.hparams.batch_size,
+            num_workers=self.hparams.num_workers,
+            drop_last=train,
+            collate_fn=collate,
         )
 
     def train_dataloader(self):

@@ -27,8 +27,18 @@ class ShardStream(torch.utils.data.IterableDataset):
     """Training: shards drawn with replacement, shuffled through a buffer, `samples_per_worker`
     samples per epoch. Validation (`train=False`): each shard once, split between workers."""
 
-    def __init__(self, urls, keep, decode, transform, train: bool, seed: int = 0, rank: int = 0,
-                 samples_per_worker: int = 1000, shuffle_buffer: int = 1000):
+    def __init__(
+        self,
+        urls,
+        keep,
+        decode,
+        transform,
+        train: bool,
+        seed: int = 0,
+        rank: int = 0,
+        samples_per_worker: int = 1000,
+        shuffle_buffer: int = 1000,
+    ):
         super().__init__()
         self.urls, self.keep, self.decode, self.transform = list(urls), keep, decode, transform
         self.train, self.seed, self.rank = train, seed, rank

@@ -54,8 +54,9 @@ class SkyLitModule(L.LightningModule):
     def configure_optimizers(self):
         o = self.optim
         params = [p for p in self.net.parameters() if p.requires_grad]
-        optimizer = torch.optim.AdamW(params, lr=o["lr"], weight_decay=o.get("weight_decay", 0.0),
-                                      betas=tuple(o.get("betas", (0.9, 0.999))))
+        optimizer = torch.optim.AdamW(
+            params, lr=o["lr"], weight_decay=o.get("weight_decay", 0.0), betas=tuple(o.get("betas", (0.9, 0.999)))
+        )
         warmup = max(0, int(o.get("warmup_steps", 0)))
         batch = int(o.get("batch_size_for_decay", 32))
         decay_rate, decay_samples = float(o.get("decay_rate", 1.0)), float(o.get("decay_every_samples", 1e6))

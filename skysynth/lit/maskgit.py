@@ -15,16 +15,19 @@ from skysynth.schedulers.masking import MASK_NAMES, MaskGITSampler, MaskSchedule
 class MaskGITLit(SkyLitModule):
     model_type = "maskgit"
 
-    def __init__(self, net: dict, optim: dict, tokenizer: str | None = None, grid_every_n_steps: int = 500,
-                 seed: int = 0):
+    def __init__(
+        self, net: dict, optim: dict, tokenizer: str | None = None, grid_every_n_steps: int = 500, seed: int = 0
+    ):
         net, optim = to_plain(net), to_plain(optim)
         super().__init__(optim, grid_every_n_steps, seed)
         self.save_hyperparameters()
         self.net = MaskGIT(build_config(MaskGITConfig, net))
         self.tokenizer = load_frozen_tokenizer(tokenizer)
         if self.tokenizer.config.codebook_size != self.net.config.codebook_size:
-            raise ValueError(f"tokenizer has {self.tokenizer.config.codebook_size} codes, "
-                             f"MaskGIT expects {self.net.config.codebook_size}")
+            raise ValueError(
+                f"tokenizer has {self.tokenizer.config.codebook_size} codes, "
+                f"MaskGIT expects {self.net.config.codebook_size}"
+            )
         self.schedule = MaskSchedule()
         self.val_accuracy = torch.nn.ModuleList(MeanMetric() for _ in MASK_NAMES)
         self.val_nll = torch.nn.ModuleList(MeanMetric() for _ in MASK_NAMES)

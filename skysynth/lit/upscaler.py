@@ -16,8 +16,9 @@ from skysynth.schedulers.noise import CosineNoiseSchedule
 def blurry_version(tokenizer, sharp: torch.Tensor, factor: int) -> torch.Tensor:
     """What the pipeline gives the upscaler: downscale, tokenizer round trip, bicubic upscale."""
     h, w = sharp.shape[-2:]
-    small = kornia.geometry.transform.resize(sharp, (h // factor, w // factor), interpolation="bilinear",
-                                             antialias=True)
+    small = kornia.geometry.transform.resize(
+        sharp, (h // factor, w // factor), interpolation="bilinear", antialias=True
+    )
     round_trip = tokenizer.decode(tokenizer.encode(small)).clamp(0, 1)
     return F.interpolate(round_trip, size=(h, w), mode="bicubic", align_corners=False).clamp(0, 1)
 
@@ -25,8 +26,15 @@ def blurry_version(tokenizer, sharp: torch.Tensor, factor: int) -> torch.Tensor:
 class UpscalerLit(SkyLitModule):
     model_type = "upscaler"
 
-    def __init__(self, net: dict, optim: dict, tokenizer: str | None = None, val_steps: int = 8,
-                 grid_every_n_steps: int = 500, seed: int = 0):
+    def __init__(
+        self,
+        net: dict,
+        optim: dict,
+        tokenizer: str | None = None,
+        val_steps: int = 8,
+        grid_every_n_steps: int = 500,
+        seed: int = 0,
+    ):
         net, optim = to_plain(net), to_plain(optim)
         super().__init__(optim, grid_every_n_steps, seed)
         self.save_hyperparameters()
@@ -58,8 +66,14 @@ class UpscalerLit(SkyLitModule):
         return loss
 
     def upscale(self, blurry: torch.Tensor, steps: int, generator: torch.Generator) -> torch.Tensor:
-        edges = self.schedule.sample(lambda x, rate: self.net(x, blurry, rate), blurry.shape, steps, generator,
-                                     device=blurry.device, dtype=blurry.dtype)
+        edges = self.schedule.sample(
+            lambda x, rate: self.net(x, blurry, rate),
+            blurry.shape,
+            steps,
+            generator,
+            device=blurry.device,
+            dtype=blurry.dtype,
+        )
         return (blurry + edges / self.net.config.edge_scale).clamp(0, 1)
 
     def validation_step(self, batch, batch_idx):
@@ -72,7 +86,8 @@ class UpscalerLit(SkyLitModule):
             self.maybe_save_grid([sharp[:6], blurry[:6], restored[:6]], "val_upscale")
 
     def on_validation_epoch_end(self):
-        self.log_dict({"val/psnr": self.val_psnr.compute(), "val/psnr_bicubic": self.val_psnr_bicubic.compute()},
-                      prog_bar=True)
+        self.log_dict(
+            {"val/psnr": self.val_psnr.compute(), "val/psnr_bicubic": self.val_psnr_bicubic.compute()}, prog_bar=True
+        )
         self.val_psnr.reset()
         self.val_psnr_bicubic.reset()

@@ -13,8 +13,16 @@ from skysynth.models.vqvae import VQVAE, VQVAEConfig
 class VQVAELit(SkyLitModule):
     model_type = "vqvae"
 
-    def __init__(self, net: dict, optim: dict, dead_code_restart: bool = True, usage_decay: float = 0.99,
-                 dead_threshold: float = 0.03, grid_every_n_steps: int = 500, seed: int = 0):
+    def __init__(
+        self,
+        net: dict,
+        optim: dict,
+        dead_code_restart: bool = True,
+        usage_decay: float = 0.99,
+        dead_threshold: float = 0.03,
+        grid_every_n_steps: int = 500,
+        seed: int = 0,
+    ):
         net, optim = to_plain(net), to_plain(optim)
         super().__init__(optim, grid_every_n_steps, seed)
         self.save_hyperparameters()
@@ -29,8 +37,11 @@ class VQVAELit(SkyLitModule):
     def training_step(self, batch, batch_idx):
         images = batch["image"]
         out = self.net(images)
-        self.log_dict({f"train/{k}": out[k] for k in ("loss", "mse", "codebook_loss", "commitment_loss",
-                                                        "revival_loss")}, prog_bar=False, sync_dist=True)
+        self.log_dict(
+            {f"train/{k}": out[k] for k in ("loss", "mse", "codebook_loss", "commitment_loss", "revival_loss")},
+            prog_bar=False,
+            sync_dist=True,
+        )
         self.log("train/psnr", -10 * torch.log10(out["mse"].detach().clamp_min(1e-10)), prog_bar=True, sync_dist=True)
         self._track_usage(out["tokens"], out["latents"])
         if self.grid_every_n_steps and self.global_step % self.grid_every_n_steps == 0:
@@ -71,8 +82,14 @@ class VQVAELit(SkyLitModule):
 
     def on_validation_epoch_end(self):
         codes = self.val_codes.compute()
-        self.log_dict({"val/psnr": self.val_psnr.compute(), "val/ssim": self.val_ssim.compute(),
-                       "val/codebook_usage": codes["usage"].float(), "val/perplexity": codes["perplexity"].float()},
-                      prog_bar=True)
+        self.log_dict(
+            {
+                "val/psnr": self.val_psnr.compute(),
+                "val/ssim": self.val_ssim.compute(),
+                "val/codebook_usage": codes["usage"].float(),
+                "val/perplexity": codes["perplexity"].float(),
+            },
+            prog_bar=True,
+        )
         for metric in (self.val_psnr, self.val_ssim, self.val_codes):
             metric.reset()

@@ -43,8 +43,10 @@ class TransformerBlock(nn.Module):
         self.proj = nn.Linear(config.hidden_size, config.hidden_size)
         self.norm2 = nn.LayerNorm(config.hidden_size)
         self.mlp = nn.Sequential(
-            nn.Linear(config.hidden_size, config.intermediate_size), nn.GELU(),
-            nn.Linear(config.intermediate_size, config.hidden_size), nn.Dropout(config.dropout),
+            nn.Linear(config.hidden_size, config.intermediate_size),
+            nn.GELU(),
+            nn.Linear(config.intermediate_size, config.hidden_size),
+            nn.Dropout(config.dropout),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -65,8 +67,9 @@ class MaskGIT(PretrainedMixin, nn.Module):
         super().__init__()
         self.config = config
         # The mask token embeds to zero (padding_idx), as in the thesis.
-        self.token_embedding = nn.Embedding(config.codebook_size + 1, config.hidden_size,
-                                            padding_idx=config.mask_token_id)
+        self.token_embedding = nn.Embedding(
+            config.codebook_size + 1, config.hidden_size, padding_idx=config.mask_token_id
+        )
         side = config.tokens_per_side
         self.position_embedding = nn.Parameter(torch.randn(1, side, side, config.hidden_size) * 0.02)
         self.blocks = nn.ModuleList(TransformerBlock(config) for _ in range(config.num_layers))

@@ -45,7 +45,9 @@ class PretrainedMixin:
         directory = Path(directory)
         config_path, weights_path = directory / CONFIG_NAME, directory / WEIGHTS_NAME
         if not config_path.is_file() or not weights_path.is_file():
-            raise FileNotFoundError(f"no {cls.model_type} weights in {directory} (need {CONFIG_NAME} and {WEIGHTS_NAME})")
+            raise FileNotFoundError(
+                f"no {cls.model_type} weights in {directory} (need {CONFIG_NAME} and {WEIGHTS_NAME})"
+            )
         raw = json.loads(config_path.read_text())
         model_type = raw.pop("model_type", cls.model_type)
         if model_type != cls.model_type:

@@ -11,10 +11,25 @@ from skysynth.outpaint.cli import _guard, run
 @hydra.main(version_base="1.3", config_path="../../conf", config_name="outpaint")
 def main(cfg: DictConfig) -> None:
     c = OmegaConf.to_container(cfg, resolve=True)
-    _guard(lambda: run(c["input"], c["output"], size=c["size"], grow=c["grow"], pad=c["pad"], samples=c["samples"],
-                       seed=c["seed"], temperature=c["temperature"], decode_steps=c["decode_steps"],
-                       upscale_steps=c["upscale_steps"], upscale=c["upscale"], order=c["order"],
-                       device=c["device"], weights=c["weights"], progress=c["progress"]))
+    _guard(
+        lambda: run(
+            c["input"],
+            c["output"],
+            size=c["size"],
+            grow=c["grow"],
+            pad=c["pad"],
+            samples=c["samples"],
+            seed=c["seed"],
+            temperature=c["temperature"],
+            decode_steps=c["decode_steps"],
+            upscale_steps=c["upscale_steps"],
+            upscale=c["upscale"],
+            order=c["order"],
+            device=c["device"],
+            weights=c["weights"],
+            progress=c["progress"],
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Command lines over `Outpainter`: a Hydra app and a plain console command.
 
-    python -m skysynth.outpaint input=sky.jpg output=big.png size=[1024,512]
-    skysynth-outpaint sky.jpg big.png --size 1024 512 --seed 3
+python -m skysynth.outpaint input=sky.jpg output=big.png size=[1024,512]
+skysynth-outpaint sky.jpg big.png --size 1024 512 --seed 3
 """
 
 from __future__ import annotations
@@ -68,19 +68,34 @@ def _variant_paths(path: Path, samples: int) -> list[Path]:
     return [path.with_name(f"{path.stem}_{i}{path.suffix}") for i in range(samples)]
 
 
-def run(input_path, output_path, size=None, grow=None, pad=None, samples=1, seed=0, temperature=4.0,
-        decode_steps=12, upscale_steps=8, upscale=True, order="confidence", device="cpu", weights=None,
-        progress=True) -> list[Path]:
+def run(
+    input_path,
+    output_path,
+    size=None,
+    grow=None,
+    pad=None,
+    samples=1,
+    seed=0,
+    temperature=4.0,
+    decode_steps=12,
+    upscale_steps=8,
+    upscale=True,
+    order="confidence",
+    device="cpu",
+    weights=None,
+    progress=True,
+) -> list[Path]:
     """Outpaint one image or a folder; returns the written paths."""
-    from skysynth.outpaint.pipeline import OutpaintSettings, Outpainter
+    from skysynth.outpaint.pipeline import Outpainter, OutpaintSettings
 
     if samples < 1:
         raise UserError("samples must be at least 1")
     if device == "cuda" and not torch.cuda.is_available():
         raise UserError("device=cuda but no CUDA GPU is available")
     jobs = jobs_for(Path(input_path), Path(output_path), samples)
-    settings = OutpaintSettings(decode_steps=decode_steps, temperature=temperature, upscale_steps=upscale_steps,
-                                order=order)
+    settings = OutpaintSettings(
+        decode_steps=decode_steps, temperature=temperature, upscale_steps=upscale_steps, order=order
+    )
     try:
         outpainter = Outpainter.from_pretrained(weights, settings=settings, device=device)
     except FileNotFoundError as error:
@@ -90,8 +105,16 @@ def run(input_path, output_path, size=None, grow=None, pad=None, samples=1, seed
         image = read_image(source)
         generator = torch.Generator(device=device).manual_seed(seed)
         try:
-            result = outpainter(image, size=size, grow=grow, pad=pad, samples=samples, generator=generator,
-                                upscale=upscale, progress=progress)
+            result = outpainter(
+                image,
+                size=size,
+                grow=grow,
+                pad=pad,
+                samples=samples,
+                generator=generator,
+                upscale=upscale,
+                progress=progress,
+            )
         except ValueError as error:
             raise UserError(f"{source.name}: {error}") from None
         for target, picture in zip(targets, result if samples > 1 else [result]):
@@ -128,7 +151,21 @@ def console_main(argv=None) -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--weights", default=None, help="folder with tokenizer/, maskgit/, upscaler/")
     args = parser.parse_args(argv)
-    _guard(lambda: run(args.input, args.output, size=args.size, grow=args.grow, pad=args.pad, samples=args.samples,
-                       seed=args.seed, temperature=args.temperature, decode_steps=args.decode_steps,
-                       upscale_steps=args.upscale_steps, upscale=not args.no_upscale, order=args.order,
-                       device=args.device, weights=args.weights))
+    _guard(
+        lambda: run(
+            args.input,
+            args.output,
+            size=args.size,
+            grow=args.grow,
+            pad=args.pad,
+            samples=args.samples,
+            seed=args.seed,
+            temperature=args.temperature,
+            decode_steps=args.decode_steps,
+            upscale_steps=args.upscale_steps,
+            upscale=not args.no_upscale,
+            order=args.order,
+            device=args.device,
+            weights=args.weights,
+        )
+    )

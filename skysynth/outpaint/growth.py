@@ -24,7 +24,9 @@ def growth_plan(known: torch.Tensor, window: int, anchor: tuple[int, int]) -> li
     known = known.clone()
     height, width = known.shape
     win_h, win_w = min(window, height), min(window, width)
-    candidates = [(t, l) for t in window_starts(height, win_h, anchor[0]) for l in window_starts(width, win_w, anchor[1])]
+    candidates = [
+        (t, l) for t in window_starts(height, win_h, anchor[0]) for l in window_starts(width, win_w, anchor[1])
+    ]
     order = []
     while not bool(known.all()):
         best, best_share = None, -1.0
@@ -43,8 +45,14 @@ def growth_plan(known: torch.Tensor, window: int, anchor: tuple[int, int]) -> li
     return order
 
 
-def grow_tokens(tokens: torch.Tensor, known: torch.Tensor, window: int, anchor: tuple[int, int],
-                fill: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], progress=None) -> torch.Tensor:
+def grow_tokens(
+    tokens: torch.Tensor,
+    known: torch.Tensor,
+    window: int,
+    anchor: tuple[int, int],
+    fill: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    progress=None,
+) -> torch.Tensor:
     """Fill the unknown tokens of `tokens` (B, H, W) by calling `fill(window_tokens, unknown)`
     on each window of the growth plan; known tokens are never changed."""
     tokens = tokens.clone()

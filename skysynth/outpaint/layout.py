@@ -45,8 +45,13 @@ class Layout:
         return left // p, top // p, right // p, bottom // p
 
 
-def plan(input_size: tuple[int, int], token_pixels: int, size: tuple[int, int] | None = None,
-         grow: float | None = None, pad: tuple[int, int, int, int] | None = None) -> Layout:
+def plan(
+    input_size: tuple[int, int],
+    token_pixels: int,
+    size: tuple[int, int] | None = None,
+    grow: float | None = None,
+    pad: tuple[int, int, int, int] | None = None,
+) -> Layout:
     """Layout for exactly one of: `size` (W, H) with the input centred, `grow` (factor per
     side length, centred) or `pad` (left, top, right, bottom pixels). Raises ValueError."""
     w, h = input_size

@@ -1,8 +1,8 @@
 """The Outpainter: tokenize, grow tokens, decode, upscale, paste the input back.
 
-    from skysynth import Outpainter
-    op = Outpainter.from_pretrained()            # bundled weights, offline
-    bigger = op(image, size=(1024, 512), generator=torch.Generator().manual_seed(0))
+from skysynth import Outpainter
+op = Outpainter.from_pretrained()            # bundled weights, offline
+bigger = op(image, size=(1024, 512), generator=torch.Generator().manual_seed(0))
 """
 
 from __future__ import annotations
@@ -53,8 +53,9 @@ def to_image(tensor: torch.Tensor) -> Image.Image:
 class Outpainter:
     """Chains the three trained networks. Devices are the caller's: `.to(device)`."""
 
-    def __init__(self, tokenizer: VQVAE, maskgit: MaskGIT, upscaler: UNet | None,
-                 settings: OutpaintSettings | None = None):
+    def __init__(
+        self, tokenizer: VQVAE, maskgit: MaskGIT, upscaler: UNet | None, settings: OutpaintSettings | None = None
+    ):
         self.tokenizer, self.maskgit, self.upscaler = tokenizer.eval(), maskgit.eval(), upscaler
         if upscaler is not None:
             upscaler.eval()
@@ -63,8 +64,12 @@ class Outpainter:
             raise ValueError("tokenizer and MaskGIT disagree on the codebook size")
 
     @classmethod
-    def from_pretrained(cls, path: str | Path | None = None, settings: OutpaintSettings | None = None,
-                        device: str | torch.device = "cpu") -> Outpainter:
+    def from_pretrained(
+        cls,
+        path: str | Path | None = None,
+        settings: OutpaintSettings | None = None,
+        device: str | torch.device = "cpu",
+    ) -> Outpainter:
         """Load tokenizer/, maskgit/ and upscaler/ from `path` (default: the bundled weights)."""
         root = Path(path) if path else bundled_path("tokenizer").parent
         tokenizer = VQVAE.from_pretrained(root / "tokenizer")
@@ -91,8 +96,17 @@ class Outpainter:
         return plan(input_size, self.token_pixels, size=size, grow=grow, pad=pad)
 
     @torch.no_grad()
-    def __call__(self, image: Image.Image, size=None, grow=None, pad=None, samples: int = 1,
-                 generator: torch.Generator | None = None, upscale: bool = True, progress: bool = False):
+    def __call__(
+        self,
+        image: Image.Image,
+        size=None,
+        grow=None,
+        pad=None,
+        samples: int = 1,
+        generator: torch.Generator | None = None,
+        upscale: bool = True,
+        progress: bool = False,
+    ):
         """Outpaint `image` to `size=(W, H)` (centred), `grow=F` or `pad=(L, T, R, B)`.
 
         Returns a PIL image, or a list of `samples` images when samples > 1. The input's own
@@ -119,8 +133,9 @@ class Outpainter:
         with tqdm(total=steps, desc="grow tokens", unit="window", disable=not progress) as bar:
             fill = lambda window_tokens, unknown: sampler.sample(self.maskgit, window_tokens, unknown, generator)
             tokens = grow_tokens(tokens, known, window, (kt, kl), fill, bar.update)
-        decoded = decode_windows(self.tokenizer.decode, tokens, s.decode_window,
-                                 self.tokenizer.config.downsample_factor).clamp(0, 1)
+        decoded = decode_windows(
+            self.tokenizer.decode, tokens, s.decode_window, self.tokenizer.config.downsample_factor
+        ).clamp(0, 1)
         work_w, work_h = layout.work_size
         blurry = F.interpolate(decoded, size=(work_h, work_w), mode="bicubic", align_corners=False).clamp(0, 1)
         left, top, right, bottom = layout.input_box_work
@@ -163,8 +178,15 @@ class Outpainter:
         tile_h, tile_w = min(tile, height), min(tile, width)
 
         def restore(blurry_tile, known_tile, mask_tile):
-            return schedule.sample(lambda x, rate: net(x, blurry_tile, rate), blurry_tile.shape, s.upscale_steps,
-                                   generator, known=known_tile, known_mask=mask_tile, device=blurry_tile.device)
+            return schedule.sample(
+                lambda x, rate: net(x, blurry_tile, rate),
+                blurry_tile.shape,
+                s.upscale_steps,
+                generator,
+                known=known_tile,
+                known_mask=mask_tile,
+                device=blurry_tile.device,
+            )
 
         count = len(tile_starts(height, tile_h, s.upscale_overlap)) * len(tile_starts(width, tile_w, s.upscale_overlap))
         with tqdm(total=count, desc="upscale", unit="tile", disable=not progress) as bar:

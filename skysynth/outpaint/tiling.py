@@ -18,8 +18,9 @@ def tent_weights(height: int, width: int, device=None) -> torch.Tensor:
     return wy[:, None] * wx[None, :]
 
 
-def decode_windows(decode: Callable[[torch.Tensor], torch.Tensor], tokens: torch.Tensor, window: int,
-                   pixels_per_token: int) -> torch.Tensor:
+def decode_windows(
+    decode: Callable[[torch.Tensor], torch.Tensor], tokens: torch.Tensor, window: int, pixels_per_token: int
+) -> torch.Tensor:
     """(B, H, W) tokens -> (B, 3, H*p, W*p) images; windows of `window` tokens, half overlapping,
     blended with tent weights so that window borders leave no seams."""
     b, height, width = tokens.shape
@@ -47,9 +48,15 @@ def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
     return sorted(set(starts))
 
 
-def upscale_tiles(restore: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor],
-                  blurry: torch.Tensor, known_edges: torch.Tensor, known_mask: torch.Tensor,
-                  tile: int, overlap: int, progress=None) -> torch.Tensor:
+def upscale_tiles(
+    restore: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor],
+    blurry: torch.Tensor,
+    known_edges: torch.Tensor,
+    known_mask: torch.Tensor,
+    tile: int,
+    overlap: int,
+    progress=None,
+) -> torch.Tensor:
     """Predict edges tile by tile. `restore(blurry_tile, known_tile, known_mask_tile)` returns
     edges for the tile; pixels already finished by earlier tiles join the known mask, so every
     overlap is generated once and then respected (no seams)."""

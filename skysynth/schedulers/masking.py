@@ -39,8 +39,9 @@ class MaskSchedule:
     def __init__(self, mask_types: tuple[int, ...] = tuple(range(8))):
         self.mask_types = torch.tensor(mask_types)
 
-    def training_mask(self, batch: int, height: int, width: int, generator: torch.Generator,
-                      device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
+    def training_mask(
+        self, batch: int, height: int, width: int, generator: torch.Generator, device: torch.device | str = "cpu"
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """-> ((B, h, w) bool mask of tokens to predict, (B,) int64 mask type)."""
         regions = outpaint_masks(height, width).to(device)
         pick = torch.randint(0, len(self.mask_types), (batch,), generator=generator, device=device)
@@ -94,8 +95,14 @@ class MaskGITSampler:
     Known tokens never change.
     """
 
-    def __init__(self, decode_steps: int = 12, temperature: float = 4.0, sampling_temperature: float = 1.0,
-                 anneal: bool = True, order: str = "confidence"):
+    def __init__(
+        self,
+        decode_steps: int = 12,
+        temperature: float = 4.0,
+        sampling_temperature: float = 1.0,
+        anneal: bool = True,
+        order: str = "confidence",
+    ):
         if order not in ("confidence", "halton"):
             raise ValueError(f"order must be 'confidence' or 'halton', got {order!r}")
         if decode_steps < 1:

@@ -33,9 +33,17 @@ class CosineNoiseSchedule:
         return torch.linspace(1.0, 0.0, steps + 1)
 
     @torch.no_grad()
-    def sample(self, predict_noise, shape, steps: int, generator: torch.Generator,
-               known: torch.Tensor | None = None, known_mask: torch.Tensor | None = None,
-               device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    def sample(
+        self,
+        predict_noise,
+        shape,
+        steps: int,
+        generator: torch.Generator,
+        known: torch.Tensor | None = None,
+        known_mask: torch.Tensor | None = None,
+        device: torch.device | str = "cpu",
+        dtype: torch.dtype = torch.float32,
+    ) -> torch.Tensor:
         """DDIM (eta = 0): start from noise, `steps` network calls, return the clean estimate.
 
         `predict_noise(x_t, noise_rate)` is the network. Where `known_mask` is true, the clean

@@ -1,0 +1,117 @@
+"""Training throughput of the three LightningModules (samples/s), CPU or GPU.
+
+For each model, the full training step (tokenizer encoding, masks/noise, loss, backward, AdamW)
+is timed on random batches of the configured crop size, next to a baseline measured in the same
+process: the bare network's forward + backward on the same batch. The ratio shows what the
+training step adds on top of the network itself.
+
+    .venv/bin/python benchmarks/train_throughput.py [--device cuda] [--steps 10]
+
+Model sizes come from conf/model/*.yaml with the CPU experiments (conf/experiment/gcd_*.yaml)
+applied, i.e. the sizes of the bundled weights.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import torch
+from omegaconf import OmegaConf
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from skysynth.lit.base import build_config  # noqa: E402
+from skysynth.models.vqvae import VQVAE, VQVAEConfig  # noqa: E402
+
+EXPERIMENTS = {"vqvae": "gcd_vqvae", "maskgit": "gcd_maskgit", "upscaler": "gcd_upscaler"}
+
+
+def model_config(name: str):
+    cfg = OmegaConf.load(ROOT / f"conf/model/{name}.yaml")
+    experiment = ROOT / f"conf/experiment/{EXPERIMENTS[name]}.yaml"
+    if experiment.exists():
+        cfg = OmegaConf.merge(cfg, OmegaConf.load(experiment))
+    return cfg
+
+
+def build(name: str, tokenizer_dir: str, device: str):
+    cfg = model_config(name)
+    lit_cfg = OmegaConf.to_container(cfg.model.lit, resolve=False)
+    lit_cfg.pop("_target_")
+    lit_cfg["seed"] = 0
+    lit_cfg["optim"]["batch_size_for_decay"] = int(cfg.data.batch_size)
+    if name != "vqvae":
+        lit_cfg["tokenizer"] = tokenizer_dir
+    module_name, class_name = cfg.model.lit._target_.rsplit(".", 1)
+    cls = getattr(__import__(module_name, fromlist=[class_name]), class_name)
+    return cls(**lit_cfg).to(device), int(cfg.data.batch_size), int(cfg.data.crop_size)
+
+
+def timed(fn, steps: int, device: str) -> float:
+    fn()  # warm-up
+    if device == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    for _ in range(steps):
+        fn()
+    if device == "cuda":
+        torch.cuda.synchronize()
+    return (time.perf_counter() - start) / steps
+
+
+def network_only(name: str, lit, images: torch.Tensor):
+    """Forward + backward of the bare network on inputs of the training shape."""
+    net = lit.net
+    if name == "vqvae":
+        return lambda: net(images)["reconstruction"].mean().backward()
+    if name == "maskgit":
+        tokens = torch.randint(0, net.config.codebook_size, images.shape[:1] + (images.shape[-1] // 4,) * 2)
+        tokens = tokens.to(images.device)
+        return lambda: net(tokens).float().mean().backward()
+    rate = torch.full((images.shape[0],), 0.5, device=images.device)
+    return lambda: net(images, images, rate).mean().backward()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--models", nargs="+", default=["vqvae", "maskgit", "upscaler"])
+    args = parser.parse_args()
+    warnings.filterwarnings("ignore")
+    torch.manual_seed(0)
+    print(f"device={args.device} threads={torch.get_num_threads()} torch={torch.__version__}")
+    with tempfile.TemporaryDirectory() as tokenizer_dir:
+        # A tokenizer of the bundled size with random weights: speed does not depend on training.
+        vq_cfg = model_config("vqvae").model.lit.net
+        VQVAE(build_config(VQVAEConfig, vq_cfg)).save_pretrained(tokenizer_dir)
+        print(f"{'model':10s} {'batch':>5s} {'crop':>5s} {'params':>8s} {'step s':>8s} {'samples/s':>10s} "
+              f"{'net-only samples/s':>19s} {'ratio':>6s}")
+        for name in args.models:
+            lit, batch, crop = build(name, tokenizer_dir, args.device)
+            optimizer = torch.optim.AdamW(lit.net.parameters(), lr=1e-4)
+            images = torch.rand(batch, 3, crop, crop, device=args.device)
+            batch_dict = {"image": images, "key": ["k"] * batch}
+
+            def full_step():
+                optimizer.zero_grad(set_to_none=True)
+                loss = lit.training_step(batch_dict, 0)
+                loss.backward()
+                optimizer.step()
+
+            lit.train()
+            step_s = timed(full_step, args.steps, args.device)
+            net_s = timed(network_only(name, lit, images), args.steps, args.device)
+            params = sum(p.numel() for p in lit.net.parameters()) / 1e6
+            print(f"{name:10s} {batch:5d} {crop:5d} {params:7.2f}M {step_s:8.3f} {batch / step_s:10.1f} "
+                  f"{batch / net_s:19.1f} {net_s / step_s:6.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,60 @@
+"""Export a Lightning checkpoint as fp16 safetensors + config.json for `from_pretrained`.
+
+    python -m skysynth.export ckpt=runs/vqvae/<stamp>/checkpoints/last.ckpt out=my_weights/tokenizer
+
+The written folder loads without Lightning or Hydra: `VQVAE.from_pretrained(out)` (or MaskGIT, UNet).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import hydra
+import torch
+from omegaconf import DictConfig
+
+from skysynth.lit.base import build_config
+from skysynth.models.maskgit import MaskGIT, MaskGITConfig
+from skysynth.models.upscaler import UNet, UpscalerConfig
+from skysynth.models.vqvae import VQVAE, VQVAEConfig
+
+NETWORKS = {
+    "vqvae": (VQVAE, VQVAEConfig),
+    "maskgit": (MaskGIT, MaskGITConfig),
+    "upscaler": (UNet, UpscalerConfig),
+}
+
+
+def export_checkpoint(ckpt: str | Path, out: str | Path, dtype: torch.dtype = torch.float16) -> Path:
+    """Rebuild the network stored in a skysynth Lightning checkpoint and save it with `save_pretrained`."""
+    ckpt = Path(ckpt)
+    if not ckpt.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {ckpt}")
+    try:
+        checkpoint = torch.load(ckpt, map_location="cpu", weights_only=True)
+    except Exception as error:  # a truncated or foreign file: say so in one line
+        raise ValueError(f"{ckpt} is not a readable checkpoint ({type(error).__name__})") from None
+    model_type = checkpoint.get("skysynth_model_type") if isinstance(checkpoint, dict) else None
+    if model_type not in NETWORKS:
+        raise ValueError(f"{ckpt} is not a skysynth checkpoint (model type {model_type!r})")
+    network_class, config_class = NETWORKS[model_type]
+    network = network_class(build_config(config_class, checkpoint["hyper_parameters"]["net"]))
+    prefix = "net."
+    state = {k[len(prefix) :]: v for k, v in checkpoint["state_dict"].items() if k.startswith(prefix)}
+    network.load_state_dict(state)
+    return network.save_pretrained(out, dtype=dtype)
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="export")
+def main(cfg: DictConfig) -> None:
+    try:
+        out = export_checkpoint(cfg.ckpt, cfg.out, torch.float16 if cfg.fp16 else torch.float32)
+    except (FileNotFoundError, ValueError, KeyError, RuntimeError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
+    print(f"exported: {out}")
+
+
+if __name__ == "__main__":
+    main()
