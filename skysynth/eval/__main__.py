@@ -1,0 +1,51 @@
+"""Evaluate a trained model on the validation split of a shard folder.
+
+    python -m skysynth.eval task=vqvae    [weights=DIR] [data=SHARDS] [n=256]
+    python -m skysynth.eval task=maskgit  [weights=DIR] [tokenizer=DIR]
+    python -m skysynth.eval task=upscaler [weights=DIR] [tokenizer=DIR] [steps=[4,8,16,50]]
+
+Each task prints a table, writes `report.json` and a grid PNG into `out` (default runs/eval/<task>).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig, OmegaConf
+
+TASKS = ("vqvae", "maskgit", "upscaler")
+
+
+def run(cfg: DictConfig) -> dict:
+    """Run one evaluation task; returns its report (also written to out/report.json)."""
+    if cfg.task not in TASKS:
+        raise ValueError(f"unknown task {cfg.task!r}: choose one of {', '.join(TASKS)}")
+    import importlib
+
+    module = importlib.import_module(f"skysynth.eval.{cfg.task}_eval")
+    report = module.evaluate(cfg)
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    report["settings"] = OmegaConf.to_container(cfg, resolve=True)
+    tmp = out / ".report.json.tmp"
+    tmp.write_text(json.dumps(report, indent=2))
+    tmp.replace(out / "report.json")
+    return report
+
+
+@hydra.main(version_base="1.3", config_path="../../conf", config_name="eval")
+def main(cfg: DictConfig) -> None:
+    try:
+        report = run(cfg)
+    except (FileNotFoundError, ValueError, KeyError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
+    print(report["table"])
+    print(f"report: {Path(cfg.out) / 'report.json'}")
+
+
+if __name__ == "__main__":
+    main()

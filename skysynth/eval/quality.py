@@ -1,0 +1,74 @@
+"""Image-quality measures shared by the evaluation tasks (pure tensor functions, kornia filters)."""
+
+from __future__ import annotations
+
+import kornia
+import torch
+
+
+def high_frequency_energy(images: torch.Tensor) -> torch.Tensor:
+    """Mean squared Laplacian response per image: how much fine detail there is. (B,) tensor."""
+    response = kornia.filters.laplacian(images.float(), kernel_size=3)
+    return response.pow(2).mean(dim=(1, 2, 3))
+
+
+def high_frequency_ratio(output: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
+    """Detail energy of the output over that of the truth (1.0 = as much detail as the truth)."""
+    return high_frequency_energy(output).sum() / high_frequency_energy(truth).sum().clamp_min(1e-12)
+
+
+def near_uniform(images: torch.Tensor, region: torch.Tensor | None = None, std_threshold: float = 0.02) -> torch.Tensor:
+    """(B,) bool: the (region of the) image is almost flat, i.e. its detail is gone.
+
+    Flatness is the standard deviation of a lightly blurred luminance, so JPEG-like noise
+    does not count as detail. `region`: (B, 1, H, W) or (1, 1, H, W) bool, True = measured.
+    """
+    gray = kornia.color.rgb_to_grayscale(images.float().clamp(0, 1))
+    gray = kornia.filters.gaussian_blur2d(gray, (5, 5), (1.0, 1.0))
+    if region is None:
+        region = torch.ones_like(gray, dtype=torch.bool)
+    region = region.expand_as(gray).float()
+    count = region.sum(dim=(1, 2, 3)).clamp_min(1)
+    mean = (gray * region).sum(dim=(1, 2, 3)) / count
+    var = ((gray - mean[:, None, None, None]) ** 2 * region).sum(dim=(1, 2, 3)) / count
+    return var.sqrt() < std_threshold
+
+
+def collapse_rate(
+    generated: torch.Tensor, truth: torch.Tensor, region: torch.Tensor | None = None, std_threshold: float = 0.02
+) -> float:
+    """Share of images whose generated region is near-uniform while the truth's is not."""
+    collapsed = near_uniform(generated, region, std_threshold) & ~near_uniform(truth, region, std_threshold)
+    return float(collapsed.float().mean())
+
+
+def gradient_across(images: torch.Tensor, positions: list[int], axis: str) -> torch.Tensor:
+    """Mean |difference| between pixel columns (axis='x') or rows (axis='y') p-1 and p. (B,) tensor."""
+    images = images.float()
+    if axis == "x":
+        diffs = [(images[..., :, p] - images[..., :, p - 1]).abs().mean(dim=(1, 2)) for p in positions]
+    else:
+        diffs = [(images[..., p, :] - images[..., p - 1, :]).abs().mean(dim=(1, 2)) for p in positions]
+    return torch.stack(diffs).mean(0)
+
+
+def interior_gradient(images: torch.Tensor, axis: str) -> torch.Tensor:
+    """Mean |difference| between all neighbouring columns/rows: what an invisible seam looks like. (B,)"""
+    images = images.float()
+    if axis == "x":
+        return (images[..., :, 1:] - images[..., :, :-1]).abs().mean(dim=(1, 2, 3))
+    return (images[..., 1:, :] - images[..., :-1, :]).abs().mean(dim=(1, 2, 3))
+
+
+def seam_score(images: torch.Tensor, positions: list[int], axis: str, reference: torch.Tensor | None = None) -> float:
+    """Gradient across given lines over the gradient elsewhere (1.0 = the lines are invisible).
+
+    `reference`: images whose gradient across the same lines is the yardstick (the truth, for
+    outpainting); by default the images' own mean neighbouring-pixel gradient.
+    """
+    across = gradient_across(images, positions, axis)
+    if reference is not None:
+        baseline = gradient_across(reference, positions, axis)
+    else:
+        baseline = interior_gradient(images, axis)
+    return float(across.sum() / baseline.sum().clamp_min(1e-12))
