@@ -91,15 +91,17 @@ def main() -> None:
         # A tokenizer of the bundled size with random weights: speed does not depend on training.
         vq_cfg = model_config("vqvae").model.lit.net
         VQVAE(build_config(VQVAEConfig, vq_cfg)).save_pretrained(tokenizer_dir)
-        print(f"{'model':10s} {'batch':>5s} {'crop':>5s} {'params':>8s} {'step s':>8s} {'samples/s':>10s} "
-              f"{'net-only samples/s':>19s} {'ratio':>6s}")
+        print(
+            f"{'model':10s} {'batch':>5s} {'crop':>5s} {'params':>8s} {'step s':>8s} {'samples/s':>10s} "
+            f"{'net-only samples/s':>19s} {'ratio':>6s}"
+        )
         for name in args.models:
             lit, batch, crop = build(name, tokenizer_dir, args.device)
             optimizer = torch.optim.AdamW(lit.net.parameters(), lr=1e-4)
             images = torch.rand(batch, 3, crop, crop, device=args.device)
             batch_dict = {"image": images, "key": ["k"] * batch}
 
-            def full_step():
+            def full_step(lit=lit, optimizer=optimizer, batch_dict=batch_dict):
                 optimizer.zero_grad(set_to_none=True)
                 loss = lit.training_step(batch_dict, 0)
                 loss.backward()
@@ -109,8 +111,10 @@ def main() -> None:
             step_s = timed(full_step, args.steps, args.device)
             net_s = timed(network_only(name, lit, images), args.steps, args.device)
             params = sum(p.numel() for p in lit.net.parameters()) / 1e6
-            print(f"{name:10s} {batch:5d} {crop:5d} {params:7.2f}M {step_s:8.3f} {batch / step_s:10.1f} "
-                  f"{batch / net_s:19.1f} {net_s / step_s:6.2f}")
+            print(
+                f"{name:10s} {batch:5d} {crop:5d} {params:7.2f}M {step_s:8.3f} {batch / step_s:10.1f} "
+                f"{batch / net_s:19.1f} {net_s / step_s:6.2f}"
+            )
 
 
 if __name__ == "__main__":

@@ -56,8 +56,16 @@ def test_vqvae_eval_reports_metrics_and_grid(eval_setup):
 
 def test_maskgit_eval_per_mask_and_samplers(eval_setup):
     report = run(eval_cfg(eval_setup, "maskgit", decode_steps=2))
-    assert set(report["per_mask"]) == {"right", "left", "bottom", "top", "top_left", "top_right", "bottom_left",
-                                       "bottom_right"}
+    assert set(report["per_mask"]) == {
+        "right",
+        "left",
+        "bottom",
+        "top",
+        "top_left",
+        "top_right",
+        "bottom_left",
+        "bottom_right",
+    }
     assert all(0 <= v["accuracy"] <= 1 and v["nll"] > 0 for v in report["per_mask"].values())
     assert {"halton order", "confidence, annealed noise"} <= set(report["collapse"])
 
@@ -76,8 +84,15 @@ def test_eval_bad_task_and_missing_weights_one_line(eval_setup, tmp_path):
 
 
 def test_quality_measures_separate_good_from_bad():
-    sharp = torch.stack([torch.from_numpy(__import__("numpy").asarray(sky_image(64, 64, seed=s))).permute(2, 0, 1)
-                         for s in range(4)]).float() / 255
+    sharp = (
+        torch.stack(
+            [
+                torch.from_numpy(__import__("numpy").asarray(sky_image(64, 64, seed=s))).permute(2, 0, 1)
+                for s in range(4)
+            ]
+        ).float()
+        / 255
+    )
     blurred = kornia.filters.box_blur(sharp, (5, 5))
     assert high_frequency_ratio(blurred, sharp) < 0.5 < high_frequency_ratio(sharp, sharp) == pytest.approx(1.0)
     flat = sharp.mean(dim=(2, 3), keepdim=True).expand_as(sharp)

@@ -20,8 +20,13 @@ def weights_dir(path: str | None, bundled_name: str) -> Path:
 def validation_batches(cfg, downscale: float, crop: int):
     """Centre crops of the validation split (key hash), at most `cfg.n` images, in batches."""
     data = SkyShardDataModule(
-        shards=cfg.data, batch_size=cfg.batch, crop_size=crop, downscale=downscale,
-        val_fraction=cfg.val_fraction, num_workers=0, seed=cfg.seed,
+        shards=cfg.data,
+        batch_size=cfg.batch,
+        crop_size=crop,
+        downscale=downscale,
+        val_fraction=cfg.val_fraction,
+        num_workers=0,
+        seed=cfg.seed,
     )
     data.setup("validate")
     seen = 0

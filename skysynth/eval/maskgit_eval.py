@@ -62,8 +62,10 @@ def evaluate(cfg) -> dict:
     for name in collapse:
         collapse[name]["all"] = float(collapsed[name].sum() / (windows * len(MASK_NAMES)))
     rows = [[m, per_mask[m]["accuracy"], per_mask[m]["nll"]] + [collapse[s][m] for s in chosen] for m in MASK_NAMES]
-    rows.append(["all", float(correct.sum() / total.sum()), float(nll.sum() / total.sum())]
-                + [collapse[s]["all"] for s in chosen])
+    rows.append(
+        ["all", float(correct.sum() / total.sum()), float(nll.sum() / total.sum())]
+        + [collapse[s]["all"] for s in chosen]
+    )
     table = markdown_table(["mask", "accuracy", "NLL"] + [f"collapse: {s}" for s in chosen], rows)
     grid = save_grid(grid_rows, Path(cfg.out) / "maskgit_top.png")
     return {"windows": windows, "per_mask": per_mask, "collapse": collapse, "grid": str(grid), "table": table}

@@ -23,8 +23,15 @@ def restore(net: UNet, blurry: torch.Tensor, steps: int, gen: torch.Generator, k
     """Sharp estimate of `blurry` (B, 3, H, W) with `steps` DDIM steps."""
     c = net.config
     schedule = CosineNoiseSchedule(c.min_signal_rate, c.max_signal_rate)
-    edges = schedule.sample(lambda x, rate: net(x, blurry, rate), blurry.shape, steps, gen,
-                            known=known, known_mask=known_mask, device=blurry.device)
+    edges = schedule.sample(
+        lambda x, rate: net(x, blurry, rate),
+        blurry.shape,
+        steps,
+        gen,
+        known=known,
+        known_mask=known_mask,
+        device=blurry.device,
+    )
     return edges
 
 
@@ -73,16 +80,22 @@ def evaluate(cfg) -> dict:
             tile, overlap = cfg.get("seam_tile", 96), cfg.get("seam_overlap", 16)
             tiled = tiled_restore(net, blurry[:6], steps_list[min(1, len(steps_list) - 1)], gen, tile, overlap)
             size = images.shape[-1]
-            borders = sorted({s for s in tile_starts(size, tile, overlap) if s > 0}
-                             | {s + overlap for s in tile_starts(size, tile, overlap) if s > 0})
+            borders = sorted(
+                {s for s in tile_starts(size, tile, overlap) if s > 0}
+                | {s + overlap for s in tile_starts(size, tile, overlap) if s > 0}
+            )
             for axis in ("x", "y"):
                 seam_tiled.append(seam_score(tiled, borders, axis, reference=images[:6]))
                 seam_truth_ref.append(seam_score(outputs[default][:6], borders, axis, reference=images[:6]))
             grid_rows.append(tiled)
         count += images.shape[0]
     results = {
-        m: {"psnr": float(psnr[m].compute()), "ssim": float(ssim[m].compute()),
-            "hf_ratio": energy[m] / max(truth_energy, 1e-12), "seconds_per_image": seconds[m] / count}
+        m: {
+            "psnr": float(psnr[m].compute()),
+            "ssim": float(ssim[m].compute()),
+            "hf_ratio": energy[m] / max(truth_energy, 1e-12),
+            "seconds_per_image": seconds[m] / count,
+        }
         for m in methods
     }
     grid = save_grid(grid_rows, Path(cfg.out) / "upscaler.png")
@@ -91,6 +104,8 @@ def evaluate(cfg) -> dict:
         [[m, r["psnr"], r["ssim"], r["hf_ratio"], r["seconds_per_image"]] for m, r in results.items()],
     )
     seams = {"tiled": sum(seam_tiled) / len(seam_tiled), "untiled": sum(seam_truth_ref) / len(seam_truth_ref)}
-    table += (f"\n\nseam score across tile borders (1.0 = like the truth): tiled {seams['tiled']:.3f}, "
-              f"same lines untiled {seams['untiled']:.3f}")
+    table += (
+        f"\n\nseam score across tile borders (1.0 = like the truth): tiled {seams['tiled']:.3f}, "
+        f"same lines untiled {seams['untiled']:.3f}"
+    )
     return {"images": count, "results": results, "seams": seams, "grid": str(grid), "table": table}

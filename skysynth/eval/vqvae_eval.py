@@ -25,7 +25,10 @@ def evaluate(cfg) -> dict:
     model = VQVAE.from_pretrained(weights_dir(cfg.weights, "tokenizer")).float().to(cfg.device).eval()
     factor = model.config.downsample_factor
     metrics = {
-        name: (PeakSignalNoiseRatio(data_range=1.0).to(cfg.device), StructuralSimilarityIndexMeasure(data_range=1.0).to(cfg.device))
+        name: (
+            PeakSignalNoiseRatio(data_range=1.0).to(cfg.device),
+            StructuralSimilarityIndexMeasure(data_range=1.0).to(cfg.device),
+        )
         for name in ("vqvae", "bicubic")
     }
     usage = CodebookUsage(model.config.codebook_size).to(cfg.device)
@@ -47,10 +50,20 @@ def evaluate(cfg) -> dict:
     table = markdown_table(
         ["method", "PSNR dB", "SSIM", "codebook usage", "perplexity"],
         [
-            ["VQ-VAE (tokens)", results["vqvae"]["psnr"], results["vqvae"]["ssim"],
-             results["vqvae"]["codebook_usage"], results["vqvae"]["perplexity"]],
+            [
+                "VQ-VAE (tokens)",
+                results["vqvae"]["psnr"],
+                results["vqvae"]["ssim"],
+                results["vqvae"]["codebook_usage"],
+                results["vqvae"]["perplexity"],
+            ],
             [f"bicubic down-up {factor}x", results["bicubic"]["psnr"], results["bicubic"]["ssim"], "-", "-"],
         ],
     )
-    return {"images": count, "results": results, "grid": str(grid), "table": table,
-            "codebook_size": model.config.codebook_size}
+    return {
+        "images": count,
+        "results": results,
+        "grid": str(grid),
+        "table": table,
+        "codebook_size": model.config.codebook_size,
+    }
