@@ -37,7 +37,7 @@ def eval_cfg(root, task, **overrides):
     cfg = OmegaConf.load(ROOT / "conf/eval.yaml")
     cfg.pop("defaults"), cfg.pop("hydra")
     cfg.task, cfg.data, cfg.tokenizer = task, str(root / "shards"), str(root / "tokenizer")
-    cfg.weights = str(root / {"vqvae": "tokenizer", "maskgit": "maskgit", "upscaler": "upscaler"}[task])
+    cfg.weights = str(root / {"vqvae": "tokenizer", "maskgit": "maskgit", "upscaler": "upscaler"}.get(task, ""))
     cfg.val_fraction, cfg.n, cfg.batch, cfg.out = 0.5, 8, 4, str(root / "out" / task)
     for key, value in overrides.items():
         cfg[key] = value
@@ -101,3 +101,52 @@ def test_quality_measures_separate_good_from_bad():
     # A pasted seam: the right half replaced by another sky raises the score across column 32.
     pasted = torch.cat([sharp[..., :32], sharp.roll(1, 0)[..., 32:] * 0.8], dim=-1)
     assert seam_score(pasted, [32], "x", reference=sharp) > 1.5 * seam_score(sharp, [32], "x", reference=sharp)
+
+
+def test_outpaint_eval_report_with_baselines(eval_setup, tmp_path):
+    from skysynth.models.classifier import ClassifierConfig, CloudClassifier
+
+    torch.manual_seed(0)
+    CloudClassifier(ClassifierConfig(class_names=("a", "b"), channels=(8, 8), image_size=32)).save_pretrained(
+        tmp_path / "classifier"
+    )
+    weights = tmp_path / "weights"
+    tiny_vqvae().save_pretrained(weights / "tokenizer")
+    tiny_maskgit(side=8).save_pretrained(weights / "maskgit")
+    tiny_upscaler().save_pretrained(weights / "upscaler")
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i in range(8):
+        sky_image(80, 64, seed=300 + i).save(photos / f"s{i}.png")
+    cfg = eval_cfg(eval_setup, "outpaint", protocol="left", size=32, n=8, decode_steps=2, progress=False)
+    cfg.weights, cfg.data, cfg.classifier, cfg.out = (
+        str(weights),
+        str(photos),
+        str(tmp_path / "classifier"),
+        str(tmp_path / "report"),
+    )
+    report = run(cfg)
+    results = report["results"]
+    assert set(results) == {"skysynth", "reflect", "telea", "ns", "mean", "real vs real (floor)"}
+    assert results["skysynth"]["input_preserved"] == 1.0 and results["reflect"]["input_preserved"] == 1.0
+    assert results["mean"]["collapse"] > 0.5  # a flat fill is a collapse
+    assert (tmp_path / "report" / "report.md").is_file() and (tmp_path / "report" / "grid_left.png").is_file()
+
+
+def test_swd_and_kid_on_identical_blurred_and_sharp_sets():
+    import numpy as np
+
+    from skysynth.eval.realism import FeatureDistances, swd
+    from skysynth.models.classifier import ClassifierConfig, CloudClassifier
+
+    images = (
+        torch.stack([torch.from_numpy(np.array(sky_image(64, 64, seed=s))).permute(2, 0, 1) for s in range(24)]).float()
+        / 255
+    )
+    blurred = kornia.filters.gaussian_blur2d(images, (9, 9), (3.0, 3.0))
+    assert swd(images, images) == 0.0
+    assert swd(blurred[:12], images[12:]) > 2 * swd(images[:12], images[12:])
+    torch.manual_seed(0)
+    distances = FeatureDistances(CloudClassifier(ClassifierConfig(class_names=("a", "b"))), subset_size=12, subsets=10)
+    same = distances(images, images)
+    assert abs(same["kid"]) < 0.01 and abs(same["fid"]) < 1e-3

@@ -3,6 +3,8 @@
     python -m skysynth.eval task=vqvae    [weights=DIR] [data=SHARDS] [n=256]
     python -m skysynth.eval task=maskgit  [weights=DIR] [tokenizer=DIR]
     python -m skysynth.eval task=upscaler [weights=DIR] [tokenizer=DIR] [steps=[4,8,16,50]]
+    python -m skysynth.eval task=outpaint data=FOLDER [protocol=center|left|right|top|bottom] [n=N]
+                            [weights=DIR] [baselines=[reflect,telea,ns,mean]] [out=REPORT_DIR]
 
 Each task prints a table, writes `report.json` and a grid PNG into `out` (default runs/eval/<task>).
 """
@@ -16,7 +18,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-TASKS = ("vqvae", "maskgit", "upscaler")
+TASKS = ("vqvae", "maskgit", "upscaler", "outpaint")
 
 
 def run(cfg: DictConfig) -> dict:
@@ -33,6 +35,15 @@ def run(cfg: DictConfig) -> dict:
     tmp = out / ".report.json.tmp"
     tmp.write_text(json.dumps(report, indent=2))
     tmp.replace(out / "report.json")
+    lines = [f"# skysynth eval: {cfg.task}", "", report["table"], ""]
+    for key in ("plot", "grid"):
+        if key in report:
+            lines.append(f"![{key}]({Path(report[key]).name})")
+    if "grid_rows" in report:
+        lines.append(f"\nGrid rows: {report['grid_rows']}.")
+    tmp = out / ".report.md.tmp"
+    tmp.write_text("\n".join(lines) + "\n")
+    tmp.replace(out / "report.md")
     return report
 
 

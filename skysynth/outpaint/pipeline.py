@@ -7,6 +7,7 @@ bigger = op(image, size=(1024, 512), generator=torch.Generator().manual_seed(0))
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +38,21 @@ class OutpaintSettings:
     upscale_tile: int = 256
     upscale_overlap: int = 32
     decode_window: int = 64  # tokens per decoder window
+
+
+class _StageClock:
+    """Wall time per pipeline stage (synchronising CUDA so the split is honest)."""
+
+    def __init__(self):
+        self.seconds: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        now = time.perf_counter()
+        self.seconds[stage] = self.seconds.get(stage, 0.0) + now - self._last
+        self._last = now
 
 
 def to_tensor(image: Image.Image) -> torch.Tensor:
@@ -125,7 +141,10 @@ class Outpainter:
 
     def _run(self, sharp, layout: Layout, samples, generator, upscale, progress) -> torch.Tensor:
         s, f = self.settings, self.scale_factor
+        clock = _StageClock()
+        self.timings = clock.seconds  # seconds per stage of the last call, for benchmarks and the UI
         tokens, known = self._initial_tokens(sharp, layout, samples)
+        clock.lap("tokenize")
         window = self.maskgit.config.tokens_per_side
         kl, kt, _, _ = layout.known_tokens_box
         sampler = MaskGITSampler(s.decode_steps, s.temperature, s.sampling_temperature, order=s.order)
@@ -133,6 +152,7 @@ class Outpainter:
         with tqdm(total=steps, desc="grow tokens", unit="window", disable=not progress) as bar:
             fill = lambda window_tokens, unknown: sampler.sample(self.maskgit, window_tokens, unknown, generator)
             tokens = grow_tokens(tokens, known, window, (kt, kl), fill, bar.update)
+        clock.lap("grow tokens")
         decoded = decode_windows(
             self.tokenizer.decode, tokens, s.decode_window, self.tokenizer.config.downsample_factor
         ).clamp(0, 1)
@@ -143,8 +163,10 @@ class Outpainter:
         canvas_input[..., top:bottom, left:right] = sharp
         known_mask = torch.zeros(1, 1, work_h, work_w, dtype=torch.bool, device=blurry.device)
         known_mask[..., top:bottom, left:right] = True
+        clock.lap("decode")
         if upscale and f >= 1:
             blurry = self._upscale(blurry, canvas_input, known_mask, generator, progress)
+            clock.lap("upscale")
         return torch.where(known_mask, canvas_input, blurry)
 
     def _initial_tokens(self, sharp, layout: Layout, samples: int):

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-BUNDLED = {"tokenizer": "tokenizer", "maskgit": "maskgit", "upscaler": "upscaler"}
+BUNDLED = {"tokenizer": "tokenizer", "maskgit": "maskgit", "upscaler": "upscaler", "classifier": "classifier"}
 
 
 def bundled_path(name: str) -> Path:
-    """Folder of the bundled weights of `name` (tokenizer, maskgit or upscaler)."""
+    """Folder of the bundled weights of `name` (tokenizer, maskgit, upscaler or classifier)."""
     if name not in BUNDLED:
         raise KeyError(f"no bundled model named {name!r}")
     return Path(__file__).parent / BUNDLED[name]

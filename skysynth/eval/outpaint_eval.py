@@ -1,0 +1,203 @@
+"""Outpainting evaluation (DESIGN.md protocol): hide part of real photos, outpaint, compare.
+
+Protocols: `center` keeps the middle half of each side; `left`/`right`/`top`/`bottom` grow that
+side, keeping the opposite half. For skysynth and each baseline: KID (+- spread) and FID on
+cloud-classifier features, SWD on Laplacian-pyramid patches of the generated area, low-frequency
+L1 there, seam score across the input's border (1.0 = like the truth), collapse rate, input
+preservation, seconds per image; plus a real-vs-real floor from two disjoint halves of the truths.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import kornia
+import numpy as np
+import torch
+from PIL import Image
+from tqdm import tqdm
+
+from data_prep.imageio import is_image
+from skysynth.eval.baselines import fill
+from skysynth.eval.common import markdown_table, weights_dir
+from skysynth.eval.grids import save_grid
+from skysynth.eval.quality import collapse_rate, seam_score
+from skysynth.eval.realism import FeatureDistances, swd
+from skysynth.models.classifier import CloudClassifier
+
+PROTOCOLS = ("center", "left", "right", "top", "bottom")
+
+
+def protocol_box(protocol: str, size: int) -> tuple[int, int, int, int]:
+    """(left, top, right, bottom) of the kept input inside a size x size truth."""
+    q, h = size // 4, size // 2
+    boxes = {
+        "center": (q, q, q + h, q + h),
+        "left": (h, 0, size, size),
+        "right": (0, 0, h, size),
+        "top": (0, h, size, size),
+        "bottom": (0, 0, size, h),
+    }
+    if protocol not in boxes:
+        raise ValueError(f"unknown protocol {protocol!r}: choose from {', '.join(PROTOCOLS)}")
+    return boxes[protocol]
+
+
+def load_truths(data: str, n: int, size: int, val_fraction: float, seed: int) -> torch.Tensor:
+    """(N, 3, size, size) in [0, 1]: a shard folder's validation split, or any folder of photos
+    (centre square, resized)."""
+    root = Path(data)
+    if not root.exists():
+        raise FileNotFoundError(f"data not found: {root}")
+    if list(root.glob("*.tar")):
+        from omegaconf import OmegaConf
+
+        from skysynth.eval.common import validation_batches
+
+        cfg = OmegaConf.create(
+            {"data": data, "batch": 32, "n": n, "val_fraction": val_fraction, "seed": seed, "device": "cpu"}
+        )
+        return torch.cat(list(validation_batches(cfg, 224 / size, size)))
+    files = sorted(p for p in root.rglob("*") if is_image(p))
+    if not files:
+        raise ValueError(f"no images in {root}")
+    rng = np.random.default_rng(seed)
+    files = [files[i] for i in sorted(rng.permutation(len(files))[:n])]
+    images = []
+    for path in files:
+        with Image.open(path) as image:
+            image = image.convert("RGB")
+            side = min(image.size)
+            left, top = (image.width - side) // 2, (image.height - side) // 2
+            image = image.crop((left, top, left + side, top + side)).resize((size, size), Image.Resampling.LANCZOS)
+            images.append(torch.from_numpy(np.array(image)).permute(2, 0, 1))
+    return torch.stack(images).float() / 255
+
+
+def to_uint8(image: torch.Tensor) -> np.ndarray:
+    return (image.permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
+
+
+def evaluate_outputs(outputs, truths, box, features: FeatureDistances, seed: int) -> dict:
+    size = truths.shape[-1]
+    left, top, right, bottom = box
+    region = torch.ones(1, 1, size, size, dtype=torch.bool)
+    region[..., top:bottom, left:right] = False
+    blur = lambda x: kornia.filters.gaussian_blur2d(x, (31, 31), (8.0, 8.0))  # noqa: E731
+    lf = ((blur(outputs) - blur(truths)).abs() * region).sum() / (region.sum() * 3 * len(outputs))
+    seams = []
+    for axis, lines in (
+        ("x", [p for p in (left, right) if 0 < p < size]),
+        ("y", [p for p in (top, bottom) if 0 < p < size]),
+    ):
+        if lines:
+            seams.append(seam_score(outputs, lines, axis, reference=truths))
+    kept = outputs[..., top:bottom, left:right]
+    preserved = (to_uint8_batch(kept) == to_uint8_batch(truths[..., top:bottom, left:right])).flatten(1).all(1)
+    return {
+        **features(outputs, truths),
+        "swd": swd(outputs, truths, region, seed=seed),
+        "lf_l1": float(lf),
+        "seam": sum(seams) / len(seams),
+        "collapse": collapse_rate(outputs, truths, region),
+        "input_preserved": float(preserved.float().mean()),
+    }
+
+
+def to_uint8_batch(images: torch.Tensor) -> torch.Tensor:
+    return (images * 255 + 0.5).clamp(0, 255).to(torch.uint8)
+
+
+def evaluate(cfg) -> dict:
+    from skysynth.outpaint.pipeline import Outpainter, OutpaintSettings
+
+    size = int(cfg.get("size") or 224)
+    protocol = cfg.get("protocol") or "center"
+    box = protocol_box(protocol, size)
+    truths = load_truths(cfg.data, int(cfg.n), size, cfg.val_fraction, int(cfg.seed))
+    if len(truths) < 4:
+        raise ValueError(f"need at least 4 images, found {len(truths)}")
+    classifier = CloudClassifier.from_pretrained(weights_dir(cfg.get("classifier"), "classifier"))
+    features = FeatureDistances(classifier, subset_size=min(50, len(truths) // 2), subsets=50)
+    left, top, right, bottom = box
+    pad = (left, top, size - right, size - bottom)
+    settings = OutpaintSettings(temperature=float(cfg.temperature), decode_steps=int(cfg.decode_steps))
+    op = Outpainter.from_pretrained(cfg.get("weights"), settings=settings, device=cfg.device)
+    methods = ["skysynth"] + list(cfg.get("baselines") or [])
+    outputs = {m: [] for m in methods}
+    seconds = {m: 0.0 for m in methods}
+    for i, truth in enumerate(tqdm(truths, desc=f"outpaint ({protocol})", unit="img", disable=not cfg.progress)):
+        known = to_uint8(truth)[top:bottom, left:right]
+        for method in methods:
+            start = time.perf_counter()
+            if method == "skysynth":
+                generator = torch.Generator(device=cfg.device).manual_seed(int(cfg.seed) * 100003 + i)
+                result = np.asarray(op(Image.fromarray(known), pad=pad, generator=generator))
+            else:
+                result = fill(method, known, pad)
+            seconds[method] += time.perf_counter() - start
+            outputs[method].append(torch.from_numpy(np.ascontiguousarray(result)).permute(2, 0, 1).float() / 255)
+    results = {}
+    for method in methods:
+        stacked = torch.stack(outputs[method])
+        results[method] = evaluate_outputs(stacked, truths, box, features, int(cfg.seed))
+        results[method]["seconds_per_image"] = seconds[method] / len(truths)
+    half = len(truths) // 2
+    floor_region = torch.ones(1, 1, size, size, dtype=torch.bool)
+    floor_region[..., top:bottom, left:right] = False
+    results["real vs real (floor)"] = {
+        **features(truths[:half], truths[half : 2 * half]),
+        "swd": swd(truths[:half], truths[half : 2 * half], floor_region, seed=int(cfg.seed)),
+    }
+    out = Path(cfg.out)
+    rows_grid = [truths[:6] * _input_mask(box, size)] + [torch.stack(outputs[m][:6]) for m in methods[1:]]
+    rows_grid += [torch.stack(outputs["skysynth"][:6]), truths[:6]]
+    grid = save_grid(rows_grid, out / f"grid_{protocol}.png")
+    plot = _plot(results, out / f"metrics_{protocol}.png")
+    columns = ["kid", "kid_std", "fid", "swd", "lf_l1", "seam", "collapse", "input_preserved", "seconds_per_image"]
+    table = markdown_table(
+        ["method", "KID", "KID std", "FID", "SWD x1e3", "LF L1", "seam", "collapse", "input kept", "s/image"],
+        [[m] + [r.get(c, "-") for c in columns] for m, r in results.items()],
+    )
+    return {
+        "protocol": protocol,
+        "images": len(truths),
+        "results": results,
+        "grid": str(grid),
+        "plot": str(plot),
+        "table": table,
+        "grid_rows": "input | " + " | ".join(methods[1:]) + " | skysynth | truth",
+    }
+
+
+def _input_mask(box, size) -> torch.Tensor:
+    mask = torch.full((1, 1, size, size), 0.15)
+    left, top, right, bottom = box
+    mask[..., top:bottom, left:right] = 1.0
+    return mask
+
+
+def _plot(results: dict, path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(results)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
+    for axis, key, label in ((axes[0], "kid", "KID (lower is better)"), (axes[1], "swd", "SWD x1e3 (lower is better)")):
+        values = [results[n][key] for n in names]
+        errors = [results[n].get("kid_std", 0) if key == "kid" else 0 for n in names]
+        axis.bar(
+            range(len(names)), values, yerr=errors, color=["tab:blue"] + ["tab:gray"] * (len(names) - 2) + ["tab:green"]
+        )
+        axis.set_xticks(range(len(names)), names, rotation=30, ha="right", fontsize=8)
+        axis.set_title(label)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    tmp.replace(path)
+    return path

@@ -1,0 +1,107 @@
+"""Distribution distances between generated and real skies: SWD, KID and FID.
+
+- Sliced Wasserstein distance on Laplacian-pyramid patches (Karras et al. 2018,
+  https://arxiv.org/abs/1710.10196): local texture statistics at several scales, restricted to
+  the generated area.
+- KID (unbiased, mean and spread over subsets) and FID (torchmetrics) on the features of the
+  cloud-type classifier (`skysynth.models.classifier`).
+"""
+
+from __future__ import annotations
+
+import kornia
+import torch
+import torch.nn.functional as F
+from torchmetrics.image.fid import FrechetInceptionDistance
+from torchmetrics.image.kid import KernelInceptionDistance
+
+from skysynth.models.classifier import ClassifierFeatures, CloudClassifier
+
+
+def pyramid_patches(
+    images: torch.Tensor,
+    region: torch.Tensor,
+    levels: int,
+    patch: int,
+    per_image: int,
+    generator: torch.Generator,
+) -> list[torch.Tensor]:
+    """Per Laplacian level, (N, 3*patch*patch) descriptors centred inside `region` (B, 1, H, W) bool."""
+    pyramid = kornia.geometry.transform.build_laplacian_pyramid(images.float(), levels - 1)
+    half = patch // 2
+    out = []
+    for layer in pyramid:
+        mask = F.interpolate(region.float(), size=layer.shape[-2:], mode="area") > 0.5
+        mask[..., :half, :] = False
+        mask[..., -half:, :] = False
+        mask[..., :, :half] = False
+        mask[..., :, -half:] = False
+        unfolded = F.unfold(layer, patch, padding=0)  # (B, 3*p*p, (H-p+1)*(W-p+1))
+        centres = mask[..., half : layer.shape[-2] - half, half : layer.shape[-1] - half].flatten(1)
+        descriptors = []
+        for b in range(images.shape[0]):
+            candidates = torch.nonzero(centres[min(b, centres.shape[0] - 1)]).flatten()
+            if len(candidates) == 0:
+                continue
+            picks = candidates[torch.randint(len(candidates), (per_image,), generator=generator)]
+            descriptors.append(unfolded[b, :, picks].T)
+        if descriptors:
+            out.append(torch.cat(descriptors))
+    return out
+
+
+def sliced_wasserstein(a: torch.Tensor, b: torch.Tensor, projections: int, generator: torch.Generator) -> float:
+    """SWD between two descriptor sets (rows), after joint per-dimension standardisation."""
+    n = min(len(a), len(b))
+    a, b = a[:n].double(), b[:n].double()
+    both = torch.cat([a, b])
+    mean, std = both.mean(0), both.std(0).clamp_min(1e-8)
+    a, b = (a - mean) / std, (b - mean) / std
+    directions = torch.randn(a.shape[1], projections, generator=generator, dtype=torch.float64)
+    directions /= directions.norm(dim=0, keepdim=True)
+    pa, _ = torch.sort(a @ directions, dim=0)
+    pb, _ = torch.sort(b @ directions, dim=0)
+    return float((pa - pb).abs().mean())
+
+
+def swd(
+    fake: torch.Tensor,
+    real: torch.Tensor,
+    region: torch.Tensor | None = None,
+    levels: int = 3,
+    patch: int = 7,
+    per_image: int = 64,
+    projections: int = 128,
+    seed: int = 0,
+) -> float:
+    """Mean over pyramid levels of the SWD between patches of `fake` and `real` (x 1e3 for reading)."""
+    generator = torch.Generator().manual_seed(seed)
+    if region is None:
+        region = torch.ones(1, 1, *fake.shape[-2:], dtype=torch.bool)
+    fake_region = region.expand(fake.shape[0], 1, -1, -1).cpu()
+    real_region = region.expand(real.shape[0], 1, -1, -1).cpu()
+    # Both sets draw patch positions from the same seed: identical sets give exactly 0.
+    fake_sets = pyramid_patches(fake.cpu(), fake_region, levels, patch, per_image, torch.Generator().manual_seed(seed))
+    real_sets = pyramid_patches(real.cpu(), real_region, levels, patch, per_image, torch.Generator().manual_seed(seed))
+    distances = [sliced_wasserstein(f, r, projections, generator) for f, r in zip(fake_sets, real_sets)]
+    return 1e3 * sum(distances) / max(1, len(distances))
+
+
+class FeatureDistances:
+    """KID and FID of image sets against a real set, on classifier features."""
+
+    def __init__(self, classifier: CloudClassifier, subset_size: int = 50, subsets: int = 50):
+        self.features = ClassifierFeatures(classifier)
+        self.subset_size, self.subsets = subset_size, subsets
+
+    def __call__(self, fake: torch.Tensor, real: torch.Tensor) -> dict[str, float]:
+        n = min(len(fake), len(real))
+        kid = KernelInceptionDistance(
+            feature=self.features, subsets=self.subsets, subset_size=min(self.subset_size, n), normalize=True
+        )
+        fid = FrechetInceptionDistance(feature=self.features, normalize=True)
+        for metric in (kid, fid):
+            metric.update(real.float().cpu(), real=True)
+            metric.update(fake.float().cpu(), real=False)
+        kid_mean, kid_std = kid.compute()
+        return {"kid": float(kid_mean), "kid_std": float(kid_std), "fid": float(fid.compute())}
