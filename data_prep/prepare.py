@@ -11,7 +11,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import hydra
-from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, OmegaConf
 
 from data_prep import segment, shards
@@ -23,9 +22,14 @@ CONF = Path(__file__).resolve().parents[1] / "conf" / "prep"
 
 
 def _stage(name: str, overrides: dict) -> DictConfig:
-    with initialize_config_dir(version_base="1.3", config_dir=str(CONF)):
-        cfg = compose(config_name=name, overrides=[f"{k}={v}" for k, v in overrides.items()])
-    cfg = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])
+    """A stage's own config file (conf/prep/<name>.yaml) with `overrides` applied.
+
+    Read directly rather than through Hydra's compose API, which refuses to run inside this app."""
+    cfg = OmegaConf.load(CONF / f"{name}.yaml")
+    for key in ("defaults", "hydra"):
+        cfg.pop(key, None)
+    for key, value in overrides.items():
+        cfg[key] = str(value) if isinstance(value, Path) else value
     return cfg
 
 
@@ -41,12 +45,13 @@ def main(cfg: DictConfig) -> None:
     source = Path(cfg.source)
     if cfg.demo and not source.exists():
         write_archive(source, 3, 120, 800, 600)
+    crops = {k: cfg[k] for k in ("size", "downscale") if cfg.get(k) is not None}
     if is_archive(source):
         for report in segment.run(_stage("segment", {"archive": source, "out": cfg.masks})):
             print(f"mask {report['location']}: sky {report['sky_fraction']:.1%}")
-        manifest = shards.run(_stage("shards", {"source": source, "out": cfg.out, "masks": cfg.masks}))
+        manifest = shards.run(_stage("shards", {"source": source, "out": cfg.out, "masks": cfg.masks, **crops}))
     else:
-        manifest = shards.run(_stage("shards", {"source": source, "out": cfg.out, "kind": "photos"}))
+        manifest = shards.run(_stage("shards", {"source": source, "out": cfg.out, "kind": "photos", **crops}))
     print(shards.summary(manifest))
     print(f"manifest: {Path(cfg.out) / 'manifest.json'}")
 

@@ -250,6 +250,7 @@ def summary(manifest: dict) -> str:
         f"{c.get('frames_seen', 0)} frames seen, {c.get('crops_kept', 0)} crops kept "
         f"(dropped: {c.get('crops_night', 0)} night, {c.get('crops_monochrome', 0)} monochrome), "
         f"{c.get('frames_corrupt', 0)} corrupt, {c.get('frames_wrong_size', 0)} wrong size, "
+        f"{c.get('frames_no_sky_window', 0)} without a sky window of the crop size, "
         f"{len(manifest['shards'])} shards"
     )
 

@@ -228,3 +228,22 @@ def test_bad_inputs_one_line(tmp_path):
     result = run_module("data_prep.shards", f"source={tmp_path}/arch", f"out={tmp_path}/o2", f"masks={masks}")
     assert_one_line_error(result, "mask")
     assert not list((tmp_path / "o2").glob("shard-*.tar")) if (tmp_path / "o2").exists() else True
+
+
+def test_prepare_runs_segmentation_then_shards(demo, tmp_path):
+    """What `make prep-data` runs: an archive gets masks, then shards that use them."""
+    root, _ = demo
+    result = run_module(
+        "data_prep.prepare",
+        f"source={root / 'archive'}",
+        f"out={tmp_path / 'shards'}",
+        f"masks={tmp_path / 'masks'}",
+        "demo=false",
+        "size=32",
+        "downscale=2",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert len(list((tmp_path / "masks").glob("*_mask.png"))) == 5
+    manifest = json.loads((tmp_path / "shards" / "manifest.json").read_text())
+    assert manifest["settings"]["kind"] == "archive" and manifest["counts"]["crops_kept"] > 0
+    assert "frames seen" in result.stdout
