@@ -44,6 +44,9 @@ def train(cfg: DictConfig, run_dir: Path) -> Path:
     datamodule = hydra.utils.instantiate(cfg.data)
     datamodule.setup("fit")  # fails early, with one line, on missing shards
     module = hydra.utils.instantiate(cfg.model.lit)
+    if cfg.get("compile"):
+        # In place (nn.Module.compile): parameter names, checkpoints and exports stay unchanged.
+        module.net.compile()
     checkpoints = ModelCheckpoint(
         dirpath=run_dir / "checkpoints", save_last=True, save_top_k=-1, every_n_train_steps=cfg.checkpoint_every_n_steps
     )
