@@ -28,6 +28,9 @@ def main(cfg: DictConfig) -> None:
             device=c["device"],
             weights=c["weights"],
             progress=c["progress"],
+            mode=c["mode"],
+            width=c["width"],
+            height=c["height"],
         )
     )
 

@@ -84,8 +84,20 @@ def run(
     device="cpu",
     weights=None,
     progress=True,
+    mode="outpaint",
+    width=None,
+    height=None,
 ) -> list[Path]:
-    """Outpaint one image or a folder; returns the written paths."""
+    """Outpaint one image or a folder; returns the written paths.
+
+    `mode`: "outpaint" (size/grow/pad), "panorama" (a 360-degree strip `width` wide, `height`
+    high) or "tile" (a texture seamless both ways, `size` = [W, H])."""
+    if mode not in ("outpaint", "panorama", "tile"):
+        raise UserError(f"mode must be outpaint, panorama or tile, got {mode!r}")
+    if mode == "panorama" and (size is not None or grow is not None or pad is not None):
+        raise UserError("mode=panorama takes width= (and height=), not size/grow/pad")
+    if mode == "tile" and (grow is not None or pad is not None):
+        raise UserError("mode=tile takes size=[W,H], not grow/pad")
     from skysynth.outpaint.pipeline import Outpainter, OutpaintSettings
 
     if samples < 1:
@@ -104,17 +116,14 @@ def run(
     for source, targets in jobs:
         image = read_image(source)
         generator = torch.Generator(device=device).manual_seed(seed)
+        common = {"samples": samples, "generator": generator, "upscale": upscale, "progress": progress}
         try:
-            result = outpainter(
-                image,
-                size=size,
-                grow=grow,
-                pad=pad,
-                samples=samples,
-                generator=generator,
-                upscale=upscale,
-                progress=progress,
-            )
+            if mode == "panorama":
+                result = outpainter.panorama(image, width=width, height=height, **common)
+            elif mode == "tile":
+                result = outpainter.tile(image, size=tuple(size) if size else None, **common)
+            else:
+                result = outpainter(image, size=size, grow=grow, pad=pad, **common)
         except ValueError as error:
             raise UserError(f"{source.name}: {error}") from None
         for target, picture in zip(targets, result if samples > 1 else [result]):
@@ -150,6 +159,9 @@ def console_main(argv=None) -> None:
     parser.add_argument("--order", choices=["confidence", "halton"], default="confidence")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--weights", default=None, help="folder with tokenizer/, maskgit/, upscaler/")
+    parser.add_argument("--mode", choices=["outpaint", "panorama", "tile"], default="outpaint")
+    parser.add_argument("--width", type=int, help="panorama: full circle in pixels")
+    parser.add_argument("--height", type=int, help="panorama: band height")
     args = parser.parse_args(argv)
     _guard(
         lambda: run(
@@ -164,6 +176,9 @@ def console_main(argv=None) -> None:
             decode_steps=args.decode_steps,
             upscale_steps=args.upscale_steps,
             upscale=not args.no_upscale,
+            mode=args.mode,
+            width=args.width,
+            height=args.height,
             order=args.order,
             device=args.device,
             weights=args.weights,

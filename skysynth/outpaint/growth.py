@@ -17,31 +17,79 @@ def window_starts(length: int, window: int, anchor: int) -> list[int]:
     return sorted({min(max(s, 0), length - window) for s in starts})
 
 
-def growth_plan(known: torch.Tensor, window: int, anchor: tuple[int, int]) -> list[tuple[int, int, int, int]]:
+def wrapped_starts(length: int, window: int, anchor: int) -> list[int]:
+    """Window starts on a circular axis: the half-window grid through `anchor`, all the way round."""
+    if length <= window:
+        return [0]
+    stride = max(1, window // 2)
+    return sorted({(anchor + k * stride) % length for k in range(-(-length // stride))})
+
+
+def window_index(start: int, size: int, length: int, wrap: bool) -> torch.Tensor:
+    """Indices of a window along one axis; on a circular axis they continue past the end at 0."""
+    index = torch.arange(start, start + size)
+    return index % length if wrap else index
+
+
+def _closing_starts(known: torch.Tensor, axis: int, window: int) -> list[int]:
+    """Starts of windows centred on each circular run of unknown lines that fits inside a window
+    with at least one known line on each side."""
+    unknown = ~known.all(dim=1 - axis)  # per line along `axis`: does it still hold unknown tokens?
+    length = unknown.numel()
+    if bool(unknown.all()) or not bool(unknown.any()):
+        return []
+    first_known = int(torch.nonzero(~unknown)[0])
+    starts, run_start, run = [], None, 0
+    for step in range(1, length + 1):  # walk the circle from a known line back to it
+        i = (first_known + step) % length
+        if bool(unknown[i]):
+            run_start = i if run == 0 else run_start
+            run += 1
+        elif run:
+            if run <= window - 2:
+                starts.append((run_start - (window - run) // 2) % length)
+            run = 0
+    return starts
+
+
+def growth_plan(
+    known: torch.Tensor, window: int, anchor: tuple[int, int], wrap: tuple[bool, bool] = (False, False)
+) -> list[tuple[int, int, int, int]]:
     """Order of windows (top, left, height, width) that fills every unknown token of the (H, W)
     `known` mask. Each next window is the one with the largest share of known tokens, so
-    sides come before corners and nothing is generated far from known tokens."""
+    sides come before corners and nothing is generated far from known tokens.
+
+    `wrap = (wrap_y, wrap_x)` makes an axis circular (panoramas, tileable textures): windows may
+    straddle the end and continue at the start, so the last windows see both ends."""
     known = known.clone()
     height, width = known.shape
     win_h, win_w = min(window, height), min(window, width)
-    candidates = [
-        (t, l) for t in window_starts(height, win_h, anchor[0]) for l in window_starts(width, win_w, anchor[1])
-    ]
+    wrap_y, wrap_x = wrap[0] and height > win_h, wrap[1] and width > win_w
+    tops = wrapped_starts(height, win_h, anchor[0]) if wrap_y else window_starts(height, win_h, anchor[0])
+    lefts = wrapped_starts(width, win_w, anchor[1]) if wrap_x else window_starts(width, win_w, anchor[1])
+    candidates = [(t, l) for t in tops for l in lefts]
     order = []
     while not bool(known.all()):
         best, best_share = None, -1.0
-        for top, left in candidates:
-            patch = known[top : top + win_h, left : left + win_w]
-            if bool(patch.all()):
-                continue
-            share = float(patch.float().mean())
-            if share > best_share:
-                best, best_share = (top, left), share
+        # Closing a circle: a window centred on a narrow gap sees both of its sides, so it comes
+        # first (a grid window would fill the gap from one side and leave a seam on the other).
+        closing = [(t, l) for t in tops for l in _closing_starts(known, 1, win_w)] if wrap_x else []
+        closing += [(t, l) for t in _closing_starts(known, 0, win_h) for l in lefts] if wrap_y else []
+        for bonus, group in ((1.0, closing), (0.0, candidates)):
+            for top, left in group:
+                rows, cols = window_index(top, win_h, height, wrap_y), window_index(left, win_w, width, wrap_x)
+                patch = known[rows[:, None], cols[None, :]]
+                if bool(patch.all()):
+                    continue
+                share = float(patch.float().mean()) + bonus
+                if share > best_share:
+                    best, best_share = (top, left), share
         if best is None:
             raise RuntimeError("growth plan left unknown tokens uncovered")
         top, left = best
         order.append((top, left, win_h, win_w))
-        known[top : top + win_h, left : left + win_w] = True
+        rows, cols = window_index(top, win_h, height, wrap_y), window_index(left, win_w, width, wrap_x)
+        known[rows[:, None], cols[None, :]] = True
     return order
 
 
@@ -52,18 +100,22 @@ def grow_tokens(
     anchor: tuple[int, int],
     fill: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
     progress=None,
+    wrap: tuple[bool, bool] = (False, False),
 ) -> torch.Tensor:
     """Fill the unknown tokens of `tokens` (B, H, W) by calling `fill(window_tokens, unknown)`
-    on each window of the growth plan; known tokens are never changed."""
+    on each window of the growth plan; known tokens are never changed. `wrap`: see growth_plan."""
     tokens = tokens.clone()
     known_now = known.clone()
-    steps = growth_plan(known, window, anchor)
-    for top, left, win_h, win_w in steps:
-        area = (slice(None), slice(top, top + win_h), slice(left, left + win_w))
-        unknown = ~known_now[area[1:]]
-        filled = fill(tokens[area], unknown.expand(tokens.shape[0], -1, -1))
-        tokens[area] = torch.where(unknown, filled, tokens[area])
-        known_now[area[1:]] = True
+    height, width = known.shape
+    for top, left, win_h, win_w in growth_plan(known, window, anchor, wrap):
+        rows = window_index(top, win_h, height, wrap[0] and height > win_h).to(tokens.device)
+        cols = window_index(left, win_w, width, wrap[1] and width > win_w).to(tokens.device)
+        area = (rows[:, None], cols[None, :])
+        current = tokens[:, area[0], area[1]]
+        unknown = ~known_now[area]
+        filled = fill(current, unknown.expand(tokens.shape[0], -1, -1))
+        tokens[:, area[0], area[1]] = torch.where(unknown, filled, current)
+        known_now[area] = True
         if progress is not None:
             progress(1)
     return tokens

@@ -84,3 +84,36 @@ def plan(
     work_w = math.ceil((out_w + margin_x) / p) * p
     work_h = math.ceil((out_h + margin_y) / p) * p
     return Layout((w, h), (out_w, out_h), (left, top), p, margin_x, margin_y, (work_w, work_h))
+
+
+def plan_wrapped(
+    input_size: tuple[int, int],
+    token_pixels: int,
+    size: tuple[int, int],
+    wrap: tuple[bool, bool],
+    unit: int,
+) -> Layout:
+    """Layout on a canvas that is circular along `wrap = (wrap_y, wrap_x)`.
+
+    A circular side is the whole circle: it is rounded up to a multiple of `unit` pixels and
+    has no margin, and the input sits on a token boundary along it. Other sides are as in `plan`."""
+    w, h = input_size
+    out_w, out_h = (int(v) for v in size)
+    if out_w < w or out_h < h:
+        raise ValueError(f"target {out_w}x{out_h} is smaller than the input {w}x{h}")
+    if min(w, h) < token_pixels:
+        raise ValueError(f"input {w}x{h} is too small: each side needs at least {token_pixels} pixels")
+    p = token_pixels
+    if wrap[1]:
+        out_w = math.ceil(max(out_w, w + p) / unit) * unit  # at least one generated token column
+    if wrap[0]:
+        out_h = math.ceil(max(out_h, h + p) / unit) * unit
+    if out_w * out_h > MAX_OUTPUT_PIXELS:
+        raise ValueError(f"target {out_w}x{out_h} exceeds the memory guard of {MAX_OUTPUT_PIXELS // 1_000_000} MP")
+    left = (out_w - w) // 2 // p * p if wrap[1] else (out_w - w) // 2
+    top = (out_h - h) // 2 // p * p if wrap[0] else (out_h - h) // 2
+    margin_x = 0 if wrap[1] else (-left) % p
+    margin_y = 0 if wrap[0] else (-top) % p
+    work_w = out_w if wrap[1] else math.ceil((out_w + margin_x) / p) * p
+    work_h = out_h if wrap[0] else math.ceil((out_h + margin_y) / p) * p
+    return Layout((w, h), (out_w, out_h), (left, top), p, margin_x, margin_y, (work_w, work_h))

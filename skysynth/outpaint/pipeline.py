@@ -21,8 +21,8 @@ from skysynth.models.maskgit import MaskGIT
 from skysynth.models.upscaler import UNet
 from skysynth.models.vqvae import VQVAE
 from skysynth.outpaint.growth import grow_tokens, growth_plan
-from skysynth.outpaint.layout import Layout, plan
-from skysynth.outpaint.tiling import decode_windows, tile_starts, upscale_tiles
+from skysynth.outpaint.layout import Layout, plan, plan_wrapped
+from skysynth.outpaint.tiling import decode_windows, heal_wrap_seams, tile_starts, upscale_tiles
 from skysynth.schedulers.masking import MaskGITSampler
 from skysynth.schedulers.noise import CosineNoiseSchedule
 from skysynth.weights import bundled_path
@@ -131,15 +131,64 @@ class Outpainter:
         if size is None and grow is None and pad is None:
             grow = 2.0
         layout = self.plan(image.size, size=size, grow=grow, pad=pad)
+        return self._generate(image, layout, (False, False), samples, generator, upscale, progress)
+
+    @torch.no_grad()
+    def panorama(
+        self,
+        image: Image.Image,
+        width: int | None = None,
+        height: int | None = None,
+        samples: int = 1,
+        generator: torch.Generator | None = None,
+        upscale: bool = True,
+        progress: bool = False,
+    ):
+        """A 360-degree strip: the sky grown sideways until it closes on itself.
+
+        `width` (default: 4x the input's width, at least 2x its height) is the full circle; it is
+        rounded up to a multiple of `wrap_unit` pixels. The last column continues into the first:
+        the strip can be used as an equirectangular band or repeated sideways without a seam.
+        `height` (default: the input's) grows the band up and down as in ordinary outpainting.
+        """
+        w, h = image.size
+        width = width or max(4 * w, 2 * h)
+        layout = plan_wrapped(image.size, self.token_pixels, (width, height or h), (False, True), self.wrap_unit)
+        return self._generate(image, layout, (False, True), samples, generator, upscale, progress)
+
+    @torch.no_grad()
+    def tile(
+        self,
+        image: Image.Image,
+        size: tuple[int, int] | None = None,
+        samples: int = 1,
+        generator: torch.Generator | None = None,
+        upscale: bool = True,
+        progress: bool = False,
+    ):
+        """A texture that tiles seamlessly in both directions (a torus canvas) around `image`.
+
+        `size` (default: twice the input, each side) is rounded up to multiples of `wrap_unit`."""
+        w, h = image.size
+        size = size or (2 * w, 2 * h)
+        layout = plan_wrapped(image.size, self.token_pixels, tuple(size), (True, True), self.wrap_unit)
+        return self._generate(image, layout, (True, True), samples, generator, upscale, progress)
+
+    @property
+    def wrap_unit(self) -> int:
+        """Circular sides are multiples of this many pixels, so that decoder windows repeat exactly."""
+        return self.token_pixels * max(1, self.settings.decode_window // 2)
+
+    def _generate(self, image, layout: Layout, wrap, samples, generator, upscale, progress):
         generator = generator or torch.Generator().manual_seed(0)
         sharp = to_tensor(image).to(self.device)
-        outputs = self._run(sharp, layout, samples, generator, upscale and self.upscaler is not None, progress)
+        outputs = self._run(sharp, layout, samples, generator, upscale and self.upscaler is not None, progress, wrap)
         left, top = layout.margin_x, layout.margin_y
         width, height = layout.output_size
         images = [to_image(o[:, top : top + height, left : left + width]) for o in outputs]
         return images[0] if samples == 1 else images
 
-    def _run(self, sharp, layout: Layout, samples, generator, upscale, progress) -> torch.Tensor:
+    def _run(self, sharp, layout: Layout, samples, generator, upscale, progress, wrap=(False, False)) -> torch.Tensor:
         s, f = self.settings, self.scale_factor
         clock = _StageClock()
         self.timings = clock.seconds  # seconds per stage of the last call, for benchmarks and the UI
@@ -148,16 +197,16 @@ class Outpainter:
         window = self.maskgit.config.tokens_per_side
         kl, kt, _, _ = layout.known_tokens_box
         sampler = MaskGITSampler(s.decode_steps, s.temperature, s.sampling_temperature, order=s.order)
-        steps = len(growth_plan(known, window, (kt, kl)))
+        steps = len(growth_plan(known, window, (kt, kl), wrap))
         with tqdm(total=steps, desc="grow tokens", unit="window", disable=not progress) as bar:
             fill = lambda window_tokens, unknown: sampler.sample(self.maskgit, window_tokens, unknown, generator)
-            tokens = grow_tokens(tokens, known, window, (kt, kl), fill, bar.update)
+            tokens = grow_tokens(tokens, known, window, (kt, kl), fill, bar.update, wrap=wrap)
         clock.lap("grow tokens")
         decoded = decode_windows(
-            self.tokenizer.decode, tokens, s.decode_window, self.tokenizer.config.downsample_factor
+            self.tokenizer.decode, tokens, s.decode_window, self.tokenizer.config.downsample_factor, wrap=wrap
         ).clamp(0, 1)
         work_w, work_h = layout.work_size
-        blurry = F.interpolate(decoded, size=(work_h, work_w), mode="bicubic", align_corners=False).clamp(0, 1)
+        blurry = _resize_wrapped(decoded, (work_h, work_w), wrap)
         left, top, right, bottom = layout.input_box_work
         canvas_input = torch.zeros_like(blurry[:1])
         canvas_input[..., top:bottom, left:right] = sharp
@@ -165,7 +214,7 @@ class Outpainter:
         known_mask[..., top:bottom, left:right] = True
         clock.lap("decode")
         if upscale and f >= 1:
-            blurry = self._upscale(blurry, canvas_input, known_mask, generator, progress)
+            blurry = self._upscale(blurry, canvas_input, known_mask, generator, progress, wrap)
             clock.lap("upscale")
         return torch.where(known_mask, canvas_input, blurry)
 
@@ -185,7 +234,7 @@ class Outpainter:
         known[kt:kb, kl:kr] = True
         return tokens, known
 
-    def _upscale(self, blurry, canvas_input, known_mask, generator, progress):
+    def _upscale(self, blurry, canvas_input, known_mask, generator, progress, wrap=(False, False)):
         s, net = self.settings, self.upscaler
         schedule = CosineNoiseSchedule(net.config.min_signal_rate, net.config.max_signal_rate)
         scale = net.config.edge_scale
@@ -213,7 +262,26 @@ class Outpainter:
         count = len(tile_starts(height, tile_h, s.upscale_overlap)) * len(tile_starts(width, tile_w, s.upscale_overlap))
         with tqdm(total=count, desc="upscale", unit="tile", disable=not progress) as bar:
             edges = _upscale_grid(restore, blurry_p, known_edges, mask, tile_h, tile_w, s.upscale_overlap, bar.update)
+        if any(wrap):
+            # Tiles at the two ends never met: regenerate the detail across each wrap line.
+            grid = lambda b, k, m: _upscale_grid(restore, b, k, m, tile_h, tile_w, s.upscale_overlap, None)  # noqa: E731
+            edges = heal_wrap_seams(grid, blurry_p, edges, mask, max(2 * s.upscale_overlap, tile // 2), wrap)
         return (blurry + edges[..., :h, :w] / scale).clamp(0, 1)
+
+
+def _resize_wrapped(images: torch.Tensor, size: tuple[int, int], wrap) -> torch.Tensor:
+    """Bicubic resize; circular axes are padded with their other end first, so the wrap stays smooth."""
+    if not any(wrap):
+        return F.interpolate(images, size=size, mode="bicubic", align_corners=False).clamp(0, 1)
+    margin = 4
+    pad = (margin if wrap[1] else 0, margin if wrap[1] else 0, margin if wrap[0] else 0, margin if wrap[0] else 0)
+    padded = F.pad(images, pad, mode="circular")
+    fy, fx = size[0] / images.shape[-2], size[1] / images.shape[-1]
+    big = F.interpolate(
+        padded, size=(round(padded.shape[-2] * fy), round(padded.shape[-1] * fx)), mode="bicubic", align_corners=False
+    )
+    top, left = round(pad[2] * fy), round(pad[0] * fx)
+    return big[..., top : top + size[0], left : left + size[1]].clamp(0, 1)
 
 
 def _upscale_grid(restore, blurry, known_edges, mask, tile_h, tile_w, overlap, progress):

@@ -18,11 +18,42 @@ def tent_weights(height: int, width: int, device=None) -> torch.Tensor:
     return wy[:, None] * wx[None, :]
 
 
+def wrap_pad(tokens: torch.Tensor, amount: int, wrap: tuple[bool, bool]) -> torch.Tensor:
+    """Extend (B, H, W) tokens by `amount` on both ends of each circular axis with the other end."""
+    if wrap[1]:
+        tokens = torch.cat([tokens[..., -amount:], tokens, tokens[..., :amount]], dim=-1)
+    if wrap[0]:
+        tokens = torch.cat([tokens[..., -amount:, :], tokens, tokens[..., :amount, :]], dim=-2)
+    return tokens
+
+
 def decode_windows(
-    decode: Callable[[torch.Tensor], torch.Tensor], tokens: torch.Tensor, window: int, pixels_per_token: int
+    decode: Callable[[torch.Tensor], torch.Tensor],
+    tokens: torch.Tensor,
+    window: int,
+    pixels_per_token: int,
+    wrap: tuple[bool, bool] = (False, False),
 ) -> torch.Tensor:
     """(B, H, W) tokens -> (B, 3, H*p, W*p) images; windows of `window` tokens, half overlapping,
-    blended with tent weights so that window borders leave no seams."""
+    blended with tent weights so that window borders leave no seams.
+
+    `wrap = (wrap_y, wrap_x)`: circular axes are padded with their other end by half a window and
+    cropped back; when the axis length is a multiple of half a window the result is exactly
+    periodic, so the wrap is as seamless as any window border."""
+    if any(wrap):
+        p = pixels_per_token
+        height, width = tokens.shape[-2:]
+        stride_x, stride_y = max(1, min(window, width) // 2), max(1, min(window, height) // 2)
+        if wrap[1]:
+            tokens = wrap_pad(tokens, stride_x, (False, True))
+        if wrap[0]:
+            tokens = wrap_pad(tokens, stride_y, (True, False))
+        images = decode_windows(decode, tokens, window, pixels_per_token)
+        if wrap[1]:
+            images = images[..., stride_x * p : (stride_x + width) * p]
+        if wrap[0]:
+            images = images[..., stride_y * p : (stride_y + height) * p, :]
+        return images
     b, height, width = tokens.shape
     p = pixels_per_token
     out = None
@@ -76,4 +107,36 @@ def upscale_tiles(
             done[..., ys, xs] = True
             if progress is not None:
                 progress(1)
+    return edges
+
+
+def heal_wrap_seams(
+    upscale_grid: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor],
+    blurry: torch.Tensor,
+    edges: torch.Tensor,
+    keep: torch.Tensor,
+    band: int,
+    wrap: tuple[bool, bool],
+) -> torch.Tensor:
+    """Regenerate a band of `band` pixels across each circular axis's wrap line, with everything
+    else (and `keep`, e.g. the input's pixels) as known pixels, so the detail closes on itself.
+    `upscale_grid(blurry, known_edges, known_mask) -> edges` is the tiled upscaler.
+
+    Rolling the canvas by half a turn brings the wrap line into the middle, where ordinary tiles
+    with known-pixel replacement see both of its sides."""
+    for axis, dim in ((1, -1), (0, -2)):
+        if not wrap[axis]:
+            continue
+        length = blurry.shape[dim]
+        shift = length // 2
+        roll = lambda x, s=shift, d=dim: torch.roll(x, s, dims=d)  # noqa: E731
+        known = torch.ones_like(keep)
+        lo, hi = shift - band // 2, shift + band // 2
+        if dim == -1:
+            known[..., lo:hi] = False
+        else:
+            known[..., lo:hi, :] = False
+        known = known | roll(keep)
+        healed = upscale_grid(roll(blurry), roll(edges), known)
+        edges = torch.roll(healed, -shift, dims=dim)
     return edges

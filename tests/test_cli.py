@@ -1,0 +1,116 @@
+"""The outpainting command lines, run as a user runs them, on tiny random weights."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.conftest import sky_image, tiny_maskgit, tiny_upscaler, tiny_vqvae
+from tests.helpers import assert_one_line_error, run_module
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory):
+    root = tmp_path_factory.mktemp("weights")
+    tiny_vqvae().save_pretrained(root / "tokenizer")
+    tiny_maskgit(side=8).save_pretrained(root / "maskgit")
+    tiny_upscaler().save_pretrained(root / "upscaler")
+    return root
+
+
+def outpaint(weights, *args):
+    return run_module(
+        "skysynth.outpaint", f"weights={weights}", "progress=false", "decode_steps=2", "upscale_steps=1", *args
+    )
+
+
+def test_outpaint_size_samples_and_folder(weights, tmp_path):
+    sky_image(40, 32, seed=1).save(tmp_path / "a.png")
+    sky_image(24, 24, seed=2).save(tmp_path / "b.jpg")
+    result = outpaint(
+        weights, f"input={tmp_path / 'a.png'}", f"output={tmp_path / 'out.png'}", "size=[72,48]", "samples=2"
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    for i in range(2):
+        picture = np.asarray(Image.open(tmp_path / f"out_{i}.png"))
+        assert picture.shape == (48, 72, 3)
+        assert np.array_equal(picture[8:40, 16:56], np.asarray(Image.open(tmp_path / "a.png")))
+    (tmp_path / "in").mkdir()
+    for name in ("a.png", "b.jpg"):
+        (tmp_path / name).rename(tmp_path / "in" / name)
+    result = outpaint(weights, f"input={tmp_path / 'in'}", f"output={tmp_path / 'outdir'}", "grow=1.5")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert sorted(p.name for p in (tmp_path / "outdir").iterdir()) == ["a_outpainted.png", "b_outpainted.png"]
+
+
+def test_panorama_and_tile_modes(weights, tmp_path):
+    sky_image(40, 32, seed=4).save(tmp_path / "in.png")
+    result = outpaint(
+        weights, "mode=panorama", f"input={tmp_path / 'in.png'}", f"output={tmp_path / 'pano.png'}", "width=150"
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    width, height = Image.open(tmp_path / "pano.png").size
+    assert height == 32 and width >= 150
+    result = outpaint(
+        weights, "mode=tile", f"input={tmp_path / 'in.png'}", f"output={tmp_path / 'tile.png'}", "size=[80,80]"
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    result = outpaint(
+        weights, "mode=panorama", f"input={tmp_path / 'in.png'}", f"output={tmp_path / 'x.png'}", "size=[80,80]"
+    )
+    assert_one_line_error(result, "mode=panorama takes width")
+
+
+@pytest.mark.parametrize(
+    "make_input, extra, message",
+    [
+        ("missing", ["size=[64,64]"], "input not found"),
+        ("garbage", ["size=[64,64]"], "cannot read image"),
+        ("ok", ["size=[16,16]"], "smaller than the input"),
+        ("ok", ["size=[100000,100000]"], "memory guard"),
+        ("ok", ["size=[64,64]", "output_ext=.gif"], "output must end in"),
+    ],
+)
+def test_bad_input_one_line_and_nothing_written(weights, tmp_path, make_input, extra, message):
+    source = tmp_path / "in.png"
+    if make_input == "ok":
+        sky_image(32, 32).save(source)
+    elif make_input == "garbage":
+        source.write_bytes(b"this is not an image")
+    output = tmp_path / ("out.gif" if "output_ext=.gif" in extra else "out.png")
+    extra = [e for e in extra if not e.startswith("output_ext")]
+    result = outpaint(weights, f"input={source}", f"output={output}", *extra)
+    assert_one_line_error(result, message)
+    assert not output.exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".out")]
+
+
+def test_missing_weights_one_line(tmp_path):
+    sky_image(32, 32).save(tmp_path / "in.png")
+    result = run_module(
+        "skysynth.outpaint",
+        f"weights={tmp_path / 'none'}",
+        f"input={tmp_path / 'in.png'}",
+        f"output={tmp_path / 'o.png'}",
+    )
+    assert_one_line_error(result, "missing weights")
+
+
+def test_console_command_with_flags(weights, tmp_path):
+    sky_image(32, 32, seed=9).save(tmp_path / "in.png")
+    result = run_module(
+        "skysynth.outpaint.cli_entry",
+        str(tmp_path / "in.png"),
+        str(tmp_path / "o.jpg"),
+        "--size",
+        "48",
+        "40",
+        "--weights",
+        str(weights),
+        "--decode-steps",
+        "2",
+        "--upscale-steps",
+        "1",
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert Image.open(tmp_path / "o.jpg").size == (48, 40)
