@@ -4,7 +4,7 @@ SOURCE ?= work_data/demo_archive
 OUT ?= work_data/shards
 MASKS ?= work_data/masks
 
-.PHONY: setup test lint prep-data demo train-vqvae train-maskgit train-upscaler outpaint-example
+.PHONY: setup test browser serve lint prep-data demo train-vqvae train-maskgit train-upscaler outpaint-example
 
 # A clean clone has no .venv: the first `make test` (or `make setup`) creates it.
 .venv/bin/python:
@@ -15,9 +15,18 @@ MASKS ?= work_data/masks
 
 setup: .venv/bin/python
 
-test: $(PY)
+test: $(PY) browser
 	$(PY) -m ruff check .
 	$(PY) -m pytest
+
+# The web page's end-to-end test drives Debian's Chromium (no browser download at run time).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] \
+		&& apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+		|| echo "chromium is missing: install Debian's chromium for the browser test"
+
+serve:
+	$(PY) -m skysynth.serve
 
 lint:
 	$(PY) -m ruff check .

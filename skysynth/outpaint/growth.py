@@ -101,6 +101,7 @@ def grow_tokens(
     fill: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
     progress=None,
     wrap: tuple[bool, bool] = (False, False),
+    on_window: Callable[[torch.Tensor, torch.Tensor], None] | None = None,
 ) -> torch.Tensor:
     """Fill the unknown tokens of `tokens` (B, H, W) by calling `fill(window_tokens, unknown)`
     on each window of the growth plan; known tokens are never changed. `wrap`: see growth_plan."""
@@ -118,4 +119,6 @@ def grow_tokens(
         known_now[area] = True
         if progress is not None:
             progress(1)
+        if on_window is not None:  # e.g. a live preview: the tokens so far and what is known
+            on_window(tokens, known_now)
     return tokens

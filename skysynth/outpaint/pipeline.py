@@ -108,6 +108,16 @@ class Outpainter:
     def token_pixels(self) -> int:
         return self.tokenizer.config.downsample_factor * self.scale_factor
 
+    on_progress = None  # optional callable(event dict): stage, done, total and, while growing, a preview
+
+    @torch.no_grad()
+    def token_preview(self, tokens: torch.Tensor, known: torch.Tensor) -> Image.Image:
+        """The token canvas decoded at the model's scale, not-yet-generated tokens in grey."""
+        image = self.tokenizer.decode(tokens[None]).clamp(0, 1)[0]
+        p = self.tokenizer.config.downsample_factor
+        shown = known.repeat_interleave(p, 0).repeat_interleave(p, 1)
+        return to_image(torch.where(shown, image, torch.full_like(image, 0.5)))
+
     def plan(self, input_size, size=None, grow=None, pad=None) -> Layout:
         return plan(input_size, self.token_pixels, size=size, grow=grow, pad=pad)
 
@@ -198,9 +208,22 @@ class Outpainter:
         kl, kt, _, _ = layout.known_tokens_box
         sampler = MaskGITSampler(s.decode_steps, s.temperature, s.sampling_temperature, order=s.order)
         steps = len(growth_plan(known, window, (kt, kl), wrap))
+        done = iter(range(1, steps + 1))
+
+        def on_window(current, known_now):
+            if self.on_progress is not None:
+                self.on_progress(
+                    {
+                        "stage": "grow tokens",
+                        "done": next(done),
+                        "total": steps,
+                        "preview": lambda: self.token_preview(current[0], known_now),
+                    }
+                )
+
         with tqdm(total=steps, desc="grow tokens", unit="window", disable=not progress) as bar:
             fill = lambda window_tokens, unknown: sampler.sample(self.maskgit, window_tokens, unknown, generator)
-            tokens = grow_tokens(tokens, known, window, (kt, kl), fill, bar.update, wrap=wrap)
+            tokens = grow_tokens(tokens, known, window, (kt, kl), fill, bar.update, wrap=wrap, on_window=on_window)
         clock.lap("grow tokens")
         decoded = decode_windows(
             self.tokenizer.decode, tokens, s.decode_window, self.tokenizer.config.downsample_factor, wrap=wrap
@@ -260,8 +283,17 @@ class Outpainter:
             )
 
         count = len(tile_starts(height, tile_h, s.upscale_overlap)) * len(tile_starts(width, tile_w, s.upscale_overlap))
+        tiles_done = iter(range(1, count + 1))
+
+        def tile_finished(n):
+            bar.update(n)
+            if self.on_progress is not None:
+                self.on_progress({"stage": "upscale", "done": next(tiles_done, count), "total": count})
+
         with tqdm(total=count, desc="upscale", unit="tile", disable=not progress) as bar:
-            edges = _upscale_grid(restore, blurry_p, known_edges, mask, tile_h, tile_w, s.upscale_overlap, bar.update)
+            edges = _upscale_grid(
+                restore, blurry_p, known_edges, mask, tile_h, tile_w, s.upscale_overlap, tile_finished
+            )
         if any(wrap):
             # Tiles at the two ends never met: regenerate the detail across each wrap line.
             grid = lambda b, k, m: _upscale_grid(restore, b, k, m, tile_h, tile_w, s.upscale_overlap, None)  # noqa: E731

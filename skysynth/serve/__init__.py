@@ -1,0 +1,1 @@
+"""Local web page: drop a sky photo, watch it grow, download it (`python -m skysynth.serve`)."""

@@ -1,0 +1,228 @@
+"""FastAPI app: upload a sky photo, watch it grow (server-sent events), download the result.
+
+One worker thread runs jobs one at a time in arrival order (a CPU has no room for two), so
+concurrent requests queue instead of failing; each job streams its queue position, progress
+and live previews of the token canvas.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+import json
+import queue
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+
+import torch
+from fastapi import FastAPI, File, Form, HTTPException, UploadFile
+from fastapi.responses import HTMLResponse, Response, StreamingResponse
+from PIL import Image, UnidentifiedImageError
+
+from skysynth.outpaint.layout import MAX_OUTPUT_PIXELS
+
+ALLOWED_TYPES = {"JPEG", "PNG", "WEBP"}
+
+
+@dataclass
+class Limits:
+    max_bytes: int = 10 * 1024 * 1024
+    max_input_pixels: int = 4_000_000
+    max_output_pixels: int = 16_000_000
+    max_samples: int = 4
+
+
+@dataclass
+class Job:
+    image: Image.Image
+    pad: tuple[int, int, int, int]
+    seed: int
+    temperature: float
+    samples: int
+    id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    events: queue.Queue = field(default_factory=queue.Queue)
+    results: list[bytes] = field(default_factory=list)
+    created: float = field(default_factory=time.time)
+
+
+def png_bytes(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def data_url(image: Image.Image) -> str:
+    return "data:image/png;base64," + base64.b64encode(png_bytes(image)).decode()
+
+
+def read_upload(data: bytes, limits: Limits) -> Image.Image:
+    """The uploaded image, or HTTPException(400/413) with a message a person can act on."""
+    if len(data) == 0:
+        raise HTTPException(400, "the file is empty")
+    if len(data) > limits.max_bytes:
+        raise HTTPException(413, f"the file is {len(data) / 1e6:.1f} MB; the limit is {limits.max_bytes / 1e6:.0f} MB")
+    try:
+        image = Image.open(io.BytesIO(data))
+        kind = image.format
+        width, height = image.size
+    except (UnidentifiedImageError, OSError):
+        raise HTTPException(400, "this is not an image skysynth can read (use JPEG, PNG or WebP)") from None
+    if kind not in ALLOWED_TYPES:
+        raise HTTPException(400, f"{kind} images are not supported: use JPEG, PNG or WebP")
+    if width * height > limits.max_input_pixels:
+        raise HTTPException(413, f"the image is {width}x{height}; the limit is {limits.max_input_pixels / 1e6:.0f} MP")
+    return image.convert("RGB")
+
+
+class JobRunner:
+    """Runs jobs in order on one thread; `submit` returns at once with the job's queue position."""
+
+    def __init__(self, make_outpainter, keep: int = 32):
+        self._make_outpainter = make_outpainter
+        self._outpainter = None
+        self._pending: queue.Queue[Job] = queue.Queue()
+        self._waiting: list[str] = []
+        self.jobs: dict[str, Job] = {}
+        self._keep = keep
+        self._lock = threading.Lock()
+        threading.Thread(target=self._work, daemon=True, name="skysynth-jobs").start()
+
+    def submit(self, job: Job) -> int:
+        with self._lock:
+            self.jobs[job.id] = job
+            self._waiting.append(job.id)
+            position = len(self._waiting)
+            for old in sorted(self.jobs.values(), key=lambda j: j.created)[: max(0, len(self.jobs) - self._keep)]:
+                self.jobs.pop(old.id, None)
+        job.events.put({"type": "queued", "position": position})
+        self._pending.put(job)
+        return position
+
+    def _work(self) -> None:
+        while True:
+            job = self._pending.get()
+            with self._lock:
+                self._waiting.remove(job.id)
+                for index, waiting in enumerate(self._waiting):
+                    if waiting in self.jobs:
+                        self.jobs[waiting].events.put({"type": "queued", "position": index + 1})
+            self._run(job)
+
+    def _run(self, job: Job) -> None:
+        try:
+            if self._outpainter is None:
+                job.events.put({"type": "progress", "stage": "loading weights", "done": 0, "total": 1})
+                self._outpainter = self._make_outpainter()
+            op = self._outpainter
+            op.settings.temperature = job.temperature
+            last_preview = [0.0]
+
+            def on_progress(event):
+                message = {"type": "progress", "stage": event["stage"], "done": event["done"], "total": event["total"]}
+                # Previews cost a decode: at most a few per second, and always the last one.
+                now = time.time()
+                if "preview" in event and (now - last_preview[0] > 0.4 or event["done"] == event["total"]):
+                    message["preview"] = data_url(event["preview"]())
+                    last_preview[0] = now
+                job.events.put(message)
+
+            op.on_progress = on_progress
+            generator = torch.Generator(device=op.device).manual_seed(job.seed)
+            result = op(job.image, pad=job.pad, samples=job.samples, generator=generator)
+            images = result if isinstance(result, list) else [result]
+            job.results = [png_bytes(image) for image in images]
+            job.events.put(
+                {
+                    "type": "done",
+                    "results": [f"/api/jobs/{job.id}/result/{i}.png" for i in range(len(images))],
+                    "size": list(images[0].size),
+                    "timings": getattr(op, "timings", {}),
+                }
+            )
+        except ValueError as error:
+            job.events.put({"type": "error", "message": str(error)})
+        except Exception as error:  # keep the worker alive; tell the page what went wrong
+            job.events.put({"type": "error", "message": f"internal error: {type(error).__name__}: {error}"})
+        finally:
+            if self._outpainter is not None:
+                self._outpainter.on_progress = None
+
+
+def create_app(make_outpainter, limits: Limits | None = None) -> FastAPI:
+    """The web app around `make_outpainter()` (called once, lazily, on the worker thread)."""
+    from importlib.resources import files
+
+    limits = limits or Limits()
+    runner = JobRunner(make_outpainter)
+    app = FastAPI(title="skysynth", docs_url=None, redoc_url=None)
+    page = (files("skysynth.serve") / "static" / "index.html").read_text()
+
+    @app.get("/", response_class=HTMLResponse)
+    def index() -> str:
+        return page.replace("__LIMITS__", json.dumps(limits.__dict__))
+
+    @app.post("/api/jobs")
+    async def create_job(
+        file: UploadFile = File(...),
+        left: int = Form(0),
+        top: int = Form(0),
+        right: int = Form(0),
+        bottom: int = Form(0),
+        seed: int = Form(0),
+        temperature: float = Form(4.0),
+        samples: int = Form(1),
+    ):
+        image = read_upload(await file.read(), limits)
+        pad = (left, top, right, bottom)
+        if min(pad) < 0:
+            raise HTTPException(400, "growth per side cannot be negative")
+        if sum(pad) == 0:
+            raise HTTPException(400, "choose how much to grow on at least one side")
+        out_w, out_h = image.width + left + right, image.height + top + bottom
+        if out_w * out_h > min(limits.max_output_pixels, MAX_OUTPUT_PIXELS):
+            raise HTTPException(
+                413, f"the result would be {out_w}x{out_h}; the limit is {limits.max_output_pixels / 1e6:.0f} MP"
+            )
+        if not 1 <= samples <= limits.max_samples:
+            raise HTTPException(400, f"variants must be between 1 and {limits.max_samples}")
+        if not 0.0 <= temperature <= 20.0:
+            raise HTTPException(400, "temperature must be between 0 and 20")
+        job = Job(image=image, pad=pad, seed=seed, temperature=temperature, samples=samples)
+        position = runner.submit(job)
+        return {"id": job.id, "position": position, "events": f"/api/jobs/{job.id}/events"}
+
+    @app.get("/api/jobs/{job_id}/events")
+    async def events(job_id: str):
+        job = runner.jobs.get(job_id)
+        if job is None:
+            raise HTTPException(404, "no such job")
+
+        async def stream():
+            while True:
+                try:
+                    event = job.events.get_nowait()
+                except queue.Empty:
+                    await asyncio.sleep(0.05)
+                    continue
+                yield f"data: {json.dumps(event)}\n\n"
+                if event["type"] in ("done", "error"):
+                    return
+
+        return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+
+    @app.get("/api/jobs/{job_id}/result/{index}.png")
+    def result(job_id: str, index: int):
+        job = runner.jobs.get(job_id)
+        if job is None or not 0 <= index < len(job.results):
+            raise HTTPException(404, "no such result")
+        return Response(
+            job.results[index],
+            media_type="image/png",
+            headers={"Content-Disposition": f'attachment; filename="skysynth_{job_id}_{index}.png"'},
+        )
+
+    app.state.runner = runner
+    return app

@@ -1,0 +1,155 @@
+"""The local web page: API limits and queueing (TestClient), and an end-to-end run in real
+headless Chromium driven by Playwright."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import socket
+import threading
+import time
+
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from skysynth.outpaint.pipeline import Outpainter, OutpaintSettings
+from skysynth.serve.app import Limits, create_app
+from tests.conftest import sky_image, tiny_maskgit, tiny_upscaler, tiny_vqvae
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+def tiny_outpainter() -> Outpainter:
+    settings = OutpaintSettings(decode_steps=2, upscale_steps=1, upscale_tile=64, upscale_overlap=16, decode_window=16)
+    return Outpainter(tiny_vqvae(), tiny_maskgit(side=8), tiny_upscaler(), settings).to("cpu")
+
+
+def png(width: int, height: int, seed: int = 0) -> bytes:
+    buffer = io.BytesIO()
+    sky_image(width, height, seed).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def events_of(client: TestClient, url: str) -> list[dict]:
+    with client.stream("GET", url) as response:
+        return [json.loads(line[6:]) for line in response.iter_lines() if line.startswith("data: ")]
+
+
+@pytest.fixture
+def client():
+    app = create_app(tiny_outpainter, Limits(max_bytes=200_000, max_input_pixels=100_000, max_output_pixels=400_000))
+    return TestClient(app)
+
+
+def test_upload_grows_streams_progress_and_serves_png(client):
+    response = client.post(
+        "/api/jobs",
+        files={"file": ("sky.png", png(40, 32), "image/png")},
+        data={"left": 8, "right": 24, "top": 0, "bottom": 8, "seed": 3},
+    )
+    assert response.status_code == 200, response.text
+    events = events_of(client, response.json()["events"])
+    assert events[0]["type"] == "queued" and events[-1]["type"] == "done"
+    grow = [e for e in events if e.get("stage") == "grow tokens"]
+    assert grow and grow[-1]["done"] == grow[-1]["total"] and "preview" in grow[-1]
+    result = client.get(events[-1]["results"][0])
+    assert result.status_code == 200 and result.headers["content-type"] == "image/png"
+    assert Image.open(io.BytesIO(result.content)).size == (72, 40)
+
+
+@pytest.mark.parametrize(
+    "payload, data, status, message",
+    [
+        (b"", {}, 400, "empty"),
+        (b"GIF89a" + b"\0" * 100, {}, 400, "not an image"),
+        (b"\0" * 300_000, {}, 413, "limit is"),
+        ("big", {}, 413, "MP"),
+        ("ok", {"left": 0, "right": 0}, 400, "at least one side"),
+        ("ok", {"left": 2000, "right": 2000, "top": 2000}, 413, "the result would be"),
+        ("ok", {"samples": 9}, 400, "variants"),
+    ],
+)
+def test_upload_limits_give_clear_messages(client, payload, data, status, message):
+    if payload == "ok":
+        payload = png(32, 32)
+    elif payload == "big":
+        payload = png(400, 300)
+    fields = {"left": 16, "right": 16, **data}
+    response = client.post("/api/jobs", files={"file": ("x.png", payload, "image/png")}, data=fields)
+    assert response.status_code == status and message in response.json()["detail"]
+
+
+def test_concurrent_requests_queue_instead_of_failing(client):
+    ids = []
+    for seed in range(3):
+        response = client.post(
+            "/api/jobs",
+            files={"file": ("sky.png", png(32, 32, seed), "image/png")},
+            data={"left": 16, "right": 16, "seed": seed},
+        )
+        assert response.status_code == 200
+        ids.append(response.json())
+    assert [j["position"] for j in ids] == [1, 2, 3] or ids[0]["position"] == 1
+    for job in ids:
+        assert events_of(client, job["events"])[-1]["type"] == "done"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.skipif(os.environ.get("SKYSYNTH_SKIP_BROWSER") == "1", reason="SKYSYNTH_SKIP_BROWSER=1")
+def test_end_to_end_in_headless_chromium(tmp_path):
+    import uvicorn
+    from playwright.sync_api import sync_playwright
+
+    assert os.path.exists(CHROMIUM), "Chromium is needed (make test installs Debian's chromium)"
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(tiny_outpainter), host="127.0.0.1", port=port, log_level="error"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    photo = tmp_path / "sky.png"
+    sky_image(48, 40, seed=7).save(photo)
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(
+                executable_path=CHROMIUM,
+                args=[
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--disable-background-networking",
+                    "--disable-component-update",
+                    "--disable-sync",
+                    "--no-first-run",
+                    "--disable-quic",
+                ],
+            )
+            page = browser.new_page()
+            page.goto(f"http://127.0.0.1:{port}/")
+            page.set_input_files("#file", str(photo))
+            page.wait_for_function("document.getElementById('inputinfo').textContent.includes('48')")
+            page.fill("#target_w", "96")
+            page.fill("#target_h", "56")
+            page.dispatch_event("#target_h", "input")
+            page.click("#go")
+            page.wait_for_selector("img.result", timeout=60_000)
+            assert "done: 96 x 56" in page.text_content("#status")
+            assert page.get_attribute("#preview", "src").startswith("data:image/png")
+            with page.expect_download() as download:
+                page.click("a.download")
+            saved = tmp_path / "result.png"
+            download.value.save_as(saved)
+            assert Image.open(saved).size == (96, 56)
+            page.screenshot(path=str(tmp_path / "screenshot.png"), full_page=True)
+            assert (tmp_path / "screenshot.png").stat().st_size > 1000
+            browser.close()
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
