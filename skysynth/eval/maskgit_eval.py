@@ -12,7 +12,7 @@ from skysynth.eval.grids import save_grid
 from skysynth.eval.quality import collapse_rate
 from skysynth.models.maskgit import MaskGIT
 from skysynth.models.vqvae import VQVAE
-from skysynth.schedulers.masking import MASK_NAMES, MaskGITSampler, outpaint_masks
+from skysynth.schedulers.masking import MASK_NAMES, GuardedSampler, MaskGITSampler, outpaint_masks
 
 
 def samplers(cfg) -> dict[str, MaskGITSampler]:
@@ -21,6 +21,7 @@ def samplers(cfg) -> dict[str, MaskGITSampler]:
         "confidence, annealed noise": MaskGITSampler(steps, temperature, anneal=True, order="confidence"),
         "confidence, constant noise (thesis)": MaskGITSampler(steps, temperature, anneal=False, order="confidence"),
         "halton order": MaskGITSampler(steps, temperature, order="halton"),
+        "confidence + collapse guard (default)": GuardedSampler(MaskGITSampler(steps, temperature, anneal=True)),
     }
 
 

@@ -23,7 +23,7 @@ from skysynth.models.vqvae import VQVAE
 from skysynth.outpaint.growth import grow_tokens, growth_plan
 from skysynth.outpaint.layout import Layout, plan, plan_wrapped
 from skysynth.outpaint.tiling import decode_windows, heal_wrap_seams, tile_starts, upscale_tiles
-from skysynth.schedulers.masking import MaskGITSampler
+from skysynth.schedulers.masking import GuardedSampler, MaskGITSampler
 from skysynth.schedulers.noise import CosineNoiseSchedule
 from skysynth.weights import bundled_path
 
@@ -38,6 +38,8 @@ class OutpaintSettings:
     upscale_tile: int = 256
     upscale_overlap: int = 32
     decode_window: int = 64  # tokens per decoder window
+    collapse_guard: bool = True  # redraw windows that collapse to one flat token (GuardedSampler)
+    collapse_retries: int = 2
 
 
 class _StageClock:
@@ -207,6 +209,8 @@ class Outpainter:
         window = self.maskgit.config.tokens_per_side
         kl, kt, _, _ = layout.known_tokens_box
         sampler = MaskGITSampler(s.decode_steps, s.temperature, s.sampling_temperature, order=s.order)
+        if s.collapse_guard:
+            sampler = GuardedSampler(sampler, retries=s.collapse_retries)
         steps = len(growth_plan(known, window, (kt, kl), wrap))
         done = iter(range(1, steps + 1))
 

@@ -151,3 +151,50 @@ class MaskGITSampler:
                 flat[i] = torch.where(new_still, torch.full_like(flat[i], mask_id), candidate[i])
                 still[i] = new_still
         return flat.view(b, h, w)
+
+
+class GuardedSampler:
+    """A sampler that redraws windows that collapsed to one flat token ("monochrome collapse").
+
+    After sampling, a window whose generated tokens are dominated by a single token id (share
+    above `max_share`, and clearly above that id's share among the known tokens) is sampled
+    again with fresh noise, up to `retries` times; the least collapsed draw is kept. No token
+    id is banned: a flat sky that is flat in the known part too passes untouched.
+    """
+
+    def __init__(self, sampler: MaskGITSampler, max_share: float = 0.6, margin: float = 0.25, retries: int = 2):
+        self.sampler, self.max_share, self.margin, self.retries = sampler, max_share, margin, retries
+
+    @staticmethod
+    def dominant_share(
+        tokens: torch.Tensor, region: torch.Tensor, vocabulary: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per window: (share of the most common token id inside region, that id)."""
+        counts = torch.zeros(tokens.shape[0], vocabulary + 1, device=tokens.device)
+        counts.scatter_add_(1, tokens.flatten(1), region.flatten(1).float())
+        share, ids = counts.max(dim=1)
+        return share / region.flatten(1).float().sum(1).clamp_min(1), ids
+
+    def collapsed(self, tokens: torch.Tensor, unknown: torch.Tensor, vocabulary: int) -> torch.Tensor:
+        share, ids = self.dominant_share(tokens, unknown, vocabulary)
+        known = ~unknown
+        known_counts = (tokens == ids[:, None, None]) & known
+        known_share = known_counts.flatten(1).float().sum(1) / known.flatten(1).float().sum(1).clamp_min(1)
+        return (share > self.max_share) & (share > known_share + self.margin)
+
+    @torch.no_grad()
+    def sample(self, net, tokens: torch.Tensor, unknown: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        vocabulary = net.config.codebook_size
+        result = self.sampler.sample(net, tokens, unknown, generator)
+        for _ in range(self.retries):
+            bad = self.collapsed(result, unknown, vocabulary)
+            if not bool(bad.any()):
+                break
+            again = self.sampler.sample(net, tokens[bad], unknown[bad], generator)
+            old_share, _ = self.dominant_share(result[bad], unknown[bad], vocabulary)
+            new_share, _ = self.dominant_share(again, unknown[bad], vocabulary)
+            better = new_share < old_share
+            replaced = result[bad]
+            replaced[better] = again[better]
+            result[bad] = replaced
+        return result

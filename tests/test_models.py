@@ -1,0 +1,313 @@
+"""The three networks and their schedules: shapes, gradients, save/load, determinism, invariants."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from skysynth.models.maskgit import MaskGIT
+from skysynth.models.upscaler import UNet
+from skysynth.models.vqvae import VQVAE
+from skysynth.outpaint.tiling import upscale_tiles
+from skysynth.schedulers.masking import GuardedSampler, MaskGITSampler, MaskSchedule, outpaint_masks
+from skysynth.schedulers.noise import CosineNoiseSchedule
+from tests.conftest import tiny_maskgit, tiny_upscaler, tiny_vqvae
+
+OPTIM = {"lr": 1e-3, "warmup_steps": 1, "decay_rate": 0.8, "decay_every_samples": 1e6, "batch_size_for_decay": 2}
+
+
+def fit_steps(lit, images: torch.Tensor, steps: int = 2) -> None:
+    """A few real optimizer steps through Lightning (the modules log and sync through their Trainer)."""
+    import lightning as L
+
+    batches = [{"image": images, "key": [str(i) for i in range(len(images))]}] * steps
+    trainer = L.Trainer(
+        max_steps=steps,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    trainer.fit(lit, train_dataloaders=torch.utils.data.DataLoader(batches, batch_size=None))
+
+
+# --- tokenizer -------------------------------------------------------------------------------
+
+
+def test_vqvae_forward_backward_returns_each_loss():
+    model = tiny_vqvae().train()
+    out = model(torch.rand(2, 3, 32, 32))
+    for name in ("loss", "mse", "codebook_loss", "commitment_loss", "revival_loss"):
+        assert out[name].ndim == 0 and torch.isfinite(out[name])
+    out["loss"].backward()
+    grads = [p.grad for p in model.parameters() if p.requires_grad]
+    assert all(g is not None for g in grads) and any(g.abs().sum() > 0 for g in grads)
+    assert out["tokens"].shape == (2, 8, 8) and out["tokens"].dtype == torch.int64
+
+
+@pytest.mark.parametrize("height, width", [(32, 48), (20, 44), (64, 16)])
+def test_vqvae_non_square_shapes(height, width):
+    model = tiny_vqvae()
+    tokens = model.encode(torch.rand(1, 3, height, width))
+    assert tokens.shape == (1, height // 4, width // 4) and int(tokens.max()) < model.config.codebook_size
+    assert model.decode(tokens).shape == (1, 3, height, width)
+    with pytest.raises(ValueError, match="multiple"):
+        model.encode(torch.rand(1, 3, 30, 32))
+
+
+def test_vqvae_save_load_round_trip_identical_tokens(tmp_path):
+    model = tiny_vqvae()
+    # fp16 storage: compare with the model whose weights went through fp16 themselves.
+    model.load_state_dict({k: v.half().float() if v.is_floating_point() else v for k, v in model.state_dict().items()})
+    model.save_pretrained(tmp_path / "tok")
+    loaded = VQVAE.from_pretrained(tmp_path / "tok")
+    images = torch.rand(3, 3, 32, 40)
+    assert torch.equal(model.encode(images), loaded.encode(images))
+    with pytest.raises(ValueError, match="not a maskgit"):
+        MaskGIT.from_pretrained(tmp_path / "tok")
+
+
+def test_revival_loss_pulls_unused_codes():
+    model = tiny_vqvae()
+    flat = torch.randn(64, model.config.embed_dim)
+    indices = torch.zeros(64, dtype=torch.long)  # only code 0 used: every other code is pulled
+    assert model.quantizer.revival_loss(flat, indices) > 0
+
+
+def test_vqvae_training_step_in_lightning_module():
+    from skysynth.lit.vqvae import VQVAELit
+
+    lit = VQVAELit(
+        net={"base_channels": 8, "channel_multipliers": [1, 2], "embed_dim": 8, "codebook_size": 16},
+        optim=OPTIM,
+        grid_every_n_steps=0,
+    )
+    before = {k: v.clone() for k, v in lit.net.state_dict().items()}
+    fit_steps(lit, torch.rand(2, 3, 32, 32))
+    after = lit.net.state_dict()
+    assert any(not torch.equal(before[k], after[k]) for k in before)
+    assert all(torch.isfinite(v).all() for v in after.values() if v.is_floating_point())
+
+
+# --- MaskGIT ---------------------------------------------------------------------------------
+
+
+def test_the_eight_outpainting_masks():
+    masks = outpaint_masks(8)
+    assert masks.shape == (8, 8, 8)
+    right, left, bottom, top = masks[:4]
+    assert right[:, 4:].all() and not right[:, :4].any()
+    assert left[:, :4].all() and not left[:, 4:].any()
+    assert bottom[4:].all() and not bottom[:4].any()
+    assert top[:4].all() and not top[4:].any()
+    for corner, (ys, xs) in zip(
+        masks[4:],
+        [
+            (slice(0, 4), slice(0, 4)),
+            (slice(0, 4), slice(4, 8)),
+            (slice(4, 8), slice(0, 4)),
+            (slice(4, 8), slice(4, 8)),
+        ],
+    ):
+        assert corner[ys, xs].all() and int(corner.sum()) == 16
+    assert len({m.flatten().tolist().__str__() for m in masks}) == 8
+
+
+def test_training_masks_stay_inside_their_region():
+    schedule = MaskSchedule()
+    mask, kinds = schedule.training_mask(64, 8, 8, torch.Generator().manual_seed(0))
+    regions = outpaint_masks(8)
+    assert (mask & ~regions[kinds]).sum() == 0 and mask.flatten(1).any(1).all()
+    assert set(kinds.tolist()) == set(range(8))
+
+
+@pytest.mark.parametrize("order", ["confidence", "halton"])
+def test_sampler_deterministic_with_generator(order):
+    net = tiny_maskgit()
+    tokens = torch.randint(0, 16, (2, 8, 8), generator=torch.Generator().manual_seed(1))
+    unknown = outpaint_masks(8)[0].expand(2, 8, 8)
+    sampler = MaskGITSampler(decode_steps=4, order=order)
+    a = sampler.sample(net, tokens, unknown, torch.Generator().manual_seed(5))
+    b = sampler.sample(net, tokens, unknown, torch.Generator().manual_seed(5))
+    c = sampler.sample(net, tokens, unknown, torch.Generator().manual_seed(6))
+    assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    kind=st.integers(0, 7),
+    steps=st.integers(1, 6),
+    seed=st.integers(0, 10_000),
+    order=st.sampled_from(["confidence", "halton"]),
+    temperature=st.floats(0, 10),
+)
+def test_known_tokens_never_change_and_all_get_filled(kind, steps, seed, order, temperature):
+    net = tiny_maskgit()
+    generator = torch.Generator().manual_seed(seed)
+    tokens = torch.randint(0, 16, (2, 8, 8), generator=generator)
+    unknown = outpaint_masks(8)[kind].expand(2, 8, 8)
+    sampler = GuardedSampler(MaskGITSampler(decode_steps=steps, temperature=temperature, order=order))
+    out = sampler.sample(net, tokens, unknown, generator)
+    assert torch.equal(out[~unknown], tokens[~unknown])
+    assert int(out.max()) < 16 and int(out.min()) >= 0  # no mask token left
+
+
+def test_collapse_guard_redraws_flat_windows():
+    class Flat(torch.nn.Module):
+        """Predicts token 3 almost surely until it has been called `flat_calls` times."""
+
+        def __init__(self, flat_calls):
+            super().__init__()
+            self.config, self.calls, self.flat_calls = tiny_maskgit().config, 0, flat_calls
+
+        def forward(self, tokens):
+            self.calls += 1
+            logits = torch.zeros(*tokens.shape, 16)
+            if self.calls <= self.flat_calls:
+                logits[..., 3] = 50.0
+            return logits
+
+    tokens = torch.randint(4, 16, (1, 8, 8), generator=torch.Generator().manual_seed(0))
+    unknown = outpaint_masks(8)[0][None]
+    guarded = GuardedSampler(MaskGITSampler(decode_steps=2), retries=2)
+    out = guarded.sample(Flat(flat_calls=2), tokens, unknown, torch.Generator().manual_seed(0))
+    share, _ = GuardedSampler.dominant_share(out, unknown, 16)
+    assert share < 0.6  # the redraw (no longer flat) replaced the collapsed window
+    # A window whose known part is flat too is left alone: flat skies exist.
+    flat_tokens = torch.full((1, 8, 8), 3)
+    kept = guarded.sample(Flat(flat_calls=100), flat_tokens, unknown, torch.Generator().manual_seed(0))
+    assert (kept == 3).all()
+
+
+def test_maskgit_training_step(tmp_path):
+    from skysynth.lit.maskgit import MaskGITLit
+
+    tiny_vqvae().save_pretrained(tmp_path / "tok")
+    lit = MaskGITLit(
+        net={
+            "codebook_size": 16,
+            "tokens_per_side": 8,
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_heads": 2,
+            "num_layers": 1,
+        },
+        optim=OPTIM,
+        tokenizer=str(tmp_path / "tok"),
+        grid_every_n_steps=0,
+    )
+    before = {k: v.clone() for k, v in lit.net.state_dict().items()}
+    tokenizer_before = {k: v.clone() for k, v in lit.tokenizer.state_dict().items()}
+    fit_steps(lit, torch.rand(4, 3, 32, 32))
+    assert any(not torch.equal(before[k], v) for k, v in lit.net.state_dict().items())
+    assert all(torch.equal(tokenizer_before[k], v) for k, v in lit.tokenizer.state_dict().items())  # frozen
+    assert not any(k.startswith("tokenizer.") for k in lit.state_dict())
+
+
+def test_maskgit_positions_work_on_smaller_windows():
+    net = tiny_maskgit(side=8)
+    assert net(torch.randint(0, 16, (1, 5, 7))).shape == (1, 5, 7, 16)
+
+
+# --- upscaler --------------------------------------------------------------------------------
+
+
+def test_noise_schedule_round_trip():
+    schedule = CosineNoiseSchedule()
+    clean, noise = torch.randn(4, 3, 8, 8), torch.randn(4, 3, 8, 8)
+    t = torch.tensor([0.0, 0.3, 0.7, 1.0])
+    noisy = schedule.add_noise(clean, noise, t)
+    signal, noise_rate = schedule.rates(t.view(-1, 1, 1, 1))
+    assert torch.allclose((noisy - noise_rate * noise) / signal, clean, atol=1e-5)
+    assert torch.allclose(signal**2 + noise_rate**2, torch.ones_like(signal))
+    s0, _ = schedule.rates(torch.tensor(0.0))
+    s1, _ = schedule.rates(torch.tensor(1.0))
+    assert float(s0) == pytest.approx(0.95, abs=1e-6) and float(s1) == pytest.approx(0.02, abs=1e-6)
+    # A perfect noise predictor makes DDIM return the clean signal exactly.
+    recovered = schedule.sample(lambda x, rate: noise, clean.shape, 4, torch.Generator().manual_seed(0))
+    assert recovered.shape == clean.shape
+
+
+def test_ddim_with_oracle_recovers_clean_image():
+    schedule = CosineNoiseSchedule()
+    clean = torch.rand(1, 3, 8, 8)
+
+    def oracle(x, noise_rate):
+        signal = torch.sqrt(1 - noise_rate**2).view(-1, 1, 1, 1)
+        return (x - signal * clean) / noise_rate.view(-1, 1, 1, 1)
+
+    out = schedule.sample(oracle, clean.shape, 5, torch.Generator().manual_seed(0))
+    assert torch.allclose(out, clean, atol=1e-4)
+
+
+def test_upscaler_deterministic_with_generator_and_keeps_known_pixels():
+    net = tiny_upscaler()
+    schedule = CosineNoiseSchedule()
+    blurry = torch.rand(1, 3, 16, 16)
+    known = torch.rand(1, 3, 16, 16)
+    mask = torch.zeros(1, 3, 16, 16, dtype=torch.bool)
+    mask[..., :8] = True
+
+    def run(seed):
+        return schedule.sample(
+            lambda x, r: net(x, blurry, r),
+            blurry.shape,
+            3,
+            torch.Generator().manual_seed(seed),
+            known=known,
+            known_mask=mask,
+        )
+
+    a, b, c = run(1), run(1), run(2)
+    assert torch.equal(a, b) and not torch.equal(a, c)
+    assert torch.equal(a[mask], known[mask])
+
+
+def test_upscaler_training_step(tmp_path):
+    from skysynth.lit.upscaler import UpscalerLit
+
+    tiny_vqvae().save_pretrained(tmp_path / "tok")
+    lit = UpscalerLit(
+        net={"channels": [8, 16], "scale_factor": 2}, optim=OPTIM, tokenizer=str(tmp_path / "tok"), grid_every_n_steps=0
+    )
+    before = lit.net.conv_in.weight.clone()
+    fit_steps(lit, torch.rand(2, 3, 32, 32))
+    assert not torch.equal(before, lit.net.conv_in.weight)
+    with pytest.raises(ValueError, match="multiples"):
+        UNet(lit.net.config)(torch.rand(1, 3, 9, 9), torch.rand(1, 3, 9, 9), torch.rand(1))
+
+
+def test_tiled_upscaling_leaves_no_seams():
+    """Overlapping tiles with known-pixel replacement agree: across tile borders the output is as
+    smooth as inside tiles (seam score ~1), unlike tiles restored independently."""
+    from skysynth.eval.quality import seam_score
+
+    torch.manual_seed(0)
+    net = tiny_upscaler()
+    schedule = CosineNoiseSchedule()
+    blurry = torch.nn.functional.interpolate(torch.rand(1, 3, 12, 12), size=(96, 96), mode="bicubic").clamp(0, 1)
+
+    def restore(tile_blurry, known, mask):
+        return schedule.sample(
+            lambda x, r: net(x, tile_blurry, r),
+            tile_blurry.shape,
+            2,
+            torch.Generator().manual_seed(0),
+            known=known,
+            known_mask=mask,
+        )
+
+    zeros, none = torch.zeros_like(blurry), torch.zeros_like(blurry, dtype=torch.bool)
+    tiled = blurry + upscale_tiles(restore, blurry, zeros, none, tile=48, overlap=16) / 10
+    borders = [48, 64]  # where the second tile starts and where the first one's overlap ends
+    independent = blurry.clone()
+    for top in (0, 48):
+        for left in (0, 48):
+            area = (..., slice(top, top + 48), slice(left, left + 48))
+            independent[area] += restore(blurry[area], zeros[area], none[area]) / 10
+    tiled_score = seam_score(tiled, borders, "x")
+    assert tiled_score < 1.5
+    assert seam_score(independent, [48], "x") > tiled_score
