@@ -20,6 +20,7 @@ import time
 import warnings
 from pathlib import Path
 
+import lightning as L
 import torch
 from omegaconf import OmegaConf
 
@@ -45,6 +46,7 @@ def build(name: str, tokenizer_dir: str, device: str):
     lit_cfg = OmegaConf.to_container(cfg.model.lit, resolve=False)
     lit_cfg.pop("_target_")
     lit_cfg["seed"] = 0
+    lit_cfg["grid_every_n_steps"] = 0
     lit_cfg["optim"]["batch_size_for_decay"] = int(cfg.data.batch_size)
     if name != "vqvae":
         lit_cfg["tokenizer"] = tokenizer_dir
@@ -63,6 +65,42 @@ def timed(fn, steps: int, device: str) -> float:
     if device == "cuda":
         torch.cuda.synchronize()
     return (time.perf_counter() - start) / steps
+
+
+class StepTimer(L.Callback):
+    """Wall time of each training batch (forward, backward, optimizer) inside Lightning's loop."""
+
+    def __init__(self, device: str):
+        self.device, self.times, self._start = device, [], 0.0
+
+    def on_train_batch_start(self, *args):
+        if self.device == "cuda":
+            torch.cuda.synchronize()
+        self._start = time.perf_counter()
+
+    def on_train_batch_end(self, *args):
+        if self.device == "cuda":
+            torch.cuda.synchronize()
+        self.times.append(time.perf_counter() - self._start)
+
+
+def fit_seconds_per_step(lit, images: torch.Tensor, steps: int, device: str) -> float:
+    """Median seconds per optimizer step of `Trainer.fit` on one repeated batch (first 2 dropped)."""
+    batches = [{"image": images, "key": ["k"] * len(images)}] * (steps + 2)
+    timer = StepTimer(device)
+    trainer = L.Trainer(
+        max_steps=steps + 2,
+        accelerator="gpu" if device == "cuda" else "cpu",
+        devices=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[timer],
+        precision="bf16-mixed" if device == "cuda" else "32-true",
+    )
+    trainer.fit(lit, train_dataloaders=torch.utils.data.DataLoader(batches, batch_size=None))
+    return float(torch.tensor(timer.times[2:]).median())
 
 
 def network_only(name: str, lit, images: torch.Tensor):
@@ -97,18 +135,8 @@ def main() -> None:
         )
         for name in args.models:
             lit, batch, crop = build(name, tokenizer_dir, args.device)
-            optimizer = torch.optim.AdamW(lit.net.parameters(), lr=1e-4)
             images = torch.rand(batch, 3, crop, crop, device=args.device)
-            batch_dict = {"image": images, "key": ["k"] * batch}
-
-            def full_step(lit=lit, optimizer=optimizer, batch_dict=batch_dict):
-                optimizer.zero_grad(set_to_none=True)
-                loss = lit.training_step(batch_dict, 0)
-                loss.backward()
-                optimizer.step()
-
-            lit.train()
-            step_s = timed(full_step, args.steps, args.device)
+            step_s = fit_seconds_per_step(lit, images, args.steps, args.device)
             net_s = timed(network_only(name, lit, images), args.steps, args.device)
             params = sum(p.numel() for p in lit.net.parameters()) / 1e6
             print(
