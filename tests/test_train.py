@@ -137,3 +137,12 @@ def test_csv_metrics_logged(tiny_shards, tmp_path):
     result = run_module("skysynth.export", f"ckpt={tmp_path}/junk.ckpt", f"out={tmp_path}/junk_out")
     assert_one_line_error(result, "not a readable checkpoint")
     assert not (tmp_path / "junk_out").exists()
+
+
+def test_default_wandb_logger_runs_offline(tiny_shards, tmp_path):
+    """The default logger is wandb, offline: a run needs no network and leaves an offline run to sync."""
+    args = [a for a in TINY_VQVAE if a != "logger=csv"]
+    result = run_module("skysynth.train", *args, f"data.shards={tiny_shards}", f"hydra.run.dir={tmp_path}/w",
+                        "trainer.max_steps=2")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert list((tmp_path / "w" / "wandb").glob("offline-run-*")), "no offline wandb run written"
