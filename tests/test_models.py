@@ -253,7 +253,7 @@ def test_upscaler_deterministic_with_generator_and_keeps_known_pixels():
 
     def run(seed):
         return schedule.sample(
-            lambda x, r: net(x, blurry, r),
+            lambda x, r: net.predict_noise(x, blurry, r),
             blurry.shape,
             3,
             torch.Generator().manual_seed(seed),
@@ -287,27 +287,27 @@ def test_tiled_upscaling_leaves_no_seams():
 
     torch.manual_seed(0)
     net = tiny_upscaler()
+    scale = net.config.edge_scale
     schedule = CosineNoiseSchedule()
-    blurry = torch.nn.functional.interpolate(torch.rand(1, 3, 12, 12), size=(96, 96), mode="bicubic").clamp(0, 1)
+    blurry = torch.nn.functional.interpolate(torch.rand(1, 3, 10, 10), size=(80, 80), mode="bicubic").clamp(0, 1)
 
-    def restore(tile_blurry, known, mask):
+    def restore(tile_blurry, known, mask, seed=0):
         return schedule.sample(
-            lambda x, r: net(x, tile_blurry, r),
+            lambda x, r: net.predict_noise(x, tile_blurry, r),
             tile_blurry.shape,
             2,
-            torch.Generator().manual_seed(0),
+            torch.Generator().manual_seed(seed),
             known=known,
             known_mask=mask,
         )
 
     zeros, none = torch.zeros_like(blurry), torch.zeros_like(blurry, dtype=torch.bool)
-    tiled = blurry + upscale_tiles(restore, blurry, zeros, none, tile=48, overlap=16) / 10
-    borders = [48, 64]  # where the second tile starts and where the first one's overlap ends
-    independent = blurry.clone()
-    for top in (0, 48):
-        for left in (0, 48):
-            area = (..., slice(top, top + 48), slice(left, left + 48))
-            independent[area] += restore(blurry[area], zeros[area], none[area]) / 10
-    tiled_score = seam_score(tiled, borders, "x")
+    # Tiles start at 0 and 32; the second one's known overlap (32..48) ends at column 48.
+    tiled = blurry + upscale_tiles(restore, blurry, zeros, none, tile=48, overlap=16) / scale
+    independent = blurry.clone()  # two tiles side by side, each with its own noise: a seam at 40
+    for seed, left in enumerate((0, 40)):
+        area = (..., slice(left, left + 40))
+        independent[area] += restore(blurry[area], zeros[area], none[area], seed=seed + 1) / scale
+    tiled_score = seam_score(tiled, [32, 48], "x")
     assert tiled_score < 1.5
-    assert seam_score(independent, [48], "x") > tiled_score
+    assert seam_score(independent, [40], "x") > tiled_score

@@ -142,7 +142,8 @@ def test_csv_metrics_logged(tiny_shards, tmp_path):
 def test_default_wandb_logger_runs_offline(tiny_shards, tmp_path):
     """The default logger is wandb, offline: a run needs no network and leaves an offline run to sync."""
     args = [a for a in TINY_VQVAE if a != "logger=csv"]
-    result = run_module("skysynth.train", *args, f"data.shards={tiny_shards}", f"hydra.run.dir={tmp_path}/w",
-                        "trainer.max_steps=2")
+    result = run_module(
+        "skysynth.train", *args, f"data.shards={tiny_shards}", f"hydra.run.dir={tmp_path}/w", "trainer.max_steps=2"
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert list((tmp_path / "w" / "wandb").glob("offline-run-*")), "no offline wandb run written"

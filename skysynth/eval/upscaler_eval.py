@@ -24,7 +24,7 @@ def restore(net: UNet, blurry: torch.Tensor, steps: int, gen: torch.Generator, k
     c = net.config
     schedule = CosineNoiseSchedule(c.min_signal_rate, c.max_signal_rate)
     edges = schedule.sample(
-        lambda x, rate: net(x, blurry, rate),
+        lambda x, rate: net.predict_noise(x, blurry, rate),
         blurry.shape,
         steps,
         gen,

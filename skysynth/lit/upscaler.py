@@ -61,13 +61,14 @@ class UpscalerLit(SkyLitModule):
         t = torch.rand(edges.shape[0], generator=generator, device=edges.device)
         noisy = self.schedule.add_noise(edges, noise, t)
         _, noise_rate = self.schedule.rates(t)
-        loss = F.l1_loss(self.net(noisy, blurry, noise_rate), noise)
+        target = self.net.training_target(edges, noise, noise_rate)
+        loss = F.l1_loss(self.net(noisy, blurry, noise_rate), target)
         self.log("train/loss", loss, prog_bar=True, sync_dist=True)
         return loss
 
     def upscale(self, blurry: torch.Tensor, steps: int, generator: torch.Generator) -> torch.Tensor:
         edges = self.schedule.sample(
-            lambda x, rate: self.net(x, blurry, rate),
+            lambda x, rate: self.net.predict_noise(x, blurry, rate),
             blurry.shape,
             steps,
             generator,

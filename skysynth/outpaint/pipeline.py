@@ -277,7 +277,7 @@ class Outpainter:
 
         def restore(blurry_tile, known_tile, mask_tile):
             return schedule.sample(
-                lambda x, rate: net(x, blurry_tile, rate),
+                lambda x, rate: net.predict_noise(x, blurry_tile, rate),
                 blurry_tile.shape,
                 s.upscale_steps,
                 generator,
