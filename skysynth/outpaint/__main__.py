@@ -21,6 +21,7 @@ def main(cfg: DictConfig) -> None:
             samples=c["samples"],
             seed=c["seed"],
             temperature=c["temperature"],
+            sampling_temperature=c["sampling_temperature"],
             decode_steps=c["decode_steps"],
             upscale_steps=c["upscale_steps"],
             upscale=c["upscale"],

@@ -77,6 +77,7 @@ def run(
     samples=1,
     seed=0,
     temperature=4.0,
+    sampling_temperature=None,
     decode_steps=12,
     upscale_steps=8,
     upscale=True,
@@ -108,6 +109,8 @@ def run(
     settings = OutpaintSettings(
         decode_steps=decode_steps, temperature=temperature, upscale_steps=upscale_steps, order=order
     )
+    if sampling_temperature is not None:
+        settings.sampling_temperature = float(sampling_temperature)
     try:
         outpainter = Outpainter.from_pretrained(weights, settings=settings, device=device)
     except FileNotFoundError as error:
@@ -153,6 +156,7 @@ def console_main(argv=None) -> None:
     parser.add_argument("--samples", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--temperature", type=float, default=4.0)
+    parser.add_argument("--sampling-temperature", type=float, default=None)
     parser.add_argument("--decode-steps", type=int, default=12)
     parser.add_argument("--upscale-steps", type=int, default=8)
     parser.add_argument("--no-upscale", action="store_true")
@@ -173,6 +177,7 @@ def console_main(argv=None) -> None:
             samples=args.samples,
             seed=args.seed,
             temperature=args.temperature,
+            sampling_temperature=args.sampling_temperature,
             decode_steps=args.decode_steps,
             upscale_steps=args.upscale_steps,
             upscale=not args.no_upscale,
