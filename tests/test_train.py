@@ -124,10 +124,10 @@ def test_csv_metrics_logged(tiny_shards, tmp_path):
     assert "train/loss" in text and "val/codebook_usage" in text and "val/psnr" in text
     assert np.isfinite(float(text.strip().splitlines()[-1].split(",")[-1] or 0))
     # skysynth.export: the checkpoint's network equals the run's own export, and loads without Lightning.
-    result = run_module("skysynth.export", f"ckpt={tmp_path}/vq/checkpoints/last.ckpt", f"out={tmp_path}/exported")
+    result = run_module("skysynth.export", f"ckpt={tmp_path}/m/checkpoints/last.ckpt", f"out={tmp_path}/exported")
     assert result.returncode == 0, result.stderr[-2000:]
     ours = load_file(tmp_path / "exported" / "model.safetensors")
-    runs = load_file(tmp_path / "vq" / "export" / "model.safetensors")
+    runs = load_file(tmp_path / "m" / "export" / "model.safetensors")
     assert ours.keys() == runs.keys() and all(torch.equal(ours[k], runs[k]) for k in ours)
     from skysynth.models.vqvae import VQVAE
 

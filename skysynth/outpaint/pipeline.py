@@ -32,7 +32,7 @@ from skysynth.weights import bundled_path
 class OutpaintSettings:
     decode_steps: int = 12
     temperature: float = 4.0  # Gumbel-noise scale of confidences (the thesis's temperature)
-    sampling_temperature: float = 1.0
+    sampling_temperature: float = 0.5  # softmax temperature of token draws: 1.0 speckles with the small CPU model
     order: str = "confidence"  # or "halton"
     upscale_steps: int = 8
     upscale_tile: int = 256
