@@ -11,7 +11,7 @@ from skysynth.models.maskgit import MaskGIT
 from skysynth.models.upscaler import UNet
 from skysynth.models.vqvae import VQVAE
 from skysynth.outpaint.tiling import upscale_tiles
-from skysynth.schedulers.masking import GuardedSampler, MaskGITSampler, MaskSchedule, outpaint_masks
+from skysynth.schedulers.masking import GuardedSampler, MaskGITSampler, MaskSchedule, nucleus, outpaint_masks
 from skysynth.schedulers.noise import CosineNoiseSchedule
 from tests.conftest import tiny_maskgit, tiny_upscaler, tiny_vqvae
 
@@ -155,6 +155,30 @@ def test_known_tokens_never_change_and_all_get_filled(kind, steps, seed, order, 
     assert int(out.max()) < 16 and int(out.min()) >= 0  # no mask token left
 
 
+def test_nucleus_keeps_only_the_top_p_mass():
+    probs = torch.tensor([[0.05, 0.5, 0.3, 0.15], [0.97, 0.01, 0.01, 0.01]])
+    assert torch.equal(nucleus(probs, 1.0), probs)
+    kept = nucleus(probs, 0.75)
+    assert torch.equal(kept[0] > 0, torch.tensor([False, True, True, False]))
+    assert torch.equal(kept[1] > 0, torch.tensor([True, False, False, False]))
+    assert torch.equal(kept[kept > 0], probs[kept > 0])  # kept entries keep their probabilities
+    # A tiny nucleus draws the most likely token only: sampling becomes argmax.
+    net = tiny_maskgit().eval()
+    tokens = torch.randint(0, net.config.codebook_size, (2, 8, 8))
+    unknown = torch.zeros(2, 8, 8, dtype=torch.bool)
+    unknown[:, :, 4:] = True
+    sampler = MaskGITSampler(decode_steps=1, top_p=1e-6)
+    a = sampler.sample(net, tokens, unknown, torch.Generator().manual_seed(0))
+    b = sampler.sample(net, tokens, unknown, torch.Generator().manual_seed(1))
+    assert torch.equal(a, b)
+    masked = torch.where(unknown, torch.full_like(tokens, net.config.mask_token_id), tokens)
+    with torch.no_grad():
+        argmax = net(masked).argmax(-1)
+    assert torch.equal(a[unknown], argmax[unknown])
+    with pytest.raises(ValueError, match="top_p"):
+        MaskGITSampler(top_p=0.0)
+
+
 def test_collapse_guard_redraws_flat_windows():
     class Flat(torch.nn.Module):
         """Predicts token 3 almost surely until it has been called `flat_calls` times."""
@@ -182,6 +206,17 @@ def test_collapse_guard_redraws_flat_windows():
     assert (kept == 3).all()
 
 
+@pytest.mark.parametrize("local_mixing", [False, True])
+def test_maskgit_save_load_round_trip(tmp_path, local_mixing):
+    net = tiny_maskgit(local_mixing=local_mixing)
+    net.save_pretrained(tmp_path / "mg")
+    loaded = MaskGIT.from_pretrained(tmp_path / "mg").eval()
+    assert loaded.config.local_mixing == local_mixing
+    tokens = torch.randint(0, 17, (2, 8, 6))
+    with torch.no_grad():
+        assert torch.allclose(net(tokens), loaded(tokens), atol=1e-2)  # fp16 weights on disk
+
+
 def test_maskgit_training_step(tmp_path):
     from skysynth.lit.maskgit import MaskGITLit
 
@@ -194,6 +229,7 @@ def test_maskgit_training_step(tmp_path):
             "intermediate_size": 64,
             "num_heads": 2,
             "num_layers": 1,
+            "local_mixing": True,
         },
         optim=OPTIM,
         tokenizer=str(tmp_path / "tok"),

@@ -68,3 +68,22 @@ def test_growth_plan_sides_before_corners():
 def test_bad_layouts(kwargs, message):
     with pytest.raises(ValueError, match=message):
         plan((64, 64), 8, **kwargs)
+
+
+def test_harmonize_border_fades_input_colours_out_and_leaves_the_rest():
+    from skysynth.outpaint.harmonize import harmonize_border
+
+    generated = torch.full((2, 3, 64, 128), 0.5)
+    canvas_input = torch.zeros(1, 3, 64, 128)
+    known = torch.zeros(1, 1, 64, 128, dtype=torch.bool)
+    known[..., :, 0:32] = True
+    canvas_input[..., :, 0:32] = 0.8
+    out = harmonize_border(generated, canvas_input, known, sigma=4.0)
+    assert torch.equal(out[..., 0:32], generated[..., 0:32])  # inside: untouched (the input is pasted there)
+    border, far = out[0, 0, 32, 32], out[0, 0, 32, 80]
+    assert abs(float(border) - 0.8) < 0.05 and float(far) == 0.5
+    assert (out[0, 0, 32, 32:48].diff() <= 1e-6).all()  # a monotone fade, no ring
+    assert torch.equal(harmonize_border(generated, canvas_input, known, sigma=0.0), generated)
+    # On a circular x axis the input at the left edge also colours the right end of the canvas.
+    wrapped = harmonize_border(generated, canvas_input, known, sigma=4.0, wrap=(False, True))
+    assert abs(float(wrapped[0, 0, 32, 127]) - 0.8) < 0.05 and float(out[0, 0, 32, 127]) == 0.5

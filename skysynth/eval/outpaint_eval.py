@@ -123,6 +123,10 @@ def evaluate(cfg) -> dict:
     left, top, right, bottom = box
     pad = (left, top, size - right, size - bottom)
     settings = OutpaintSettings(temperature=float(cfg.temperature), decode_steps=int(cfg.decode_steps))
+    if cfg.get("sampling_temperature") is not None:
+        settings.sampling_temperature = float(cfg.sampling_temperature)
+    if cfg.get("top_p") is not None:
+        settings.top_p = float(cfg.top_p)
     op = Outpainter.from_pretrained(cfg.get("weights"), settings=settings, device=cfg.device)
     methods = ["skysynth"] + list(cfg.get("baselines") or [])
     outputs = {m: [] for m in methods}

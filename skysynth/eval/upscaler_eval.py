@@ -15,6 +15,7 @@ from skysynth.eval.quality import high_frequency_energy, seam_score
 from skysynth.lit.upscaler import blurry_version
 from skysynth.models.upscaler import UNet
 from skysynth.models.vqvae import VQVAE
+from skysynth.outpaint.pipeline import OutpaintSettings
 from skysynth.outpaint.tiling import tile_starts, upscale_tiles
 from skysynth.schedulers.noise import CosineNoiseSchedule
 
@@ -56,6 +57,9 @@ def evaluate(cfg) -> dict:
     truth_energy, count, grid_rows = 0.0, 0, None
     seam_tiled, seam_truth_ref = [], []
     gen = generator(cfg)
+    # The grid and the seam test use the pipeline's default step count when it is among those measured.
+    pipeline_steps = OutpaintSettings().upscale_steps
+    shown_steps = pipeline_steps if pipeline_steps in steps_list else steps_list[0]
     for images in validation_batches(cfg, cfg.downscale or 1, cfg.crop or 224):
         blurry = blurry_version(tokenizer, images, factor)
         small = F.interpolate(images, scale_factor=1 / factor, mode="bilinear", antialias=True)
@@ -74,11 +78,11 @@ def evaluate(cfg) -> dict:
             energy[m] += float(high_frequency_energy(outputs[m]).sum())
         truth_energy += float(high_frequency_energy(images).sum())
         if grid_rows is None:
-            default = f"skysynth {steps_list[min(1, len(steps_list) - 1)]} steps"
+            default = f"skysynth {shown_steps} steps"
             grid_rows = [images[:6], blurry[:6], outputs[default][:6]]
             # Seams: the same images restored in overlapping tiles, scored across tile borders.
             tile, overlap = cfg.get("seam_tile", 96), cfg.get("seam_overlap", 16)
-            tiled = tiled_restore(net, blurry[:6], steps_list[min(1, len(steps_list) - 1)], gen, tile, overlap)
+            tiled = tiled_restore(net, blurry[:6], shown_steps, gen, tile, overlap)
             size = images.shape[-1]
             borders = sorted(
                 {s for s in tile_starts(size, tile, overlap) if s > 0}

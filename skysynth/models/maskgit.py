@@ -25,6 +25,10 @@ class MaskGITConfig:
     num_heads: int = 4
     num_layers: int = 8
     dropout: float = 0.1
+    # A depthwise 3x3 convolution before each block (conditional position encoding, Chu et al.
+    # 2021, https://arxiv.org/abs/2102.10882): a locality prior that lets a small model learn
+    # "continue the neighbouring tokens" in minutes instead of hours of CPU training.
+    local_mixing: bool = False
 
     @property
     def mask_token_id(self) -> int:
@@ -73,6 +77,12 @@ class MaskGIT(PretrainedMixin, nn.Module):
         side = config.tokens_per_side
         self.position_embedding = nn.Parameter(torch.randn(1, side, side, config.hidden_size) * 0.02)
         self.blocks = nn.ModuleList(TransformerBlock(config) for _ in range(config.num_layers))
+        d = config.hidden_size
+        self.local = (
+            nn.ModuleList(nn.Conv2d(d, d, 3, padding=1, groups=d) for _ in range(config.num_layers))
+            if config.local_mixing
+            else None
+        )
         self.norm_out = nn.LayerNorm(config.hidden_size)
         self.head = nn.Linear(config.hidden_size, config.codebook_size)
 
@@ -83,6 +93,9 @@ class MaskGIT(PretrainedMixin, nn.Module):
             raise ValueError(f"window {h}x{w} is larger than the trained {side}x{side}")
         x = self.token_embedding(tokens) + self.position_embedding[:, :h, :w]
         x = x.view(b, h * w, -1)
-        for block in self.blocks:
+        for i, block in enumerate(self.blocks):
+            if self.local is not None:
+                grid = x.transpose(1, 2).reshape(b, -1, h, w)
+                x = x + self.local[i](grid).flatten(2).transpose(1, 2)
             x = block(x)
         return self.head(self.norm_out(x)).view(b, h, w, -1)

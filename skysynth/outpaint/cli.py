@@ -79,7 +79,7 @@ def run(
     temperature=4.0,
     sampling_temperature=None,
     decode_steps=12,
-    upscale_steps=8,
+    upscale_steps=1,
     upscale=True,
     order="confidence",
     device="cpu",
@@ -158,7 +158,7 @@ def console_main(argv=None) -> None:
     parser.add_argument("--temperature", type=float, default=4.0)
     parser.add_argument("--sampling-temperature", type=float, default=None)
     parser.add_argument("--decode-steps", type=int, default=12)
-    parser.add_argument("--upscale-steps", type=int, default=8)
+    parser.add_argument("--upscale-steps", type=int, default=1)
     parser.add_argument("--no-upscale", action="store_true")
     parser.add_argument("--order", choices=["confidence", "halton"], default="confidence")
     parser.add_argument("--device", default="cpu")

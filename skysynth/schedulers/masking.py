@@ -85,12 +85,24 @@ def halton_order(height: int, width: int, generator: torch.Generator | None = No
     return torch.tensor(order[: height * width])
 
 
+def nucleus(probs: torch.Tensor, top_p: float) -> torch.Tensor:
+    """Zero the least likely entries of each distribution (last dim) outside its top-p nucleus.
+    The most likely entry always stays; the result is not renormalised (multinomial does not need it)."""
+    if top_p >= 1.0:
+        return probs
+    sorted_probs, order = probs.sort(dim=-1, descending=True)
+    outside = sorted_probs.cumsum(-1) - sorted_probs >= top_p  # mass before this entry already reaches top_p
+    return probs.scatter(-1, order, sorted_probs.masked_fill(outside, 0.0))
+
+
 class MaskGITSampler:
     """Iterative decoding: predict all unknown tokens, keep the most confident, re-mask the rest.
 
     - `temperature`: scale of the Gumbel noise added to confidences (the thesis's "temperature";
       annealed linearly to 0 over the steps when `anneal` is true, as in MaskGIT);
     - `sampling_temperature`: softmax temperature of the token draw;
+    - `top_p`: nucleus filtering of the draw (Holtzman et al. 2019): only the most likely tokens
+      whose probabilities sum to `top_p` can be drawn; 1.0 draws from the whole softmax;
     - `order`: "confidence" (MaskGIT) or "halton" (a low-discrepancy order fixed in advance).
     Known tokens never change.
     """
@@ -102,13 +114,17 @@ class MaskGITSampler:
         sampling_temperature: float = 1.0,
         anneal: bool = True,
         order: str = "confidence",
+        top_p: float = 1.0,
     ):
+        if not 0.0 < top_p <= 1.0:
+            raise ValueError(f"top_p must be in (0, 1], got {top_p}")
         if order not in ("confidence", "halton"):
             raise ValueError(f"order must be 'confidence' or 'halton', got {order!r}")
         if decode_steps < 1:
             raise ValueError("decode_steps must be at least 1")
         self.decode_steps, self.temperature = decode_steps, temperature
         self.sampling_temperature, self.anneal, self.order = sampling_temperature, anneal, order
+        self.top_p = top_p
 
     def remaining_after(self, step: int, unknown: int) -> int:
         """How many tokens stay masked after step `step` (1-based) of `decode_steps`."""
@@ -132,7 +148,9 @@ class MaskGITSampler:
                 break
             logits = net(flat.view(b, h, w)).view(b, h * w, -1).float()
             probs = torch.softmax(logits / max(self.sampling_temperature, 1e-6), dim=-1)
-            drawn = torch.multinomial(probs.view(-1, probs.shape[-1]), 1, generator=generator).view(b, -1)
+            drawn = torch.multinomial(
+                nucleus(probs, self.top_p).view(-1, probs.shape[-1]), 1, generator=generator
+            ).view(b, -1)
             if priority is None:
                 noise_scale = self.temperature * (1 - step / self.decode_steps) if self.anneal else self.temperature
                 uniform = torch.rand(drawn.shape, generator=generator, device=drawn.device).clamp(1e-20, 1 - 1e-7)
