@@ -56,9 +56,13 @@ def load_truths(data: str, n: int, size: int, val_fraction: float, seed: int) ->
         from skysynth.eval.common import validation_batches
 
         cfg = OmegaConf.create(
-            {"data": data, "batch": 32, "n": n, "val_fraction": val_fraction, "seed": seed, "device": "cpu"}
+            {"data": data, "batch": 32, "n": 10**9, "val_fraction": val_fraction, "seed": seed, "device": "cpu"}
         )
-        return torch.cat(list(validation_batches(cfg, 224 / size, size)))
+        # Shards keep the photo folder's order (grouped by cloud class): a seeded random sample
+        # of the whole validation split, not its first n photos, so every class is represented.
+        everything = torch.cat(list(validation_batches(cfg, 224 / size, size)))
+        pick = np.random.default_rng(seed).permutation(len(everything))[:n]
+        return everything[torch.from_numpy(np.sort(pick))]
     files = sorted(p for p in root.rglob("*") if is_image(p))
     if not files:
         raise ValueError(f"no images in {root}")
@@ -147,12 +151,15 @@ def evaluate(cfg) -> dict:
         stacked = torch.stack(outputs[method])
         results[method] = evaluate_outputs(stacked, truths, box, features, int(cfg.seed))
         results[method]["seconds_per_image"] = seconds[method] / len(truths)
+    # Two disjoint random halves (not first vs second: the data are ordered by class).
+    halves = torch.randperm(len(truths), generator=torch.Generator().manual_seed(int(cfg.seed)))
     half = len(truths) // 2
+    first, second = truths[halves[:half]], truths[halves[half : 2 * half]]
     floor_region = torch.ones(1, 1, size, size, dtype=torch.bool)
     floor_region[..., top:bottom, left:right] = False
     results["real vs real (floor)"] = {
-        **features(truths[:half], truths[half : 2 * half]),
-        "swd": swd(truths[:half], truths[half : 2 * half], floor_region, seed=int(cfg.seed)),
+        **features(first, second),
+        "swd": swd(first, second, floor_region, seed=int(cfg.seed)),
     }
     out = Path(cfg.out)
     rows_grid = [truths[:6] * _input_mask(box, size)] + [torch.stack(outputs[m][:6]) for m in methods[1:]]
