@@ -45,6 +45,7 @@ class OutpaintSettings:
     # Fade the input's colours into the generated sky over about this many tokens (0 = off);
     # see skysynth.outpaint.harmonize.
     harmonize_tokens: float = 3.0
+    harmonize_fine_tokens: float = 0.5  # a second, narrow pass that also matches fine detail at the border
 
 
 class _StageClock:
@@ -244,7 +245,8 @@ class Outpainter:
         canvas_input[..., top:bottom, left:right] = sharp
         known_mask = torch.zeros(1, 1, work_h, work_w, dtype=torch.bool, device=blurry.device)
         known_mask[..., top:bottom, left:right] = True
-        blurry = harmonize_border(blurry, canvas_input, known_mask, s.harmonize_tokens * self.token_pixels, wrap)
+        for tokens_wide in (s.harmonize_tokens, s.harmonize_fine_tokens):
+            blurry = harmonize_border(blurry, canvas_input, known_mask, tokens_wide * self.token_pixels, wrap)
         clock.lap("decode")
         if upscale and f >= 1:
             blurry = self._upscale(blurry, canvas_input, known_mask, generator, progress, wrap)
