@@ -18,7 +18,9 @@ def weights_dir(path: str | None, bundled_name: str) -> Path:
 
 
 def validation_batches(cfg, downscale: float, crop: int):
-    """Centre crops of the validation split (key hash), at most `cfg.n` images, in batches."""
+    """Centre crops of the validation split (key hash): `cfg.n` photos drawn at random (seeded)
+    from the whole split, in batches. Shards keep the source folder's order (grouped by cloud
+    class), so the first n photos would not represent the split."""
     data = SkyShardDataModule(
         shards=cfg.data,
         batch_size=cfg.batch,
@@ -29,15 +31,14 @@ def validation_batches(cfg, downscale: float, crop: int):
         seed=cfg.seed,
     )
     data.setup("validate")
-    seen = 0
-    for batch in data.val_dataloader():
-        images = batch["image"][: cfg.n - seen].to(cfg.device)
-        seen += images.shape[0]
-        yield images
-        if seen >= cfg.n:
-            return
-    if seen == 0:
+    images = [batch["image"] for batch in data.val_dataloader()]
+    if not images:
         raise ValueError(f"the validation split of {cfg.data} is empty")
+    everything = torch.cat(images)
+    pick = torch.randperm(len(everything), generator=torch.Generator().manual_seed(int(cfg.seed)))[: int(cfg.n)]
+    chosen = everything[pick.sort().values]
+    for start in range(0, len(chosen), int(cfg.batch)):
+        yield chosen[start : start + int(cfg.batch)].to(cfg.device)
 
 
 def markdown_table(header: list[str], rows: list[list]) -> str:
