@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -26,11 +27,16 @@ VARIANTS = {
     "revival loss (thesis)": ["model.lit.dead_code_restart=false"],
     "revival + dead-code restart (bundled)": [],
     "l2-normalised lookup + revival + restart": ["model.lit.net.l2_normalized=true"],
+    "k-means init + revival + restart": ["model.lit.kmeans_init=true"],
+    # With EMA updates the codebook takes no gradient, so the revival loss has nothing to move.
+    "EMA codebook + restart": ["model.lit.net.codebook_update=ema"],
+    "EMA codebook + k-means init + restart": ["model.lit.net.codebook_update=ema", "model.lit.kmeans_init=true"],
+    "EMA codebook, no restart": ["model.lit.net.codebook_update=ema", "model.lit.dead_code_restart=false"],
 }
 
 
 def run(name: str, overrides: list[str], args) -> dict:
-    run_dir = ROOT / "runs" / "ablation" / name.split(" (")[0].replace(" ", "_").replace("+", "and")
+    run_dir = ROOT / "runs" / "ablation" / re.sub(r"[^A-Za-z0-9]+", "_", name.split(" (")[0]).strip("_")
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), PYTHONPATH=str(ROOT))
     start = time.perf_counter()
     train = [
@@ -47,7 +53,9 @@ def run(name: str, overrides: list[str], args) -> dict:
         "model.lit.grid_every_n_steps=0",
         *overrides,
     ]
-    subprocess.run(train, cwd=ROOT, env=env, check=True, capture_output=True)
+    done = subprocess.run(train, cwd=ROOT, env=env, capture_output=True, text=True)
+    if done.returncode:
+        raise SystemExit(f"{name}: training failed: {done.stderr.strip().splitlines()[-1:]}")
     seconds = time.perf_counter() - start
     evaluate = [
         sys.executable,
@@ -75,12 +83,12 @@ def main() -> None:
         rows = list(pool.map(lambda item: run(item[0], item[1], args), VARIANTS.items()))
     base = next(r for r in rows if r["variant"].startswith("revival loss"))
     print(f"{args.steps} steps, batch 32, {args.crop}px crops at half scale; validation 445 photos at 112px")
-    print("| variant | codebook usage | perplexity | PSNR dB | SSIM | PSNR vs thesis |")
-    print("|---|---|---|---|---|---|")
+    print("| variant | codebook usage | perplexity | PSNR dB | SSIM | PSNR vs thesis | train s |")
+    print("|---|---|---|---|---|---|---|")
     for r in rows:
         print(
             f"| {r['variant']} | {r['codebook_usage']:.1%} | {r['perplexity']:.1f} | {r['psnr']:.2f} | "
-            f"{r['ssim']:.4f} | {r['psnr'] - base['psnr']:+.2f} dB |"
+            f"{r['ssim']:.4f} | {r['psnr'] - base['psnr']:+.2f} dB | {r['train_s']:.0f} |"
         )
 
 

@@ -44,6 +44,12 @@ def train(cfg: DictConfig, run_dir: Path) -> Path:
     datamodule = hydra.utils.instantiate(cfg.data)
     datamodule.setup("fit")  # fails early, with one line, on missing shards
     module = hydra.utils.instantiate(cfg.model.lit)
+    if cfg.get("init_weights"):
+        # Fine-tuning: start the network from exported weights (a resumed checkpoint still wins).
+        start = type(module.net).from_pretrained(cfg.init_weights)
+        if start.config != module.net.config:
+            raise ValueError(f"init_weights={cfg.init_weights} has another architecture than model.lit.net")
+        module.net.load_state_dict(start.state_dict())
     if cfg.get("compile"):
         # In place (nn.Module.compile): parameter names, checkpoints and exports stay unchanged.
         module.net.compile()

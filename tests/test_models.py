@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from skysynth.models.maskgit import MaskGIT
 from skysynth.models.upscaler import UNet
-from skysynth.models.vqvae import VQVAE
+from skysynth.models.vqvae import VQVAE, VQVAEConfig
 from skysynth.outpaint.tiling import upscale_tiles
 from skysynth.schedulers.masking import GuardedSampler, MaskGITSampler, MaskSchedule, nucleus, outpaint_masks
 from skysynth.schedulers.noise import CosineNoiseSchedule
@@ -90,6 +90,56 @@ def test_vqvae_training_step_in_lightning_module():
     after = lit.net.state_dict()
     assert any(not torch.equal(before[k], after[k]) for k in before)
     assert all(torch.isfinite(v).all() for v in after.values() if v.is_floating_point())
+
+
+def test_kmeans_finds_separated_clusters():
+    from skysynth.models.vqvae import kmeans
+
+    generator = torch.Generator().manual_seed(0)
+    centres = torch.tensor([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0], [10.0, 10.0]])
+    points = (centres[:, None] + 0.1 * torch.randn(4, 50, 2, generator=generator)).reshape(-1, 2)
+    found = kmeans(points, 4, iterations=10, generator=torch.Generator().manual_seed(1))
+    # Every true centre has a centroid next to it (a random init alone would often miss one).
+    assert torch.cdist(centres, found).min(dim=1).values.max() < 0.5
+
+
+def test_ema_codebook_moves_codes_to_assigned_means():
+    from skysynth.models.vqvae import ema_codebook
+
+    cluster_size, embed_sum = torch.ones(2), torch.zeros(2, 3)
+    counts, sums = torch.tensor([4.0, 0.0]), torch.tensor([[8.0, 8.0, 8.0], [0.0, 0.0, 0.0]])
+    for _ in range(200):
+        codes = ema_codebook(cluster_size, embed_sum, counts, sums, decay=0.9)
+    assert torch.allclose(codes[0], torch.full((3,), 2.0), atol=1e-3)  # mean of its vectors
+
+
+def test_vqvae_ema_and_kmeans_training_in_lightning_module():
+    from skysynth.lit.vqvae import VQVAELit
+
+    lit = VQVAELit(
+        net={
+            "base_channels": 8,
+            "channel_multipliers": [1, 2],
+            "embed_dim": 8,
+            "codebook_size": 16,
+            "codebook_update": "ema",
+        },
+        optim=OPTIM,
+        kmeans_init=True,
+        grid_every_n_steps=0,
+    )
+    assert not lit.net.quantizer.codebook.requires_grad
+    before = lit.net.quantizer.codebook.detach().clone()
+    fit_steps(lit, torch.rand(2, 3, 32, 32))
+    codebook = lit.net.quantizer.codebook
+    assert bool(lit.codebook_initialised) and not torch.equal(before, codebook)
+    assert torch.isfinite(codebook).all()
+    assert lit.ema_cluster_size.sum() > 0
+
+
+def test_vqvae_rejects_unknown_codebook_update():
+    with pytest.raises(ValueError, match="codebook_update"):
+        VQVAE(VQVAEConfig(codebook_update="magic"))
 
 
 # --- MaskGIT ---------------------------------------------------------------------------------
@@ -302,18 +352,25 @@ def test_upscaler_deterministic_with_generator_and_keeps_known_pixels():
     assert torch.equal(a[mask], known[mask])
 
 
-def test_upscaler_training_step(tmp_path):
+@pytest.mark.parametrize("loss", ["l1", "mse"])
+def test_upscaler_training_step(tmp_path, loss):
     from skysynth.lit.upscaler import UpscalerLit
 
     tiny_vqvae().save_pretrained(tmp_path / "tok")
     lit = UpscalerLit(
-        net={"channels": [8, 16], "scale_factor": 2}, optim=OPTIM, tokenizer=str(tmp_path / "tok"), grid_every_n_steps=0
+        net={"channels": [8, 16], "scale_factor": 2},
+        optim=OPTIM,
+        tokenizer=str(tmp_path / "tok"),
+        grid_every_n_steps=0,
+        loss=loss,
     )
     before = lit.net.conv_in.weight.clone()
     fit_steps(lit, torch.rand(2, 3, 32, 32))
     assert not torch.equal(before, lit.net.conv_in.weight)
     with pytest.raises(ValueError, match="multiples"):
         UNet(lit.net.config)(torch.rand(1, 3, 9, 9), torch.rand(1, 3, 9, 9), torch.rand(1))
+    with pytest.raises(ValueError, match="l1 or mse"):
+        UpscalerLit(net={"channels": [8, 16]}, optim=OPTIM, tokenizer=str(tmp_path / "tok"), loss="huber")
 
 
 def test_tiled_upscaling_leaves_no_seams():

@@ -116,6 +116,23 @@ def test_bad_configs_fail_with_one_line(tiny_shards, tmp_path):
         "data.crop_size=32",
     )
     assert_one_line_error(result, "vqvae")
+    # Fine-tuning from exported weights of another model, or from a folder without weights.
+    result = run_module(
+        "skysynth.train",
+        *TINY_VQVAE,
+        f"data.shards={tiny_shards}",
+        f"hydra.run.dir={tmp_path}/r3",
+        f"init_weights={tmp_path}/nothing_here",
+    )
+    assert_one_line_error(result, "no vqvae weights")
+
+
+def test_init_weights_starts_from_exported_network(tiny_shards, tmp_path):
+    train(tmp_path / "first", tiny_shards, "trainer.max_steps=1")
+    train(tmp_path / "second", tiny_shards, "trainer.max_steps=0", f"init_weights={tmp_path}/first/export")
+    first = load_file(tmp_path / "first" / "export" / "model.safetensors")
+    second = load_file(tmp_path / "second" / "export" / "model.safetensors")
+    assert all(torch.equal(first[k], second[k]) for k in first)
 
 
 def test_csv_metrics_logged(tiny_shards, tmp_path):

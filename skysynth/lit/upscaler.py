@@ -32,12 +32,18 @@ class UpscalerLit(SkyLitModule):
         optim: dict,
         tokenizer: str | None = None,
         val_steps: int = 8,
+        loss: str = "l1",
         grid_every_n_steps: int = 500,
         seed: int = 0,
     ):
         net, optim = to_plain(net), to_plain(optim)
         super().__init__(optim, grid_every_n_steps, seed)
         self.save_hyperparameters()
+        if loss not in ("l1", "mse"):
+            raise ValueError(f"model.lit.loss must be l1 or mse, got {loss}")
+        # mse makes the one-step clean estimate the conditional mean of the detail (the PSNR
+        # optimum); l1 (the thesis) its median.
+        self.loss_fn = F.mse_loss if loss == "mse" else F.l1_loss
         self.net = UNet(build_config(UpscalerConfig, net))
         c = self.net.config
         self.schedule = CosineNoiseSchedule(c.min_signal_rate, c.max_signal_rate)
@@ -62,7 +68,7 @@ class UpscalerLit(SkyLitModule):
         noisy = self.schedule.add_noise(edges, noise, t)
         _, noise_rate = self.schedule.rates(t)
         target = self.net.training_target(edges, noise, noise_rate)
-        loss = F.l1_loss(self.net(noisy, blurry, noise_rate), target)
+        loss = self.loss_fn(self.net(noisy, blurry, noise_rate), target)
         self.log("train/loss", loss, prog_bar=True, sync_dist=True)
         return loss
 

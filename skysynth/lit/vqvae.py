@@ -7,7 +7,7 @@ from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMe
 
 from skysynth.eval.metrics import CodebookUsage
 from skysynth.lit.base import SkyLitModule, build_config, to_plain
-from skysynth.models.vqvae import VQVAE, VQVAEConfig
+from skysynth.models.vqvae import VQVAE, VQVAEConfig, ema_codebook, kmeans
 
 
 class VQVAELit(SkyLitModule):
@@ -20,6 +20,9 @@ class VQVAELit(SkyLitModule):
         dead_code_restart: bool = True,
         usage_decay: float = 0.99,
         dead_threshold: float = 0.03,
+        ema_decay: float = 0.99,
+        kmeans_init: bool = False,
+        kmeans_iterations: int = 10,
         grid_every_n_steps: int = 500,
         seed: int = 0,
     ):
@@ -30,12 +33,22 @@ class VQVAELit(SkyLitModule):
         size = self.net.config.codebook_size
         # Running share of each code among tokens; codes far below uniform are "dead".
         self.register_buffer("usage_ema", torch.full((size,), 1.0 / size))
+        # EMA codebook statistics (codebook_update=ema) and whether k-means has run: buffers, so
+        # they travel in checkpoints and a resumed run continues exactly.
+        dim = self.net.config.embed_dim
+        self.register_buffer("ema_cluster_size", torch.zeros(size))
+        self.register_buffer("ema_embed_sum", torch.zeros(size, dim))
+        self.register_buffer("codebook_initialised", torch.tensor(not kmeans_init))
+        if self.net.config.codebook_update == "ema":
+            self.net.quantizer.codebook.requires_grad_(False)
         self.val_psnr = PeakSignalNoiseRatio(data_range=1.0)
         self.val_ssim = StructuralSimilarityIndexMeasure(data_range=1.0)
         self.val_codes = CodebookUsage(size)
 
     def training_step(self, batch, batch_idx):
         images = batch["image"]
+        if not bool(self.codebook_initialised):
+            self._kmeans_init(images)
         out = self.net(images)
         self.log_dict(
             {f"train/{k}": out[k] for k in ("loss", "mse", "codebook_loss", "commitment_loss", "revival_loss")},
@@ -43,10 +56,43 @@ class VQVAELit(SkyLitModule):
             sync_dist=True,
         )
         self.log("train/psnr", -10 * torch.log10(out["mse"].detach().clamp_min(1e-10)), prog_bar=True, sync_dist=True)
+        if self.net.config.codebook_update == "ema":
+            self._ema_update(out["tokens"], out["latents"])
         self._track_usage(out["tokens"], out["latents"])
         if self.grid_every_n_steps and self.global_step % self.grid_every_n_steps == 0:
             self.maybe_save_grid([images[:8], out["reconstruction"][:8]], "train_reconstruction")
         return out["loss"]
+
+    @torch.no_grad()
+    def _kmeans_init(self, images: torch.Tensor) -> None:
+        """Codebook = k-means centroids of the first batch's encoder outputs (rank 0 for all)."""
+        quantizer = self.net.quantizer
+        latents = self.net.encoder(images)
+        flat = quantizer._lookup_space(latents.permute(0, 2, 3, 1).reshape(-1, latents.shape[1]))
+        size, iterations = quantizer.codebook.shape[0], self.hparams.kmeans_iterations
+        codebook = kmeans(flat, size, iterations, self.step_generator("kmeans"))
+        codebook = self.trainer.strategy.broadcast(codebook.to(quantizer.codebook.dtype), src=0)
+        quantizer.codebook.data.copy_(codebook)
+        self.ema_embed_sum.copy_(codebook)
+        self.ema_cluster_size.fill_(1.0)
+        self.codebook_initialised.fill_(True)
+
+    @torch.no_grad()
+    def _ema_update(self, tokens: torch.Tensor, latents: torch.Tensor) -> None:
+        """Move each code toward the mean of the encoder outputs assigned to it (all ranks' sums)."""
+        quantizer = self.net.quantizer
+        flat = quantizer._lookup_space(latents)
+        indices = tokens.flatten()
+        counts = torch.bincount(indices, minlength=quantizer.codebook.shape[0]).to(flat.dtype)
+        sums = torch.zeros_like(quantizer.codebook).index_add_(0, indices, flat.to(quantizer.codebook.dtype))
+        counts = self.trainer.strategy.reduce(counts, reduce_op="sum")
+        sums = self.trainer.strategy.reduce(sums, reduce_op="sum")
+        if not bool(self.ema_cluster_size.any()):
+            # First EMA step without k-means: start the statistics from the current codes.
+            self.ema_embed_sum.copy_(quantizer.codebook.data)
+            self.ema_cluster_size.fill_(1.0)
+        codebook = ema_codebook(self.ema_cluster_size, self.ema_embed_sum, counts, sums, self.hparams.ema_decay)
+        quantizer.codebook.data.copy_(codebook)
 
     @torch.no_grad()
     def _track_usage(self, tokens: torch.Tensor, latents: torch.Tensor) -> None:
@@ -67,6 +113,10 @@ class VQVAELit(SkyLitModule):
         codebook[dead] = latents[picks].to(codebook.dtype)
         codebook = self.trainer.strategy.broadcast(codebook, src=0)
         self.net.quantizer.codebook.data.copy_(codebook)
+        if self.net.config.codebook_update == "ema":
+            # The EMA statistics must agree with the restarted codes, or the next step undoes it.
+            self.ema_cluster_size[dead] = 1.0
+            self.ema_embed_sum[dead] = codebook[dead]
         self.usage_ema[dead] = 1.0 / size
 
     def validation_step(self, batch, batch_idx):

@@ -2,7 +2,10 @@
 
 128x128 RGB -> 32x32 tokens from a small codebook, as in the skysynth thesis, plus the
 remedies against dead codes that the field uses: a revival loss (the thesis's), dead-code
-restart, and an l2-normalised low-dimensional lookup (Yu et al. 2021, ViT-VQGAN).
+restart, an l2-normalised low-dimensional lookup (Yu et al. 2021, ViT-VQGAN), exponential
+moving-average codebook updates (van den Oord et al. 2017, appendix; Razavi et al. 2019) and
+k-means initialisation of the codebook. The stateful parts (EMA statistics, when to restart or
+initialise) live in the LightningModule; this file holds the pure maths.
 Images are (B, 3, H, W) floats in [0, 1]; H and W must be multiples of 4.
 """
 
@@ -31,6 +34,9 @@ class VQVAEConfig:
     codebook_weight: float = 1.0
     revival_weight: float = 0.01
     l2_normalized: bool = False
+    # "loss": codes learn from the codebook loss by gradient (the thesis); "ema": codes are moving
+    # averages of the encoder outputs assigned to them (the codebook loss is then not used).
+    codebook_update: str = "loss"
     # 1 / Var(training pixels): the thesis's "K" that scales the reconstruction MSE.
     reconstruction_weight: float = 10.93
 
@@ -112,6 +118,43 @@ class VectorQuantizer(nn.Module):
         return distances.min(dim=1).values.mean()
 
 
+def kmeans(vectors: torch.Tensor, k: int, iterations: int, generator: torch.Generator) -> torch.Tensor:
+    """(N, D) vectors -> (k, D) centroids by Lloyd's algorithm from k random vectors (N >= k).
+
+    Empty clusters are re-seeded at the vector farthest from its centroid, so every code ends up
+    owning some data.
+    """
+    if vectors.shape[0] < k:
+        raise ValueError(f"k-means needs at least {k} vectors, got {vectors.shape[0]}")
+    vectors = vectors.float()
+    picks = torch.randperm(vectors.shape[0], generator=generator, device="cpu")[:k].to(vectors.device)
+    centroids = vectors[picks].clone()
+    for _ in range(iterations):
+        distances = torch.cdist(vectors, centroids)
+        nearest = distances.argmin(dim=1)
+        counts = torch.bincount(nearest, minlength=k).float()
+        sums = torch.zeros_like(centroids).index_add_(0, nearest, vectors)
+        filled = counts > 0
+        centroids[filled] = sums[filled] / counts[filled, None]
+        empty = torch.nonzero(~filled).flatten()
+        if len(empty):
+            far = distances.gather(1, nearest[:, None]).squeeze(1).topk(len(empty)).indices
+            centroids[empty] = vectors[far]
+    return centroids
+
+
+def ema_codebook(
+    cluster_size: torch.Tensor, embed_sum: torch.Tensor, counts: torch.Tensor, sums: torch.Tensor, decay: float
+) -> torch.Tensor:
+    """One EMA codebook step: update `cluster_size` (K,) and `embed_sum` (K, D) in place with this
+    step's assignment `counts` and vector `sums`, and return the new codes (Laplace-smoothed)."""
+    cluster_size.mul_(decay).add_(counts, alpha=1 - decay)
+    embed_sum.mul_(decay).add_(sums, alpha=1 - decay)
+    total = cluster_size.sum()
+    smoothed = (cluster_size + 1e-5) / (total + cluster_size.numel() * 1e-5) * total
+    return embed_sum / smoothed[:, None]
+
+
 class VQVAE(PretrainedMixin, nn.Module):
     """Tokenizer: `encode(images) -> tokens`, `decode(tokens) -> images`, `forward` for training."""
 
@@ -120,6 +163,8 @@ class VQVAE(PretrainedMixin, nn.Module):
 
     def __init__(self, config: VQVAEConfig):
         super().__init__()
+        if config.codebook_update not in ("loss", "ema"):
+            raise ValueError(f"codebook_update must be 'loss' or 'ema', got {config.codebook_update!r}")
         self.config = config
         self.encoder = Encoder(config)
         self.decoder = Decoder(config)
@@ -166,9 +211,10 @@ class VQVAE(PretrainedMixin, nn.Module):
         mse = F.mse_loss(reconstruction, images)
         revival = self.quantizer.revival_loss(flat, indices)
         c = self.config
+        codebook_weight = 0.0 if c.codebook_update == "ema" else c.codebook_weight
         loss = (
             c.reconstruction_weight * mse
-            + c.codebook_weight * codebook_loss
+            + codebook_weight * codebook_loss
             + c.commitment_weight * commitment_loss
             + c.revival_weight * revival
         )
