@@ -256,6 +256,35 @@ def test_collapse_guard_redraws_flat_windows():
     assert (kept == 3).all()
 
 
+def test_collapse_guard_in_pixels_catches_flat_windows_of_mixed_ids():
+    class FlatIds(torch.nn.Module):
+        """Spreads its draws over ids 0-3 (all decode to the same grey) for `flat_calls` calls."""
+
+        def __init__(self, flat_calls):
+            super().__init__()
+            self.config, self.calls, self.flat_calls = tiny_maskgit().config, 0, flat_calls
+
+        def forward(self, tokens):
+            self.calls += 1
+            logits = torch.zeros(*tokens.shape, 16)
+            if self.calls <= self.flat_calls:
+                logits[..., :4] = 50.0
+            return logits
+
+    def decode(tokens):  # ids 0-3: flat grey; others: a brightness per id, 4x4 pixels per token
+        values = torch.where(tokens < 4, torch.full_like(tokens, 8), tokens).float() / 16
+        return values.repeat_interleave(4, 1).repeat_interleave(4, 2)[:, None].expand(-1, 3, -1, -1)
+
+    tokens = torch.randint(4, 16, (1, 8, 8), generator=torch.Generator().manual_seed(0))
+    unknown = outpaint_masks(8)[0][None]
+    sampler = MaskGITSampler(decode_steps=2)
+    by_tokens = GuardedSampler(sampler, retries=2).sample(FlatIds(2), tokens, unknown, torch.Generator().manual_seed(0))
+    assert (by_tokens[unknown] < 4).all()  # no id dominates: the token criterion lets it pass
+    by_pixels = GuardedSampler(sampler, retries=2, decode=decode)
+    out = by_pixels.sample(FlatIds(2), tokens, unknown, torch.Generator().manual_seed(0))
+    assert (out[unknown] >= 4).any()  # the flat draw was replaced
+
+
 @pytest.mark.parametrize("local_mixing", [False, True])
 def test_maskgit_save_load_round_trip(tmp_path, local_mixing):
     net = tiny_maskgit(local_mixing=local_mixing)

@@ -15,13 +15,15 @@ from skysynth.models.vqvae import VQVAE
 from skysynth.schedulers.masking import MASK_NAMES, GuardedSampler, MaskGITSampler, outpaint_masks
 
 
-def samplers(cfg) -> dict[str, MaskGITSampler]:
+def samplers(cfg, decode=None) -> dict[str, MaskGITSampler]:
     steps, temperature = int(cfg.decode_steps), float(cfg.temperature)
     return {
         "confidence, annealed noise": MaskGITSampler(steps, temperature, anneal=True, order="confidence"),
         "confidence, constant noise (thesis)": MaskGITSampler(steps, temperature, anneal=False, order="confidence"),
         "halton order": MaskGITSampler(steps, temperature, order="halton"),
         "confidence + collapse guard": GuardedSampler(MaskGITSampler(steps, temperature, anneal=True)),
+        "confidence + pixel guard": GuardedSampler(MaskGITSampler(steps, temperature, anneal=True), decode=decode),
+        "halton order + pixel guard": GuardedSampler(MaskGITSampler(steps, temperature, order="halton"), decode=decode),
         **{
             f"confidence + guard, softmax T={t:g}": GuardedSampler(
                 MaskGITSampler(steps, temperature, sampling_temperature=float(t), anneal=True)
@@ -41,7 +43,7 @@ def evaluate(cfg) -> dict:
     nll = torch.zeros(len(MASK_NAMES), dtype=torch.float64)
     correct = torch.zeros(len(MASK_NAMES), dtype=torch.float64)
     total = torch.zeros(len(MASK_NAMES), dtype=torch.float64)
-    chosen = samplers(cfg)
+    chosen = samplers(cfg, decode=lambda t: tokenizer.decode(t).clamp(0, 1))
     collapsed = {name: torch.zeros(len(MASK_NAMES)) for name in chosen}
     # Detail energy of generated areas over the truth's: >> 1 = speckle noise, << 1 = flat.
     detail = {name: [0.0, 0.0] for name in chosen}

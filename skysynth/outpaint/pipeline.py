@@ -42,6 +42,9 @@ class OutpaintSettings:
     decode_window: int = 64  # tokens per decoder window
     collapse_guard: bool = True  # redraw windows that collapse to one flat token (GuardedSampler)
     collapse_retries: int = 2
+    # The guard also judges decoded pixels: a window whose generated part is flat while its known
+    # part is not is redrawn too (catches flat areas made of several similar ids).
+    collapse_guard_pixels: bool = True
     # Fade the input's colours into the generated sky over about this many tokens (0 = off);
     # see skysynth.outpaint.harmonize.
     harmonize_tokens: float = 3.0
@@ -216,7 +219,8 @@ class Outpainter:
         kl, kt, _, _ = layout.known_tokens_box
         sampler = MaskGITSampler(s.decode_steps, s.temperature, s.sampling_temperature, order=s.order, top_p=s.top_p)
         if s.collapse_guard:
-            sampler = GuardedSampler(sampler, retries=s.collapse_retries)
+            decode = (lambda t: self.tokenizer.decode(t).clamp(0, 1)) if s.collapse_guard_pixels else None
+            sampler = GuardedSampler(sampler, retries=s.collapse_retries, decode=decode)
         steps = len(growth_plan(known, window, (kt, kl), wrap))
         done = iter(range(1, steps + 1))
 

@@ -172,16 +172,29 @@ class MaskGITSampler:
 
 
 class GuardedSampler:
-    """A sampler that redraws windows that collapsed to one flat token ("monochrome collapse").
+    """A sampler that redraws windows that collapsed ("monochrome collapse").
 
-    After sampling, a window whose generated tokens are dominated by a single token id (share
-    above `max_share`, and clearly above that id's share among the known tokens) is sampled
-    again with fresh noise, up to `retries` times; the least collapsed draw is kept. No token
-    id is banned: a flat sky that is flat in the known part too passes untouched.
+    After sampling, a window counts as collapsed when its generated tokens are dominated by a
+    single token id (share above `max_share`, and clearly above that id's share among the known
+    tokens), or, when `decode` (tokens -> images) is given, when the generated pixels are nearly
+    flat while the known pixels are not (the evaluation's collapse criterion, judged against the
+    known part instead of the unseen truth). Collapsed windows are sampled again with fresh
+    noise, up to `retries` times; a redraw replaces the old draw when it is not collapsed, or is
+    less dominated by one id. No token id is banned: a sky that is flat in the known part too
+    passes untouched.
     """
 
-    def __init__(self, sampler: MaskGITSampler, max_share: float = 0.6, margin: float = 0.25, retries: int = 2):
+    def __init__(
+        self,
+        sampler: MaskGITSampler,
+        max_share: float = 0.6,
+        margin: float = 0.25,
+        retries: int = 2,
+        decode=None,
+        flat_std: float = 0.02,
+    ):
         self.sampler, self.max_share, self.margin, self.retries = sampler, max_share, margin, retries
+        self.decode, self.flat_std = decode, flat_std
 
     @staticmethod
     def dominant_share(
@@ -193,12 +206,29 @@ class GuardedSampler:
         share, ids = counts.max(dim=1)
         return share / region.flatten(1).float().sum(1).clamp_min(1), ids
 
+    def _flat_in_pixels(self, tokens: torch.Tensor, unknown: torch.Tensor) -> torch.Tensor:
+        from skysynth.eval.quality import near_uniform
+
+        images = self.decode(tokens)
+        factor = images.shape[-1] // tokens.shape[-1]
+        region = unknown.repeat_interleave(factor, 1).repeat_interleave(factor, 2)[:, None]
+        known_region = ~region
+        has_known = known_region.flatten(1).any(1)
+        return (
+            near_uniform(images, region, self.flat_std)
+            & ~near_uniform(images, known_region, self.flat_std)
+            & has_known
+        )
+
     def collapsed(self, tokens: torch.Tensor, unknown: torch.Tensor, vocabulary: int) -> torch.Tensor:
         share, ids = self.dominant_share(tokens, unknown, vocabulary)
         known = ~unknown
         known_counts = (tokens == ids[:, None, None]) & known
         known_share = known_counts.flatten(1).float().sum(1) / known.flatten(1).float().sum(1).clamp_min(1)
-        return (share > self.max_share) & (share > known_share + self.margin)
+        flat = (share > self.max_share) & (share > known_share + self.margin)
+        if self.decode is not None:
+            flat = flat | self._flat_in_pixels(tokens, unknown)
+        return flat
 
     @torch.no_grad()
     def sample(self, net, tokens: torch.Tensor, unknown: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -211,7 +241,7 @@ class GuardedSampler:
             again = self.sampler.sample(net, tokens[bad], unknown[bad], generator)
             old_share, _ = self.dominant_share(result[bad], unknown[bad], vocabulary)
             new_share, _ = self.dominant_share(again, unknown[bad], vocabulary)
-            better = new_share < old_share
+            better = ~self.collapsed(again, unknown[bad], vocabulary) | (new_share < old_share)
             replaced = result[bad]
             replaced[better] = again[better]
             result[bad] = replaced
