@@ -34,7 +34,7 @@ def eval_setup(tmp_path_factory):
 
 
 def eval_cfg(root, task, **overrides):
-    cfg = OmegaConf.load(ROOT / "conf/eval.yaml")
+    cfg = OmegaConf.load(ROOT / "conf/eval/eval.yaml")
     cfg.pop("defaults"), cfg.pop("hydra")
     cfg.task, cfg.data, cfg.tokenizer = task, str(root / "shards"), str(root / "tokenizer")
     cfg.weights = str(root / {"vqvae": "tokenizer", "maskgit": "maskgit", "upscaler": "upscaler"}.get(task, ""))
@@ -81,6 +81,11 @@ def test_eval_bad_task_and_missing_weights_one_line(eval_setup, tmp_path):
     assert_one_line_error(result, "unknown task")
     result = run_module("skysynth.eval", "task=vqvae", f"weights={tmp_path}/none", f"out={tmp_path}/o")
     assert_one_line_error(result, "no weights")
+    # `data=` is a value for the eval apps, not the training config group of the same name.
+    result = run_module("skysynth.eval", "task=vqvae", f"data={tmp_path}/no_shards", f"out={tmp_path}/o")
+    assert_one_line_error(result, "shard folder not found")
+    result = run_module("skysynth.eval.train_classifier", f"data={tmp_path}/no_photos", f"out={tmp_path}/c")
+    assert_one_line_error(result, "data folder not found")
 
 
 def test_quality_measures_separate_good_from_bad():

@@ -87,3 +87,26 @@ def test_harmonize_border_fades_input_colours_out_and_leaves_the_rest():
     # On a circular x axis the input at the left edge also colours the right end of the canvas.
     wrapped = harmonize_border(generated, canvas_input, known, sigma=4.0, wrap=(False, True))
     assert abs(float(wrapped[0, 0, 32, 127]) - 0.8) < 0.05 and float(out[0, 0, 32, 127]) == 0.5
+
+
+def test_border_membrane_removes_the_step_and_decays():
+    from skysynth.outpaint.harmonize import border_membrane
+
+    generator = torch.Generator().manual_seed(0)
+    known = torch.zeros(1, 1, 64, 128, dtype=torch.bool)
+    known[..., 16:48, 40:88] = True
+    # Input minus output inside: a colour offset plus fine texture (what a lossy code misses).
+    difference = 0.2 + 0.05 * torch.randn(2, 3, 64, 128, generator=generator)
+    membrane = border_membrane(difference, known, decay=8.0)
+    assert torch.equal(membrane[..., 16:48, 40:88], torch.zeros_like(membrane[..., 16:48, 40:88]))
+    # Just outside the left border the membrane carries the offset (no step), far away nothing.
+    next_to_border = membrane[..., 20:44, 39].mean()
+    assert abs(float(next_to_border) - 0.2) < 0.04
+    assert float(membrane[..., 32, 0].abs().max()) < 0.01
+    # Fine texture does not travel: a few pixels out the membrane is smooth along the border.
+    assert float(membrane[..., 20:44, 36].std()) < 0.3 * float(difference[..., 20:44, 40].std())
+    # On a circular x axis a mask touching the left edge also reaches the right end.
+    edge = torch.zeros(1, 1, 64, 128, dtype=torch.bool)
+    edge[..., :, :8] = True
+    wrapped = border_membrane(difference, edge, decay=8.0, wrap=(False, True))
+    assert float(wrapped[..., 127].mean()) > 0.1 and float(border_membrane(difference, edge, 8.0)[..., 127].mean()) < 0.01

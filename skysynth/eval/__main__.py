@@ -47,7 +47,7 @@ def run(cfg: DictConfig) -> dict:
     return report
 
 
-@hydra.main(version_base="1.3", config_path="../../conf", config_name="eval")
+@hydra.main(version_base="1.3", config_path="../../conf/eval", config_name="eval")
 def main(cfg: DictConfig) -> None:
     try:
         report = run(cfg)

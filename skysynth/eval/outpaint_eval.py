@@ -129,9 +129,11 @@ def evaluate(cfg) -> dict:
     settings = OutpaintSettings(temperature=float(cfg.temperature), decode_steps=int(cfg.decode_steps))
     if cfg.get("sampling_temperature") is not None:
         settings.sampling_temperature = float(cfg.sampling_temperature)
-    for name in ("harmonize_tokens", "harmonize_fine_tokens"):
+    for name in ("harmonize_tokens", "harmonize_fine_tokens", "border_blend_tokens"):
         if cfg.get(name) is not None:
             setattr(settings, name, float(cfg.get(name)))
+    if cfg.get("collapse_guard_pixels") is not None:
+        settings.collapse_guard_pixels = bool(cfg.collapse_guard_pixels)
     if cfg.get("top_p") is not None:
         settings.top_p = float(cfg.top_p)
     op = Outpainter.from_pretrained(cfg.get("weights"), settings=settings, device=cfg.device)

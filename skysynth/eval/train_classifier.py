@@ -97,7 +97,7 @@ def train(cfg: DictConfig) -> dict:
     return metrics
 
 
-@hydra.main(version_base="1.3", config_path="../../conf", config_name="classifier")
+@hydra.main(version_base="1.3", config_path="../../conf/eval", config_name="classifier")
 def main(cfg: DictConfig) -> None:
     try:
         metrics = train(cfg)

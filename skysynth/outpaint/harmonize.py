@@ -47,3 +47,55 @@ def harmonize_border(
     fade = (2 * _blur(known, sigma, wrap)).clamp(0, 1)
     offset = offset * (weight > 1e-4)
     return torch.where(known_mask, generated, (generated + fade * offset).clamp(0, 1))
+
+
+def _pad(images: torch.Tensor, amount: int, wrap: tuple[bool, bool]) -> torch.Tensor:
+    """Pad both axes by `amount`: circular along wrapped axes, replicate (no flux) elsewhere."""
+    x = F.pad(images, (amount, amount, 0, 0), mode="circular" if wrap[1] else "replicate")
+    return F.pad(x, (0, 0, amount, amount), mode="circular" if wrap[0] else "replicate")
+
+
+def _neighbour_mean(images: torch.Tensor, wrap: tuple[bool, bool]) -> torch.Tensor:
+    """Mean of the four neighbours of every pixel (the Jacobi step of a Laplace solve)."""
+    p = _pad(images, 1, wrap)
+    return (p[..., :-2, 1:-1] + p[..., 2:, 1:-1] + p[..., 1:-1, :-2] + p[..., 1:-1, 2:]) * 0.25
+
+
+def border_membrane(
+    difference: torch.Tensor,
+    known_mask: torch.Tensor,
+    decay: float,
+    wrap: tuple[bool, bool] = (False, False),
+    iterations: int = 30,
+) -> torch.Tensor:
+    """Smooth outward extension of `difference` (B, C, H, W), defined where `known_mask` is true.
+
+    Solves the screened Poisson equation (Laplacian(m) = m / decay^2 outside the mask, m =
+    difference inside) coarse to fine, so m equals the difference at the mask's border and decays
+    over about `decay` pixels: fine mismatches fade within a pixel or two, broad ones further out
+    (a harmonic extension damps each frequency by its own wavelength). Pasting the input over
+    `generated + m` then leaves no step at the border, however detailed the input is there.
+    """
+    known = known_mask.to(difference.dtype).expand(difference.shape[0], 1, -1, -1)
+    height, width = difference.shape[-2:]
+    levels = 0
+    while min(height, width) >> (levels + 1) >= 8 and (2 ** (levels + 1)) <= decay:
+        levels += 1
+    # Pyramid of (difference, known) by averaging over the known pixels only.
+    pyramid = [(difference * known, known)]
+    for _ in range(levels):
+        values, weight = pyramid[-1]
+        values, weight = F.avg_pool2d(values, 2, ceil_mode=True), F.avg_pool2d(weight, 2, ceil_mode=True)
+        pyramid.append((values, weight))
+    solution = None
+    for level in reversed(range(levels + 1)):
+        values, weight = pyramid[level]
+        inside = weight > 0.5
+        target = values / weight.clamp_min(1e-6)
+        screen = (2**level / max(decay, 1e-6)) ** 2  # the same physical decay on every level
+        m = torch.zeros_like(values) if solution is None else F.interpolate(solution, size=values.shape[-2:])
+        m = torch.where(inside, target, m)
+        for _ in range(iterations * (2 if level else 1)):
+            m = torch.where(inside, target, _neighbour_mean(m, wrap) * (4 / (4 + screen)))
+        solution = m
+    return torch.where(known_mask, torch.zeros_like(solution), solution)
