@@ -129,7 +129,7 @@ def evaluate(cfg) -> dict:
     settings = OutpaintSettings(temperature=float(cfg.temperature), decode_steps=int(cfg.decode_steps))
     if cfg.get("sampling_temperature") is not None:
         settings.sampling_temperature = float(cfg.sampling_temperature)
-    for name in ("harmonize_tokens", "harmonize_fine_tokens", "border_blend_tokens"):
+    for name in ("harmonize_tokens", "harmonize_fine_tokens", "border_feather_tokens"):
         if cfg.get(name) is not None:
             setattr(settings, name, float(cfg.get(name)))
     if cfg.get("collapse_guard_pixels") is not None:

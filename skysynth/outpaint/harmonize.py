@@ -1,4 +1,4 @@
-"""Carry the input's low frequencies a little way into the generated sky.
+"""Join the generated sky to the input: colours (harmonize_border) and texture (mirror_feather).
 
 Tokens are a lossy code: the decoded canvas around the input differs from the input in colour
 and brightness by a few percent, and pasting the input back turns that into a visible frame.
@@ -8,6 +8,8 @@ the input's colours and drifts to its own. The input's pixels are not touched.
 """
 
 from __future__ import annotations
+
+import math
 
 import kornia
 import torch
@@ -49,53 +51,57 @@ def harmonize_border(
     return torch.where(known_mask, generated, (generated + fade * offset).clamp(0, 1))
 
 
-def _pad(images: torch.Tensor, amount: int, wrap: tuple[bool, bool]) -> torch.Tensor:
-    """Pad both axes by `amount`: circular along wrapped axes, replicate (no flux) elsewhere."""
-    x = F.pad(images, (amount, amount, 0, 0), mode="circular" if wrap[1] else "replicate")
-    return F.pad(x, (0, 0, amount, amount), mode="circular" if wrap[0] else "replicate")
-
-
-def _neighbour_mean(images: torch.Tensor, wrap: tuple[bool, bool]) -> torch.Tensor:
-    """Mean of the four neighbours of every pixel (the Jacobi step of a Laplace solve)."""
-    p = _pad(images, 1, wrap)
-    return (p[..., :-2, 1:-1] + p[..., 2:, 1:-1] + p[..., 1:-1, :-2] + p[..., 1:-1, 2:]) * 0.25
-
-
-def border_membrane(
-    difference: torch.Tensor,
-    known_mask: torch.Tensor,
-    decay: float,
+def mirror_feather(
+    generated: torch.Tensor,
+    canvas_input: torch.Tensor,
+    box: tuple[int, int, int, int],
+    width: float,
     wrap: tuple[bool, bool] = (False, False),
-    iterations: int = 30,
 ) -> torch.Tensor:
-    """Smooth outward extension of `difference` (B, C, H, W), defined where `known_mask` is true.
+    """Cross-fade from the input's mirror image to `generated` over `width` pixels around `box`.
 
-    Solves the screened Poisson equation (Laplacian(m) = m / decay^2 outside the mask, m =
-    difference inside) coarse to fine, so m equals the difference at the mask's border and decays
-    over about `decay` pixels: fine mismatches fade within a pixel or two, broad ones further out
-    (a harmonic extension damps each frequency by its own wavelength). Pasting the input over
-    `generated + m` then leaves no step at the border, however detailed the input is there.
+    Right next to the input's border the output is the input reflected across that border, so the
+    border line looks like any line inside a photo (texture, noise and colour continue); the
+    generated sky takes over smoothly (cosine weights) within `width` pixels. `box` = (left, top,
+    right, bottom) of the input on the canvas; inside it the result equals `generated`. On circular
+    axes (`wrap` = (wrap_y, wrap_x)) the band continues across the canvas's ends.
     """
-    known = known_mask.to(difference.dtype).expand(difference.shape[0], 1, -1, -1)
-    height, width = difference.shape[-2:]
-    levels = 0
-    while min(height, width) >> (levels + 1) >= 8 and (2 ** (levels + 1)) <= decay:
-        levels += 1
-    # Pyramid of (difference, known) by averaging over the known pixels only.
-    pyramid = [(difference * known, known)]
-    for _ in range(levels):
-        values, weight = pyramid[-1]
-        values, weight = F.avg_pool2d(values, 2, ceil_mode=True), F.avg_pool2d(weight, 2, ceil_mode=True)
-        pyramid.append((values, weight))
-    solution = None
-    for level in reversed(range(levels + 1)):
-        values, weight = pyramid[level]
-        inside = weight > 0.5
-        target = values / weight.clamp_min(1e-6)
-        screen = (2**level / max(decay, 1e-6)) ** 2  # the same physical decay on every level
-        m = torch.zeros_like(values) if solution is None else F.interpolate(solution, size=values.shape[-2:])
-        m = torch.where(inside, target, m)
-        for _ in range(iterations * (2 if level else 1)):
-            m = torch.where(inside, target, _neighbour_mean(m, wrap) * (4 / (4 + screen)))
-        solution = m
-    return torch.where(known_mask, torch.zeros_like(solution), solution)
+    band = int(math.ceil(width))
+    if band <= 0:
+        return generated
+    left, top, right, bottom = box
+    if any(wrap):
+        # Roll the input to the middle of the circular axes, feather, roll back.
+        shift_y = (generated.shape[-2] - bottom - top) // 2 if wrap[0] else 0
+        shift_x = (generated.shape[-1] - right - left) // 2 if wrap[1] else 0
+        rolled = mirror_feather(
+            torch.roll(generated, (shift_y, shift_x), dims=(-2, -1)),
+            torch.roll(canvas_input, (shift_y, shift_x), dims=(-2, -1)),
+            (left + shift_x, top + shift_y, right + shift_x, bottom + shift_y),
+            width,
+        )
+        return torch.roll(rolled, (-shift_y, -shift_x), dims=(-2, -1))
+    height_c, width_c = generated.shape[-2:]
+    crop = canvas_input[..., top:bottom, left:right]
+    # Reflection needs an input wider than the band: a small input gets a narrower band.
+    band = min(band, crop.shape[-1] - 1, crop.shape[-2] - 1)
+    if band <= 0:
+        return generated
+    mirrored = F.pad(crop, (band, band, band, band), mode="reflect")
+    y0, x0 = top - band, left - band
+    ys = slice(max(y0, 0), min(bottom + band, height_c))
+    xs = slice(max(x0, 0), min(right + band, width_c))
+    mirror = mirrored[..., ys.start - y0 : ys.stop - y0, xs.start - x0 : xs.stop - x0]
+    # Distance (pixels) outside the box, Chebyshev: 1 on the first ring outside.
+    rows = torch.arange(ys.start, ys.stop, device=generated.device, dtype=generated.dtype)
+    cols = torch.arange(xs.start, xs.stop, device=generated.device, dtype=generated.dtype)
+    dy = torch.clamp(top - rows, min=0) + torch.clamp(rows - (bottom - 1), min=0)
+    dx = torch.clamp(left - cols, min=0) + torch.clamp(cols - (right - 1), min=0)
+    distance = torch.maximum(dy[:, None], dx[None, :])
+    # Cosine from ~1 on the first ring outside down to 0 at band + 1; 0 on the box itself.
+    weight = 0.5 + 0.5 * torch.cos(math.pi * (distance / (band + 1)).clamp(0, 1))
+    weight = weight * (distance > 0)
+    out = generated.clone()
+    region = out[..., ys, xs]
+    out[..., ys, xs] = region + weight * (mirror - region)
+    return out

@@ -21,7 +21,7 @@ from skysynth.models.maskgit import MaskGIT
 from skysynth.models.upscaler import UNet
 from skysynth.models.vqvae import VQVAE
 from skysynth.outpaint.growth import grow_tokens, growth_plan
-from skysynth.outpaint.harmonize import border_membrane, harmonize_border
+from skysynth.outpaint.harmonize import harmonize_border, mirror_feather
 from skysynth.outpaint.layout import Layout, plan, plan_wrapped
 from skysynth.outpaint.tiling import decode_windows, heal_wrap_seams, tile_starts, upscale_tiles
 from skysynth.schedulers.masking import GuardedSampler, MaskGITSampler
@@ -49,9 +49,10 @@ class OutpaintSettings:
     # see skysynth.outpaint.harmonize.
     harmonize_tokens: float = 3.0
     harmonize_fine_tokens: float = 0.5  # a second, narrow pass that also matches fine detail at the border
-    # Last step before the input is pasted back: a screened-Poisson membrane of (input - output)
-    # that removes the step at the input's border and decays over about this many tokens (0 = off).
-    border_blend_tokens: float = 0.0
+    # Last step before the input is pasted back: next to the input the output starts as the
+    # input's mirror image and fades to the generated sky over this many tokens (0 = off), so the
+    # border line has the texture of a line inside a photo (skysynth.outpaint.harmonize).
+    border_feather_tokens: float = 0.0
 
 
 class _StageClock:
@@ -258,11 +259,9 @@ class Outpainter:
         if upscale and f >= 1:
             blurry = self._upscale(blurry, canvas_input, known_mask, generator, progress, wrap)
             clock.lap("upscale")
-        if s.border_blend_tokens > 0:
-            decay = s.border_blend_tokens * self.token_pixels
-            membrane = border_membrane(canvas_input - blurry, known_mask, decay, wrap)
-            blurry = (blurry + membrane).clamp(0, 1)
-            clock.lap("border blend")
+        if s.border_feather_tokens > 0:
+            band = s.border_feather_tokens * self.token_pixels
+            blurry = mirror_feather(blurry, canvas_input, layout.input_box_work, band, wrap)
         return torch.where(known_mask, canvas_input, blurry)
 
     def _initial_tokens(self, sharp, layout: Layout, samples: int):
