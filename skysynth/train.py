@@ -54,7 +54,13 @@ def train(cfg: DictConfig, run_dir: Path) -> Path:
         # In place (nn.Module.compile): parameter names, checkpoints and exports stay unchanged.
         module.net.compile()
     checkpoints = ModelCheckpoint(
-        dirpath=run_dir / "checkpoints", save_last=True, save_top_k=-1, every_n_train_steps=cfg.checkpoint_every_n_steps
+        dirpath=run_dir / "checkpoints",
+        # No "=" in file names: Hydra reads ckpt=.../epoch=0-step=500.ckpt as a broken override.
+        filename="step{step:07d}",
+        auto_insert_metric_name=False,
+        save_last=True,
+        save_top_k=-1,
+        every_n_train_steps=cfg.checkpoint_every_n_steps,
     )
     trainer = L.Trainer(
         **OmegaConf.to_container(cfg.trainer, resolve=True),

@@ -136,7 +136,7 @@ def test_init_weights_starts_from_exported_network(tiny_shards, tmp_path):
 
 
 def test_csv_metrics_logged(tiny_shards, tmp_path):
-    train(tmp_path / "m", tiny_shards, "trainer.max_steps=12")
+    train(tmp_path / "m", tiny_shards, "trainer.max_steps=10", "checkpoint_every_n_steps=5")
     text = (tmp_path / "m" / "csv" / "metrics.csv").read_text()
     assert "train/loss" in text and "val/codebook_usage" in text and "val/psnr" in text
     assert np.isfinite(float(text.strip().splitlines()[-1].split(",")[-1] or 0))
@@ -146,6 +146,10 @@ def test_csv_metrics_logged(tiny_shards, tmp_path):
     ours = load_file(tmp_path / "exported" / "model.safetensors")
     runs = load_file(tmp_path / "m" / "export" / "model.safetensors")
     assert ours.keys() == runs.keys() and all(torch.equal(ours[k], runs[k]) for k in ours)
+    # Step checkpoints have names that Hydra overrides accept as they are.
+    step_ckpt = tmp_path / "m" / "checkpoints" / "step0000005.ckpt"
+    result = run_module("skysynth.export", f"ckpt={step_ckpt}", f"out={tmp_path}/exported_step5")
+    assert result.returncode == 0, result.stderr[-2000:]
     from skysynth.models.vqvae import VQVAE
 
     tokens = VQVAE.from_pretrained(tmp_path / "exported").encode(torch.rand(1, 3, 32, 48))
