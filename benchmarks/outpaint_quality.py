@@ -29,7 +29,7 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
     for protocol in args.protocols:
-        cfg = OmegaConf.load(ROOT / "conf" / "eval.yaml")
+        cfg = OmegaConf.load(ROOT / "conf" / "eval" / "eval.yaml")
         cfg.pop("defaults"), cfg.pop("hydra")
         cfg.task, cfg.data, cfg.n, cfg.protocol, cfg.device = "outpaint", args.data, args.n, protocol, args.device
         cfg.out = str(ROOT / "benchmarks" / "reports" / f"outpaint_{protocol}")

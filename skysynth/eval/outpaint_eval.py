@@ -132,6 +132,8 @@ def evaluate(cfg) -> dict:
     for name in ("harmonize_tokens", "harmonize_fine_tokens", "border_feather_tokens"):
         if cfg.get(name) is not None:
             setattr(settings, name, float(cfg.get(name)))
+    if cfg.get("order") is not None:
+        settings.order = str(cfg.order)
     if cfg.get("collapse_guard_pixels") is not None:
         settings.collapse_guard_pixels = bool(cfg.collapse_guard_pixels)
     if cfg.get("top_p") is not None:
