@@ -43,12 +43,15 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=1024)
     parser.add_argument("--tile", type=int, default=512)
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "reports" / "panorama"))
+    parser.add_argument("--border-feather", type=float, default=None, help="tokens; default: the pipeline's")
     args = parser.parse_args()
     cfg = OmegaConf.create(
         {"data": args.data, "batch": 16, "n": args.n, "val_fraction": 0.05, "seed": 0, "device": "cpu"}
     )
     photos = torch.cat(list(validation_batches(cfg, 1, 224)))
     op = Outpainter.from_pretrained()
+    if args.border_feather is not None:
+        op.settings.border_feather_tokens = args.border_feather
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     pano_ratio, tile_ratio, seconds = [], [], {"panorama": 0.0, "tile": 0.0}
