@@ -132,6 +132,8 @@ def evaluate(cfg) -> dict:
     for name in ("harmonize_tokens", "harmonize_fine_tokens", "border_feather_tokens"):
         if cfg.get(name) is not None:
             setattr(settings, name, float(cfg.get(name)))
+    if cfg.get("collapse_retries") is not None:
+        settings.collapse_retries = int(cfg.collapse_retries)
     if cfg.get("order") is not None:
         settings.order = str(cfg.order)
     if cfg.get("collapse_guard_pixels") is not None:
