@@ -234,15 +234,21 @@ class GuardedSampler:
     def sample(self, net, tokens: torch.Tensor, unknown: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         vocabulary = net.config.codebook_size
         result = self.sampler.sample(net, tokens, unknown, generator)
+        bad = self.collapsed(result, unknown, vocabulary)
         for _ in range(self.retries):
-            bad = self.collapsed(result, unknown, vocabulary)
             if not bool(bad.any()):
                 break
             again = self.sampler.sample(net, tokens[bad], unknown[bad], generator)
+            again_bad = self.collapsed(again, unknown[bad], vocabulary)
             old_share, _ = self.dominant_share(result[bad], unknown[bad], vocabulary)
             new_share, _ = self.dominant_share(again, unknown[bad], vocabulary)
-            better = ~self.collapsed(again, unknown[bad], vocabulary) | (new_share < old_share)
+            better = ~again_bad | (new_share < old_share)
             replaced = result[bad]
             replaced[better] = again[better]
             result[bad] = replaced
+            # Only redrawn windows are judged again (judging may decode them): a kept redraw
+            # carries its own verdict, a rejected one leaves its window collapsed.
+            still_bad = torch.ones_like(again_bad)
+            still_bad[better] = again_bad[better]
+            bad[bad.clone()] = still_bad
         return result
