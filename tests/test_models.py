@@ -229,21 +229,24 @@ def test_nucleus_keeps_only_the_top_p_mass():
         MaskGITSampler(top_p=0.0)
 
 
+class FlatFirst(torch.nn.Module):
+    """A scripted MaskGIT: puts (almost) all its probability on `flat_ids` for its first
+    `flat_calls` calls, then draws uniformly."""
+
+    def __init__(self, flat_ids, flat_calls):
+        super().__init__()
+        self.config, self.calls, self.flat_ids, self.flat_calls = tiny_maskgit().config, 0, flat_ids, flat_calls
+
+    def forward(self, tokens):
+        self.calls += 1
+        logits = torch.zeros(*tokens.shape, 16)
+        if self.calls <= self.flat_calls:
+            logits[..., self.flat_ids] = 50.0
+        return logits
+
+
 def test_collapse_guard_redraws_flat_windows():
-    class Flat(torch.nn.Module):
-        """Predicts token 3 almost surely until it has been called `flat_calls` times."""
-
-        def __init__(self, flat_calls):
-            super().__init__()
-            self.config, self.calls, self.flat_calls = tiny_maskgit().config, 0, flat_calls
-
-        def forward(self, tokens):
-            self.calls += 1
-            logits = torch.zeros(*tokens.shape, 16)
-            if self.calls <= self.flat_calls:
-                logits[..., 3] = 50.0
-            return logits
-
+    Flat = lambda flat_calls: FlatFirst([3], flat_calls)  # noqa: E731
     tokens = torch.randint(4, 16, (1, 8, 8), generator=torch.Generator().manual_seed(0))
     unknown = outpaint_masks(8)[0][None]
     guarded = GuardedSampler(MaskGITSampler(decode_steps=2), retries=2)
@@ -257,19 +260,7 @@ def test_collapse_guard_redraws_flat_windows():
 
 
 def test_collapse_guard_in_pixels_catches_flat_windows_of_mixed_ids():
-    class FlatIds(torch.nn.Module):
-        """Spreads its draws over ids 0-3 (all decode to the same grey) for `flat_calls` calls."""
-
-        def __init__(self, flat_calls):
-            super().__init__()
-            self.config, self.calls, self.flat_calls = tiny_maskgit().config, 0, flat_calls
-
-        def forward(self, tokens):
-            self.calls += 1
-            logits = torch.zeros(*tokens.shape, 16)
-            if self.calls <= self.flat_calls:
-                logits[..., :4] = 50.0
-            return logits
+    FlatIds = lambda flat_calls: FlatFirst([0, 1, 2, 3], flat_calls)  # noqa: E731 (ids 0-3 decode to one grey)
 
     def decode(tokens):  # ids 0-3: flat grey; others: a brightness per id, 4x4 pixels per token
         values = torch.where(tokens < 4, torch.full_like(tokens, 8), tokens).float() / 16
