@@ -127,19 +127,20 @@ def evaluate(cfg) -> dict:
     left, top, right, bottom = box
     pad = (left, top, size - right, size - bottom)
     settings = OutpaintSettings(temperature=float(cfg.temperature), decode_steps=int(cfg.decode_steps))
-    if cfg.get("sampling_temperature") is not None:
-        settings.sampling_temperature = float(cfg.sampling_temperature)
-    for name in ("harmonize_tokens", "harmonize_fine_tokens", "border_feather_tokens"):
+    # Pipeline settings the eval may override (null in the config = the pipeline's default).
+    overridable = {
+        "sampling_temperature": float,
+        "harmonize_tokens": float,
+        "harmonize_fine_tokens": float,
+        "border_feather_tokens": float,
+        "top_p": float,
+        "collapse_retries": int,
+        "order": str,
+        "collapse_guard_pixels": bool,
+    }
+    for name, kind in overridable.items():
         if cfg.get(name) is not None:
-            setattr(settings, name, float(cfg.get(name)))
-    if cfg.get("collapse_retries") is not None:
-        settings.collapse_retries = int(cfg.collapse_retries)
-    if cfg.get("order") is not None:
-        settings.order = str(cfg.order)
-    if cfg.get("collapse_guard_pixels") is not None:
-        settings.collapse_guard_pixels = bool(cfg.collapse_guard_pixels)
-    if cfg.get("top_p") is not None:
-        settings.top_p = float(cfg.top_p)
+            setattr(settings, name, kind(cfg.get(name)))
     op = Outpainter.from_pretrained(cfg.get("weights"), settings=settings, device=cfg.device)
     methods = ["skysynth"] + list(cfg.get("baselines") or [])
     outputs = {m: [] for m in methods}
