@@ -14,6 +14,7 @@ from pathlib import Path
 import hydra
 import lightning as L
 from hydra.core.hydra_config import HydraConfig
+from hydra.errors import InstantiationException
 from omegaconf import DictConfig, OmegaConf
 
 from skysynth.loggers import build_loggers
@@ -85,6 +86,10 @@ def main(cfg: DictConfig) -> None:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     try:
         export_dir = train(cfg, run_dir)
+    except InstantiationException as error:
+        # A bad model/data setting raised inside a constructor: Hydra wraps it in several lines.
+        print(f"error: {error.__cause__ or error}", file=sys.stderr)
+        sys.exit(2)
     except (FileNotFoundError, ValueError, KeyError) as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)

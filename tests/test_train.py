@@ -125,6 +125,15 @@ def test_bad_configs_fail_with_one_line(tiny_shards, tmp_path):
         f"init_weights={tmp_path}/nothing_here",
     )
     assert_one_line_error(result, "no vqvae weights")
+    # A bad setting raised inside a model's constructor (Hydra wraps it) is one line too.
+    result = run_module(
+        "skysynth.train",
+        *TINY_VQVAE,
+        f"data.shards={tiny_shards}",
+        f"hydra.run.dir={tmp_path}/r4",
+        "model.lit.net.codebook_update=magic",
+    )
+    assert_one_line_error(result, "codebook_update must be")
 
 
 def test_init_weights_starts_from_exported_network(tiny_shards, tmp_path):
