@@ -7,6 +7,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from skysynth.outpaint.closing import close_circle, closing_overlap, open_circle, open_periodic
 from skysynth.outpaint.growth import grow_tokens, growth_plan, window_index
 from skysynth.outpaint.tiling import decode_windows
 from tests.conftest import sky_image
@@ -48,6 +49,46 @@ def test_wrapped_decoding_is_exactly_periodic():
     rolled = decode_windows(decode, tokens.roll(8, dims=-1), 8, 2, wrap=(False, True))
     assert image.shape[-2:] == (8, 48)
     assert torch.allclose(rolled, image.roll(16, dims=-1), atol=1e-6)
+
+
+def test_closing_overlap_stays_clear_of_known_lines():
+    known = torch.zeros(6, 40, dtype=torch.bool)
+    known[:, 10:30] = True  # 10 unknown columns on each side of the wrap line
+    assert closing_overlap(known, 16, (False, True)) == (0, 16)
+    assert closing_overlap(known, 24, (False, True)) == (0, 20)  # limited by the known columns
+    assert closing_overlap(known, 16, (False, False)) == (0, 0)
+    known[:, 0] = True  # no room right after the wrap line: close with one window instead
+    assert closing_overlap(known, 16, (True, True)) == (0, 0)
+
+
+def test_opened_circle_grows_both_fronts_past_each_other_and_keeps_known_tokens():
+    known = torch.zeros(4, 40, dtype=torch.bool)
+    known[:, 16:24] = True
+    tokens = torch.randint(0, 16, (1, 4, 40))
+    opened, opened_known = open_circle(tokens, known, (0, 8))
+    assert opened.shape == (1, 4, 48) and torch.equal(opened[:, :, 20:28], tokens[:, :, 16:24])
+    fill = lambda window_tokens, unknown: torch.full_like(window_tokens, 99)  # noqa: E731
+    grown = grow_tokens(opened, opened_known, 8, (0, 20), fill)
+    assert torch.equal(grown[:, :, 20:28], tokens[:, :, 16:24]) and (grown[:, :, :20] == 99).all()
+
+
+def test_closing_cross_fades_two_different_fronts_without_a_jump():
+    # Brightness drifts from 0 at the far end of one front to 1 at the far end of the other: glued
+    # end to end, the circle would jump by ~1.
+    band, length = 16, 64
+    slope = 1.0 / (length + band - 1)
+    images = (torch.arange(length + band, dtype=torch.float32) * slope).expand(1, 3, 8, -1)
+    closed = close_circle(images, (0, 8), 2)
+    assert closed.shape[-1] == length
+    steps = (closed - closed.roll(1, dims=-1)).abs()  # includes the wrap line
+    assert float(steps.max()) <= 1.0 / band + slope + 1e-6
+
+
+def test_opening_and_closing_a_periodic_image_gives_it_back():
+    images = torch.rand(2, 3, 20, 36)
+    opened = open_periodic(images, 8, (True, True))
+    assert opened.shape[-2:] == (28, 44)
+    assert torch.allclose(close_circle(opened, (8, 8), 1), images, atol=1e-6)
 
 
 def wrap_and_interior_seams(picture: np.ndarray) -> tuple[float, float]:

@@ -20,10 +20,11 @@ from tqdm import tqdm
 from skysynth.models.maskgit import MaskGIT
 from skysynth.models.upscaler import UNet
 from skysynth.models.vqvae import VQVAE
+from skysynth.outpaint.closing import close_circle, closing_overlap, open_circle, open_periodic
 from skysynth.outpaint.growth import grow_tokens, growth_plan
 from skysynth.outpaint.harmonize import harmonize_border, mirror_feather
 from skysynth.outpaint.layout import Layout, plan, plan_wrapped
-from skysynth.outpaint.tiling import decode_windows, heal_wrap_seams, tile_starts, upscale_tiles
+from skysynth.outpaint.tiling import decode_windows, tile_starts, upscale_tiles
 from skysynth.schedulers.masking import GuardedSampler, MaskGITSampler
 from skysynth.schedulers.noise import CosineNoiseSchedule
 from skysynth.weights import bundled_path
@@ -53,6 +54,9 @@ class OutpaintSettings:
     # input's mirror image and fades to the generated sky over this many tokens (0 = off), so the
     # border line has the texture of a line inside a photo (skysynth.outpaint.harmonize).
     border_feather_tokens: float = 2.0  # RESULTS.md: input-border seam 2.27 -> 0.82 (center protocol)
+    # Panoramas and tiles: the two growth fronts meeting opposite the input overlap by this many
+    # tokens and are cross-faded (skysynth.outpaint.closing); 0 = one closing window sees both ends.
+    closing_overlap_tokens: int = 16
 
 
 class _StageClock:
@@ -221,11 +225,16 @@ class Outpainter:
         clock.lap("tokenize")
         window = self.maskgit.config.tokens_per_side
         kl, kt, _, _ = layout.known_tokens_box
+        # Circular axes with room for it are cut open and closed by a cross-fade after decoding.
+        overlap = closing_overlap(known, s.closing_overlap_tokens, wrap)
+        tokens, known = open_circle(tokens, known, overlap)
+        kt, kl = kt + overlap[0] // 2, kl + overlap[1] // 2
+        grow_wrap = (wrap[0] and overlap[0] == 0, wrap[1] and overlap[1] == 0)
         sampler = MaskGITSampler(s.decode_steps, s.temperature, s.sampling_temperature, order=s.order, top_p=s.top_p)
         if s.collapse_guard:
             decode = (lambda t: self.tokenizer.decode(t).clamp(0, 1)) if s.collapse_guard_pixels else None
             sampler = GuardedSampler(sampler, retries=s.collapse_retries, decode=decode)
-        steps = len(growth_plan(known, window, (kt, kl), wrap))
+        steps = len(growth_plan(known, window, (kt, kl), grow_wrap))
         done = iter(range(1, steps + 1))
 
         def on_window(current, known_now):
@@ -241,11 +250,11 @@ class Outpainter:
 
         with tqdm(total=steps, desc="grow tokens", unit="window", disable=not progress) as bar:
             fill = lambda window_tokens, unknown: sampler.sample(self.maskgit, window_tokens, unknown, generator)
-            tokens = grow_tokens(tokens, known, window, (kt, kl), fill, bar.update, wrap=wrap, on_window=on_window)
+            tokens = grow_tokens(tokens, known, window, (kt, kl), fill, bar.update, wrap=grow_wrap, on_window=on_window)
         clock.lap("grow tokens")
-        decoded = decode_windows(
-            self.tokenizer.decode, tokens, s.decode_window, self.tokenizer.config.downsample_factor, wrap=wrap
-        ).clamp(0, 1)
+        p = self.tokenizer.config.downsample_factor
+        decoded = decode_windows(self.tokenizer.decode, tokens, s.decode_window, p, wrap=grow_wrap)
+        decoded = close_circle(decoded, overlap, p).clamp(0, 1)
         work_w, work_h = layout.work_size
         blurry = _resize_wrapped(decoded, (work_h, work_w), wrap)
         left, top, right, bottom = layout.input_box_work
@@ -282,6 +291,22 @@ class Outpainter:
 
     def _upscale(self, blurry, canvas_input, known_mask, generator, progress, wrap=(False, False)):
         s, net = self.settings, self.upscaler
+        m = net.config.multiple
+        if any(wrap):
+            # Tiles at the two ends of a circular axis never meet: cut the canvas open with a band
+            # repeated at both ends, upscale it, and cross-fade the band's two versions of the detail.
+            band = max(m, (2 * s.upscale_overlap) // m * m)
+            opened = [open_periodic(x, band, wrap) for x in (blurry, canvas_input, known_mask)]
+            edges = self._upscale_edges(*opened, generator, progress)
+            overlap = (band if wrap[0] else 0, band if wrap[1] else 0)
+            edges = close_circle(edges, overlap, 1)
+        else:
+            edges = self._upscale_edges(blurry, canvas_input, known_mask, generator, progress)
+        return (blurry + edges / net.config.edge_scale).clamp(0, 1)
+
+    def _upscale_edges(self, blurry, canvas_input, known_mask, generator, progress):
+        """The upscaler's detail for `blurry`, tile by tile, keeping the input's own detail."""
+        s, net = self.settings, self.upscaler
         schedule = CosineNoiseSchedule(net.config.min_signal_rate, net.config.max_signal_rate)
         scale = net.config.edge_scale
         m = net.config.multiple
@@ -317,11 +342,7 @@ class Outpainter:
             edges = _upscale_grid(
                 restore, blurry_p, known_edges, mask, tile_h, tile_w, s.upscale_overlap, tile_finished
             )
-        if any(wrap):
-            # Tiles at the two ends never met: regenerate the detail across each wrap line.
-            grid = lambda b, k, m: _upscale_grid(restore, b, k, m, tile_h, tile_w, s.upscale_overlap, None)  # noqa: E731
-            edges = heal_wrap_seams(grid, blurry_p, edges, mask, max(2 * s.upscale_overlap, tile // 2), wrap)
-        return (blurry + edges[..., :h, :w] / scale).clamp(0, 1)
+        return edges[..., :h, :w]
 
 
 def _resize_wrapped(images: torch.Tensor, size: tuple[int, int], wrap) -> torch.Tensor:

@@ -108,35 +108,3 @@ def upscale_tiles(
             if progress is not None:
                 progress(1)
     return edges
-
-
-def heal_wrap_seams(
-    upscale_grid: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor],
-    blurry: torch.Tensor,
-    edges: torch.Tensor,
-    keep: torch.Tensor,
-    band: int,
-    wrap: tuple[bool, bool],
-) -> torch.Tensor:
-    """Regenerate a band of `band` pixels across each circular axis's wrap line, with everything
-    else (and `keep`, e.g. the input's pixels) as known pixels, so the detail closes on itself.
-    `upscale_grid(blurry, known_edges, known_mask) -> edges` is the tiled upscaler.
-
-    Rolling the canvas by half a turn brings the wrap line into the middle, where ordinary tiles
-    with known-pixel replacement see both of its sides."""
-    for axis, dim in ((1, -1), (0, -2)):
-        if not wrap[axis]:
-            continue
-        length = blurry.shape[dim]
-        shift = length // 2
-        roll = lambda x, s=shift, d=dim: torch.roll(x, s, dims=d)  # noqa: E731
-        known = torch.ones_like(keep)
-        lo, hi = shift - band // 2, shift + band // 2
-        if dim == -1:
-            known[..., lo:hi] = False
-        else:
-            known[..., lo:hi, :] = False
-        known = known | roll(keep)
-        healed = upscale_grid(roll(blurry), roll(edges), known)
-        edges = torch.roll(healed, -shift, dims=dim)
-    return edges
