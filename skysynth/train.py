@@ -8,6 +8,7 @@ Each run writes to its own folder: checkpoints/, samples/, logs, and export/ (fp
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 
@@ -18,6 +19,8 @@ from hydra.errors import InstantiationException
 from omegaconf import DictConfig, OmegaConf
 
 from skysynth.loggers import build_loggers
+
+log = logging.getLogger(__name__)
 
 
 def _checkpoint_path(value, run_dir: Path) -> str | None:
@@ -48,9 +51,20 @@ def train(cfg: DictConfig, run_dir: Path) -> Path:
     if cfg.get("init_weights"):
         # Fine-tuning: start the network from exported weights (a resumed checkpoint still wins).
         start = type(module.net).from_pretrained(cfg.init_weights)
-        if start.config != module.net.config:
+        theirs, ours = start.state_dict(), module.net.state_dict()
+        if {k: v.shape for k, v in theirs.items()} != {k: v.shape for k, v in ours.items()}:
             raise ValueError(f"init_weights={cfg.init_weights} has another architecture than model.lit.net")
-        module.net.load_state_dict(start.state_dict())
+        # Settings that leave the weights' shapes alone (e.g. the codebook update rule) may change
+        # on purpose when fine-tuning; the run's own settings win, and the change is said.
+        changed = {
+            field: (value, getattr(module.net.config, field))
+            for field, value in vars(start.config).items()
+            if getattr(module.net.config, field, value) != value
+        }
+        if changed:
+            said = ", ".join(f"{field} {old} -> {new}" for field, (old, new) in changed.items())
+            log.info("fine-tuning %s with changed settings: %s", cfg.init_weights, said)
+        module.net.load_state_dict(theirs)
     if cfg.get("compile"):
         # In place (nn.Module.compile): parameter names, checkpoints and exports stay unchanged.
         module.net.compile()

@@ -142,6 +142,26 @@ def test_init_weights_starts_from_exported_network(tiny_shards, tmp_path):
     first = load_file(tmp_path / "first" / "export" / "model.safetensors")
     second = load_file(tmp_path / "second" / "export" / "model.safetensors")
     assert all(torch.equal(first[k], second[k]) for k in first)
+    # A setting that leaves the weights' shapes alone may change when fine-tuning (and is said)...
+    result = train(
+        tmp_path / "third",
+        tiny_shards,
+        "trainer.max_steps=0",
+        "model.lit.net.codebook_update=loss",
+        f"init_weights={tmp_path}/first/export",
+    )
+    assert "codebook_update ema -> loss" in result.stdout + result.stderr
+    # ...one that changes them is refused in one line.
+    result = run_module(
+        "skysynth.train",
+        *TINY_VQVAE,
+        f"data.shards={tiny_shards}",
+        f"hydra.run.dir={tmp_path}/fourth",
+        "trainer.max_steps=0",
+        "model.lit.net.codebook_size=32",
+        f"init_weights={tmp_path}/first/export",
+    )
+    assert_one_line_error(result, "has another architecture")
 
 
 def test_csv_metrics_logged(tiny_shards, tmp_path):
