@@ -11,7 +11,8 @@ from omegaconf import OmegaConf
 
 from data_prep import shards
 from skysynth.eval.__main__ import run
-from skysynth.eval.quality import collapse_rate, high_frequency_ratio, near_uniform, seam_score
+from skysynth.eval.quality import collapse_rate, high_frequency_ratio, seam_score
+from skysynth.flatness import near_uniform
 from tests.conftest import sky_image, tiny_maskgit, tiny_upscaler, tiny_vqvae
 from tests.helpers import ROOT, assert_one_line_error, run_module
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import kornia
 import torch
 
+from skysynth.flatness import near_uniform
+
 
 def high_frequency_energy(images: torch.Tensor) -> torch.Tensor:
     """Mean squared Laplacian response per image: how much fine detail there is. (B,) tensor."""
@@ -15,23 +17,6 @@ def high_frequency_energy(images: torch.Tensor) -> torch.Tensor:
 def high_frequency_ratio(output: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
     """Detail energy of the output over that of the truth (1.0 = as much detail as the truth)."""
     return high_frequency_energy(output).sum() / high_frequency_energy(truth).sum().clamp_min(1e-12)
-
-
-def near_uniform(images: torch.Tensor, region: torch.Tensor | None = None, std_threshold: float = 0.02) -> torch.Tensor:
-    """(B,) bool: the (region of the) image is almost flat, i.e. its detail is gone.
-
-    Flatness is the standard deviation of a lightly blurred luminance, so JPEG-like noise
-    does not count as detail. `region`: (B, 1, H, W) or (1, 1, H, W) bool, True = measured.
-    """
-    gray = kornia.color.rgb_to_grayscale(images.float().clamp(0, 1))
-    gray = kornia.filters.gaussian_blur2d(gray, (5, 5), (1.0, 1.0))
-    if region is None:
-        region = torch.ones_like(gray, dtype=torch.bool)
-    region = region.expand_as(gray).float()
-    count = region.sum(dim=(1, 2, 3)).clamp_min(1)
-    mean = (gray * region).sum(dim=(1, 2, 3)) / count
-    var = ((gray - mean[:, None, None, None]) ** 2 * region).sum(dim=(1, 2, 3)) / count
-    return var.sqrt() < std_threshold
 
 
 def collapse_rate(

@@ -9,6 +9,8 @@ import math
 
 import torch
 
+from skysynth.flatness import near_uniform
+
 MASK_NAMES = ("right", "left", "bottom", "top", "top_left", "top_right", "bottom_left", "bottom_right")
 
 
@@ -207,8 +209,6 @@ class GuardedSampler:
         return share / region.flatten(1).float().sum(1).clamp_min(1), ids
 
     def _flat_in_pixels(self, tokens: torch.Tensor, unknown: torch.Tensor) -> torch.Tensor:
-        from skysynth.eval.quality import near_uniform
-
         images = self.decode(tokens)
         factor = images.shape[-1] // tokens.shape[-1]
         region = unknown.repeat_interleave(factor, 1).repeat_interleave(factor, 2)[:, None]
