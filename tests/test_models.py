@@ -372,6 +372,22 @@ def test_upscaler_deterministic_with_generator_and_keeps_known_pixels():
     assert torch.equal(a[mask], known[mask])
 
 
+def test_mean_of_draws_averages_independent_runs_and_keeps_known_pixels():
+    net = tiny_upscaler()
+    schedule = CosineNoiseSchedule()
+    blurry, known = torch.rand(1, 3, 16, 16), torch.rand(1, 3, 16, 16)
+    mask = torch.zeros(1, 3, 16, 16, dtype=torch.bool)
+    mask[..., :8] = True
+    predict = lambda x, r: net.predict_noise(x, blurry, r)  # noqa: E731
+    generator = torch.Generator().manual_seed(3)
+    singles = [schedule.sample(predict, blurry.shape, 2, generator, known, mask) for _ in range(3)]
+    mean = schedule.sample(predict, blurry.shape, 2, torch.Generator().manual_seed(3), known, mask, draws=3)
+    assert torch.allclose(mean, torch.stack(singles).mean(0), atol=1e-6)
+    assert not torch.allclose(mean, singles[0]) and torch.allclose(mean[mask], known[mask])
+    with pytest.raises(ValueError, match="draws"):
+        schedule.sample(predict, blurry.shape, 1, generator, draws=0)
+
+
 @pytest.mark.parametrize("loss", ["l1", "mse"])
 def test_upscaler_training_step(tmp_path, loss):
     from skysynth.lit.upscaler import UpscalerLit
@@ -391,6 +407,39 @@ def test_upscaler_training_step(tmp_path, loss):
         UNet(lit.net.config)(torch.rand(1, 3, 9, 9), torch.rand(1, 3, 9, 9), torch.rand(1))
     with pytest.raises(ValueError, match="l1 or mse"):
         UpscalerLit(net={"channels": [8, 16]}, optim=OPTIM, tokenizer=str(tmp_path / "tok"), loss="huber")
+
+
+def test_upscaler_trains_on_windows_of_a_whole_round_trip(tmp_path):
+    from skysynth.lit.upscaler import UpscalerLit, blurry_version
+
+    tiny_vqvae().save_pretrained(tmp_path / "tok")
+    lit = UpscalerLit(
+        net={"channels": [8, 16], "scale_factor": 2},
+        optim=OPTIM,
+        tokenizer=str(tmp_path / "tok"),
+        grid_every_n_steps=0,
+        train_crop=16,
+    )
+    sharp = torch.rand(2, 3, 32, 32)
+    blurry = blurry_version(lit.tokenizer, sharp, 2)
+    window_sharp, window_blurry = lit._random_window(sharp, blurry, 16, torch.Generator().manual_seed(0))
+    assert window_sharp.shape[-2:] == (16, 16)
+    # The window's blurry image is cut from the whole round trip, not made from the window alone.
+    found = [
+        (top, left)
+        for top in range(17)
+        for left in range(17)
+        if torch.equal(sharp[..., top : top + 16, left : left + 16], window_sharp)
+    ]
+    assert len(found) == 1
+    top, left = found[0]
+    assert torch.equal(window_blurry, blurry[..., top : top + 16, left : left + 16])
+    assert not torch.allclose(window_blurry, blurry_version(lit.tokenizer, window_sharp, 2))
+    before = lit.net.conv_in.weight.clone()
+    fit_steps(lit, sharp)
+    assert not torch.equal(before, lit.net.conv_in.weight)
+    with pytest.raises(ValueError, match="multiple"):
+        UpscalerLit(net={"channels": [8, 16]}, optim=OPTIM, tokenizer=str(tmp_path / "tok"), train_crop=7)
 
 
 def test_tiled_upscaling_leaves_no_seams():

@@ -183,6 +183,14 @@ def test_csv_metrics_logged(tiny_shards, tmp_path):
 
     tokens = VQVAE.from_pretrained(tmp_path / "exported").encode(torch.rand(1, 3, 32, 48))
     assert tokens.shape == (1, 8, 12)
+    # Averaging checkpoints: every floating-point weight is the mean of the two.
+    last_ckpt = tmp_path / "m" / "checkpoints" / "last.ckpt"
+    for name, ckpt in (("a", step_ckpt), ("b", last_ckpt), ("ab", f"[{step_ckpt},{last_ckpt}]")):
+        result = run_module("skysynth.export", f"ckpt={ckpt}", f"out={tmp_path}/avg_{name}", "fp16=false")
+        assert result.returncode == 0, result.stderr[-2000:]
+    a, b, ab = (load_file(tmp_path / f"avg_{n}" / "model.safetensors") for n in ("a", "b", "ab"))
+    assert any(not torch.equal(a[k], b[k]) for k in a)
+    assert all(torch.allclose(ab[k], (a[k] + b[k]) / 2, atol=1e-6) for k in a if a[k].is_floating_point())
     (tmp_path / "junk.ckpt").write_bytes(b"not a checkpoint")
     result = run_module("skysynth.export", f"ckpt={tmp_path}/junk.ckpt", f"out={tmp_path}/junk_out")
     assert_one_line_error(result, "not a readable checkpoint")

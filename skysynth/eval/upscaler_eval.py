@@ -20,8 +20,10 @@ from skysynth.outpaint.tiling import tile_starts, upscale_tiles
 from skysynth.schedulers.noise import CosineNoiseSchedule
 
 
-def restore(net: UNet, blurry: torch.Tensor, steps: int, gen: torch.Generator, known=None, known_mask=None):
-    """Sharp estimate of `blurry` (B, 3, H, W) with `steps` DDIM steps."""
+def restore(
+    net: UNet, blurry: torch.Tensor, steps: int, gen: torch.Generator, known=None, known_mask=None, draws: int = 1
+):
+    """Detail estimate for `blurry` (B, 3, H, W) with `steps` DDIM steps, mean of `draws` runs."""
     c = net.config
     schedule = CosineNoiseSchedule(c.min_signal_rate, c.max_signal_rate)
     edges = schedule.sample(
@@ -32,14 +34,17 @@ def restore(net: UNet, blurry: torch.Tensor, steps: int, gen: torch.Generator, k
         known=known,
         known_mask=known_mask,
         device=blurry.device,
+        draws=draws,
     )
     return edges
 
 
-def tiled_restore(net: UNet, blurry: torch.Tensor, steps: int, gen, tile: int, overlap: int) -> torch.Tensor:
+def tiled_restore(
+    net: UNet, blurry: torch.Tensor, steps: int, gen, tile: int, overlap: int, draws: int = 1
+) -> torch.Tensor:
     known = torch.zeros_like(blurry)
     mask = torch.zeros_like(blurry, dtype=torch.bool)
-    edges = upscale_tiles(lambda b, k, m: restore(net, b, steps, gen, k, m), blurry, known, mask, tile, overlap)
+    edges = upscale_tiles(lambda b, k, m: restore(net, b, steps, gen, k, m, draws), blurry, known, mask, tile, overlap)
     return (blurry + edges / net.config.edge_scale).clamp(0, 1)
 
 
@@ -49,7 +54,11 @@ def evaluate(cfg) -> dict:
     tokenizer = VQVAE.from_pretrained(weights_dir(cfg.tokenizer, "tokenizer")).float().to(cfg.device).eval()
     factor = net.config.scale_factor
     steps_list = [int(s) for s in cfg.steps]
-    methods = ["bicubic of tokens (input)", "bicubic of true half size"] + [f"skysynth {s} steps" for s in steps_list]
+    defaults = OutpaintSettings()
+    # Every step count with one draw, and the pipeline's step count averaged over `draws` runs.
+    runs = [(s, 1) for s in steps_list] + [(defaults.upscale_steps, int(d)) for d in cfg.get("draws", []) if int(d) > 1]
+    name = lambda s, d: f"skysynth {s} steps" + (f" x {d} draws" if d > 1 else "")  # noqa: E731
+    methods = ["bicubic of tokens (input)", "bicubic of true half size"] + [name(s, d) for s, d in runs]
     psnr = {m: PeakSignalNoiseRatio(data_range=1.0).to(cfg.device) for m in methods}
     ssim = {m: StructuralSimilarityIndexMeasure(data_range=1.0).to(cfg.device) for m in methods}
     energy = {m: 0.0 for m in methods}
@@ -57,9 +66,9 @@ def evaluate(cfg) -> dict:
     truth_energy, count, grid_rows = 0.0, 0, None
     seam_tiled, seam_truth_ref = [], []
     gen = generator(cfg)
-    # The grid and the seam test use the pipeline's default step count when it is among those measured.
-    pipeline_steps = OutpaintSettings().upscale_steps
-    shown_steps = pipeline_steps if pipeline_steps in steps_list else steps_list[0]
+    # The grid and the seam test use the pipeline's default sampler when it is among those measured.
+    shown = (defaults.upscale_steps, defaults.upscale_draws)
+    shown = shown if shown in runs else runs[0]
     for images in validation_batches(cfg, cfg.downscale or 1, cfg.crop or 224):
         blurry = blurry_version(tokenizer, images, factor)
         small = F.interpolate(images, scale_factor=1 / factor, mode="bilinear", antialias=True)
@@ -67,22 +76,22 @@ def evaluate(cfg) -> dict:
             methods[0]: blurry,
             methods[1]: F.interpolate(small, size=images.shape[-2:], mode="bicubic", align_corners=False).clamp(0, 1),
         }
-        for steps in steps_list:
+        for steps, draws in runs:
             start = time.perf_counter()
-            edges = restore(net, blurry, steps, gen)
-            outputs[f"skysynth {steps} steps"] = (blurry + edges / net.config.edge_scale).clamp(0, 1)
-            seconds[f"skysynth {steps} steps"] += time.perf_counter() - start
+            edges = restore(net, blurry, steps, gen, draws=draws)
+            outputs[name(steps, draws)] = (blurry + edges / net.config.edge_scale).clamp(0, 1)
+            seconds[name(steps, draws)] += time.perf_counter() - start
         for m in methods:
             psnr[m].update(outputs[m], images)
             ssim[m].update(outputs[m], images)
             energy[m] += float(high_frequency_energy(outputs[m]).sum())
         truth_energy += float(high_frequency_energy(images).sum())
         if grid_rows is None:
-            default = f"skysynth {shown_steps} steps"
+            default = name(*shown)
             grid_rows = [images[:6], blurry[:6], outputs[default][:6]]
             # Seams: the same images restored in overlapping tiles, scored across tile borders.
             tile, overlap = cfg.get("seam_tile", 96), cfg.get("seam_overlap", 16)
-            tiled = tiled_restore(net, blurry[:6], shown_steps, gen, tile, overlap)
+            tiled = tiled_restore(net, blurry[:6], shown[0], gen, tile, overlap, shown[1])
             size = images.shape[-1]
             borders = sorted(
                 {s for s in tile_starts(size, tile, overlap) if s > 0}

@@ -33,6 +33,7 @@ class UpscalerLit(SkyLitModule):
         tokenizer: str | None = None,
         val_steps: int = 8,
         loss: str = "l1",
+        train_crop: int | None = None,
         grid_every_n_steps: int = 500,
         seed: int = 0,
     ):
@@ -45,6 +46,9 @@ class UpscalerLit(SkyLitModule):
         # optimum); l1 (the thesis) its median.
         self.loss_fn = F.mse_loss if loss == "mse" else F.l1_loss
         self.net = UNet(build_config(UpscalerConfig, net))
+        m = self.net.config.multiple
+        if train_crop is not None and (int(train_crop) < m or int(train_crop) % m):
+            raise ValueError(f"model.lit.train_crop must be a positive multiple of {m}, got {train_crop}")
         c = self.net.config
         self.schedule = CosineNoiseSchedule(c.min_signal_rate, c.max_signal_rate)
         self.tokenizer = load_frozen_tokenizer(tokenizer)
@@ -61,8 +65,10 @@ class UpscalerLit(SkyLitModule):
     def training_step(self, batch, batch_idx):
         sharp = batch["image"]
         blurry = blurry_version(self.tokenizer, sharp, self.net.config.scale_factor)
-        edges = (sharp - blurry) * self.net.config.edge_scale
         generator = self.step_generator("noise")
+        if self.hparams.train_crop is not None:
+            sharp, blurry = self._random_window(sharp, blurry, int(self.hparams.train_crop), generator)
+        edges = (sharp - blurry) * self.net.config.edge_scale
         noise = torch.randn(edges.shape, generator=generator, device=edges.device)
         t = torch.rand(edges.shape[0], generator=generator, device=edges.device)
         noisy = self.schedule.add_noise(edges, noise, t)
@@ -71,6 +77,20 @@ class UpscalerLit(SkyLitModule):
         loss = self.loss_fn(self.net(noisy, blurry, noise_rate), target)
         self.log("train/loss", loss, prog_bar=True, sync_dist=True)
         return loss
+
+    @staticmethod
+    def _random_window(sharp, blurry, size: int, generator: torch.Generator):
+        """One random `size` window per batch of both images. The tokenizer round trip is made on
+        the whole crop first: its errors depend on how much context it saw (a 48-px round trip
+        has far more border error than the pipeline's large decoder windows), and a U-Net trained
+        on small round trips learns to undo errors that large inputs do not have (RESULTS.md)."""
+        h, w = sharp.shape[-2:]
+        if size > min(h, w):
+            raise ValueError(f"model.lit.train_crop={size} is larger than the data crop {h}x{w}")
+        top = int(torch.randint(0, h - size + 1, (1,), generator=generator, device=sharp.device))
+        left = int(torch.randint(0, w - size + 1, (1,), generator=generator, device=sharp.device))
+        window = (..., slice(top, top + size), slice(left, left + size))
+        return sharp[window], blurry[window]
 
     def upscale(self, blurry: torch.Tensor, steps: int, generator: torch.Generator) -> torch.Tensor:
         edges = self.schedule.sample(

@@ -43,14 +43,27 @@ class CosineNoiseSchedule:
         known_mask: torch.Tensor | None = None,
         device: torch.device | str = "cpu",
         dtype: torch.dtype = torch.float32,
+        draws: int = 1,
     ) -> torch.Tensor:
         """DDIM (eta = 0): start from noise, `steps` network calls, return the clean estimate.
 
         `predict_noise(x_t, noise_rate)` is the network. Where `known_mask` is true, the clean
         estimate is replaced by `known` at every step (RePaint-style), so overlapping tiles agree.
+
+        `draws` > 1 runs the sampler that many times from independent noise and returns the mean:
+        a Monte Carlo estimate of the conditional mean, which is what PSNR and SSIM reward (each
+        single draw carries detail that depends on its noise; RESULTS.md, upscaler).
         """
         if steps < 1:
             raise ValueError("steps must be at least 1")
+        if draws < 1:
+            raise ValueError("draws must be at least 1")
+        if draws > 1:
+            estimates = [
+                self.sample(predict_noise, shape, steps, generator, known, known_mask, device, dtype)
+                for _ in range(draws)
+            ]
+            return torch.stack(estimates).mean(0)
         x = torch.randn(shape, generator=generator, device=device, dtype=dtype)
         times = self.timesteps(steps).tolist()
         clean = x
