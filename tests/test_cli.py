@@ -70,6 +70,7 @@ def test_panorama_and_tile_modes(weights, tmp_path):
         ("ok", ["size=[16,16]"], "smaller than the input"),
         ("ok", ["size=[100000,100000]"], "memory guard"),
         ("ok", ["size=[64,64]", "output_ext=.gif"], "output must end in"),
+        ("ok", ["size=[64,64]", "upscale_draws=0"], "must be at least 1"),
     ],
 )
 def test_bad_input_one_line_and_nothing_written(weights, tmp_path, make_input, extra, message):

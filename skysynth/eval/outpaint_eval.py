@@ -137,6 +137,7 @@ def evaluate(cfg) -> dict:
         "collapse_retries": int,
         "order": str,
         "collapse_guard_pixels": bool,
+        "upscale_draws": int,
     }
     for name, kind in overridable.items():
         if cfg.get(name) is not None:

@@ -24,6 +24,7 @@ def main(cfg: DictConfig) -> None:
             sampling_temperature=c["sampling_temperature"],
             decode_steps=c["decode_steps"],
             upscale_steps=c["upscale_steps"],
+            upscale_draws=c["upscale_draws"],
             upscale=c["upscale"],
             order=c["order"],
             device=c["device"],

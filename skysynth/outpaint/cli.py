@@ -80,6 +80,7 @@ def run(
     sampling_temperature=None,
     decode_steps=12,
     upscale_steps=1,
+    upscale_draws=1,
     upscale=True,
     order="confidence",
     device="cpu",
@@ -103,11 +104,17 @@ def run(
 
     if samples < 1:
         raise UserError("samples must be at least 1")
+    if upscale_steps < 1 or upscale_draws < 1:
+        raise UserError("upscale_steps and upscale_draws must be at least 1")
     if device == "cuda" and not torch.cuda.is_available():
         raise UserError("device=cuda but no CUDA GPU is available")
     jobs = jobs_for(Path(input_path), Path(output_path), samples)
     settings = OutpaintSettings(
-        decode_steps=decode_steps, temperature=temperature, upscale_steps=upscale_steps, order=order
+        decode_steps=decode_steps,
+        temperature=temperature,
+        upscale_steps=upscale_steps,
+        upscale_draws=upscale_draws,
+        order=order,
     )
     if sampling_temperature is not None:
         settings.sampling_temperature = float(sampling_temperature)
@@ -159,6 +166,7 @@ def console_main(argv=None) -> None:
     parser.add_argument("--sampling-temperature", type=float, default=None)
     parser.add_argument("--decode-steps", type=int, default=12)
     parser.add_argument("--upscale-steps", type=int, default=1)
+    parser.add_argument("--upscale-draws", type=int, default=1, help="mean of this many upscaler draws")
     parser.add_argument("--no-upscale", action="store_true")
     parser.add_argument("--order", choices=["confidence", "halton"], default="confidence")
     parser.add_argument("--device", default="cpu")
@@ -180,6 +188,7 @@ def console_main(argv=None) -> None:
             sampling_temperature=args.sampling_temperature,
             decode_steps=args.decode_steps,
             upscale_steps=args.upscale_steps,
+            upscale_draws=args.upscale_draws,
             upscale=not args.no_upscale,
             mode=args.mode,
             width=args.width,
