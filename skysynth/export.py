@@ -59,13 +59,10 @@ def export_checkpoint(ckpt, out: str | Path, dtype: torch.dtype = torch.float16)
     networks = [_load_network(path) for path in paths]
     network = networks[-1]
     if len(networks) > 1:
-        states = [n.state_dict() for n in networks]
-        shapes = {k: v.shape for k, v in states[-1].items()}
-        if any(
-            {k: v.shape for k, v in state.items()} != shapes or n.config != network.config
-            for state, n in zip(states, networks)
-        ):
+        # One config, one set of weight shapes: the config alone decides the architecture.
+        if any(n.config != network.config for n in networks):
             raise ValueError("the checkpoints to average hold different architectures")
+        states = [n.state_dict() for n in networks]
         averaged = {
             k: torch.stack([state[k].float() for state in states]).mean(0).to(v.dtype) if v.is_floating_point() else v
             for k, v in states[-1].items()

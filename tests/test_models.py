@@ -388,18 +388,20 @@ def test_mean_of_draws_averages_independent_runs_and_keeps_known_pixels():
         schedule.sample(predict, blurry.shape, 1, generator, draws=0)
 
 
+def tiny_upscaler_lit(tmp_path, **settings):
+    """An UpscalerLit with a tiny U-Net and a tiny tokenizer saved under tmp_path/tok."""
+    from skysynth.lit.upscaler import UpscalerLit
+
+    tiny_vqvae().save_pretrained(tmp_path / "tok")
+    net = {"channels": [8, 16], "scale_factor": 2}
+    return UpscalerLit(net=net, optim=OPTIM, tokenizer=str(tmp_path / "tok"), grid_every_n_steps=0, **settings)
+
+
 @pytest.mark.parametrize("loss", ["l1", "mse"])
 def test_upscaler_training_step(tmp_path, loss):
     from skysynth.lit.upscaler import UpscalerLit
 
-    tiny_vqvae().save_pretrained(tmp_path / "tok")
-    lit = UpscalerLit(
-        net={"channels": [8, 16], "scale_factor": 2},
-        optim=OPTIM,
-        tokenizer=str(tmp_path / "tok"),
-        grid_every_n_steps=0,
-        loss=loss,
-    )
+    lit = tiny_upscaler_lit(tmp_path, loss=loss)
     before = lit.net.conv_in.weight.clone()
     fit_steps(lit, torch.rand(2, 3, 32, 32))
     assert not torch.equal(before, lit.net.conv_in.weight)
@@ -412,14 +414,7 @@ def test_upscaler_training_step(tmp_path, loss):
 def test_upscaler_trains_on_windows_of_a_whole_round_trip(tmp_path):
     from skysynth.lit.upscaler import UpscalerLit, blurry_version
 
-    tiny_vqvae().save_pretrained(tmp_path / "tok")
-    lit = UpscalerLit(
-        net={"channels": [8, 16], "scale_factor": 2},
-        optim=OPTIM,
-        tokenizer=str(tmp_path / "tok"),
-        grid_every_n_steps=0,
-        train_crop=16,
-    )
+    lit = tiny_upscaler_lit(tmp_path, train_crop=16)
     sharp = torch.rand(2, 3, 32, 32)
     blurry = blurry_version(lit.tokenizer, sharp, 2)
     window_sharp, window_blurry = lit._random_window(sharp, blurry, 16, torch.Generator().manual_seed(0))

@@ -34,22 +34,23 @@ def closing_overlap(known: torch.Tensor, overlap: int, wrap: tuple[bool, bool]) 
     return result[0], result[1]
 
 
+def _cut_open(x: torch.Tensor, dim: int, amount: int, continue_circle: bool) -> torch.Tensor:
+    """Shift `x` along `dim` by half of `amount` and append `amount` lines: the circle's own
+    continuation (`continue_circle`) or zeros (unknown tokens)."""
+    rolled = torch.roll(x, amount // 2, dims=dim)
+    head = rolled.narrow(dim, 0, amount)
+    return torch.cat([rolled, head if continue_circle else torch.zeros_like(head)], dim=dim)
+
+
 def open_circle(
     tokens: torch.Tensor, known: torch.Tensor, overlap: tuple[int, int]
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Cut each axis with a non-zero overlap open at the wrap line: shift the canvas by half the
     overlap and append `overlap` unknown lines, so the fronts can grow past each other."""
     for dim, amount in ((-2, overlap[0]), (-1, overlap[1])):
-        if amount == 0:
-            continue
-        tokens = torch.roll(tokens, amount // 2, dims=dim)
-        known = torch.roll(known, amount // 2, dims=dim)
-        pad_shape = list(tokens.shape)
-        pad_shape[dim] = amount
-        tokens = torch.cat([tokens, tokens.new_zeros(pad_shape)], dim=dim)
-        known_pad = list(known.shape)
-        known_pad[dim] = amount
-        known = torch.cat([known, known.new_zeros(known_pad)], dim=dim)
+        if amount:
+            tokens = _cut_open(tokens, dim, amount, continue_circle=False)
+            known = _cut_open(known, dim, amount, continue_circle=False)
     return tokens, known
 
 
@@ -80,6 +81,5 @@ def open_periodic(images: torch.Tensor, band: int, wrap: tuple[bool, bool]) -> t
     cross-faded, so detail made independently at the two ends meets without a seam."""
     for dim, circular in ((-2, wrap[0]), (-1, wrap[1])):
         if circular and band > 0:
-            rolled = torch.roll(images, band // 2, dims=dim)
-            images = torch.cat([rolled, rolled.narrow(dim, 0, band)], dim=dim)
+            images = _cut_open(images, dim, band, continue_circle=True)
     return images
