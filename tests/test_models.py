@@ -261,10 +261,7 @@ def test_collapse_guard_redraws_flat_windows():
 
 def test_collapse_guard_in_pixels_catches_flat_windows_of_mixed_ids():
     FlatIds = lambda flat_calls: FlatFirst([0, 1, 2, 3], flat_calls)  # noqa: E731 (ids 0-3 decode to one grey)
-
-    def decode(tokens):  # ids 0-3: flat grey; others: a brightness per id, 4x4 pixels per token
-        values = torch.where(tokens < 4, torch.full_like(tokens, 8), tokens).float() / 16
-        return values.repeat_interleave(4, 1).repeat_interleave(4, 2)[:, None].expand(-1, 3, -1, -1)
+    decode = _decode_grey_ids
 
     tokens = torch.randint(4, 16, (1, 8, 8), generator=torch.Generator().manual_seed(0))
     unknown = outpaint_masks(8)[0][None]
@@ -274,6 +271,44 @@ def test_collapse_guard_in_pixels_catches_flat_windows_of_mixed_ids():
     by_pixels = GuardedSampler(sampler, retries=2, decode=decode)
     out = by_pixels.sample(FlatIds(2), tokens, unknown, torch.Generator().manual_seed(0))
     assert (out[unknown] >= 4).any()  # the flat draw was replaced
+
+
+def _decode_grey_ids(tokens):
+    """ids 0-3: one flat grey; other ids: a brightness per id; 4x4 pixels per token."""
+    values = torch.where(tokens < 4, torch.full_like(tokens, 8), tokens).float() / 16
+    return values.repeat_interleave(4, 1).repeat_interleave(4, 2)[:, None].expand(-1, 3, -1, -1)
+
+
+def test_collapse_guard_exempts_only_known_parts_flatter_than_its_threshold():
+    FlatIds = lambda flat_calls: FlatFirst([0, 1, 2, 3], flat_calls)  # noqa: E731
+    # A faintly textured known part: ids 8 and 9 (luminance std 1/32 ~ 0.03 before the blur).
+    tokens = 8 + torch.randint(0, 2, (1, 8, 8), generator=torch.Generator().manual_seed(0))
+    unknown = outpaint_masks(8)[0][None]
+    sampler = MaskGITSampler(decode_steps=2)
+
+    def redrawn(known_flat_std):
+        guard = GuardedSampler(sampler, retries=2, decode=_decode_grey_ids, known_flat_std=known_flat_std)
+        out = guard.sample(FlatIds(2), tokens, unknown, torch.Generator().manual_seed(0))
+        return bool((out[unknown] >= 4).any())
+
+    assert redrawn(0.005)  # the known part counts as textured: its flat continuation is redrawn
+    assert not redrawn(0.5)  # the known part counts as flat: a flat continuation may stay
+
+
+def test_collapse_guard_redraws_hotter_each_time():
+    class Recorder(MaskGITSampler):
+        temperatures: list = []
+
+        def sample(self, net, tokens, unknown, generator):
+            Recorder.temperatures.append(self.sampling_temperature)
+            return super().sample(net, tokens, unknown, generator)
+
+    tokens = torch.randint(4, 16, (1, 8, 8), generator=torch.Generator().manual_seed(0))
+    unknown = outpaint_masks(8)[0][None]
+    guard = GuardedSampler(Recorder(decode_steps=2), retries=3, decode=_decode_grey_ids, retry_temperature_step=0.25)
+    out = guard.sample(FlatFirst([0, 1, 2, 3], 100), tokens, unknown, torch.Generator().manual_seed(0))
+    assert Recorder.temperatures == [1.0, 1.25, 1.5, 1.75]  # every draw collapsed: each redraw hotter
+    assert (out[unknown] < 4).all()  # nothing better was found: a collapsed draw is returned
 
 
 @pytest.mark.parametrize("local_mixing", [False, True])

@@ -119,3 +119,57 @@ def test_mirror_feather_continues_the_input_texture_across_its_border():
     wrapped = mirror_feather(generated, at_edge, (0, 16, 48, 48), width=8, wrap=(False, True))
     assert not torch.equal(wrapped[..., 16:48, 127], generated[..., 16:48, 127])
     assert torch.equal(mirror_feather(generated, at_edge, (0, 16, 48, 48), width=8)[..., 127], generated[..., 127])
+
+
+def _input_on_canvas(texture: torch.Tensor, width: int = 128) -> tuple[torch.Tensor, torch.Tensor]:
+    """The input `texture` (1, 3, H, W0) on the left of a (1, 3, H, width) canvas, and its mask."""
+    height, known_width = texture.shape[-2:]
+    canvas_input = torch.zeros(1, 3, height, width)
+    canvas_input[..., :known_width] = texture
+    known = torch.zeros(1, 1, height, width, dtype=torch.bool)
+    known[..., :known_width] = True
+    return canvas_input, known
+
+
+def test_transfer_colour_gives_the_generated_area_the_inputs_statistics():
+    from skysynth.outpaint.harmonize import transfer_colour
+
+    generator = torch.Generator().manual_seed(0)
+    ramp = torch.linspace(0, 1, 64)[None, None, :, None]
+    texture = 0.55 + 0.3 * (ramp.expand(1, 3, 64, 48) - 0.5) * torch.tensor([1.0, 0.9, 0.8])[None, :, None, None]
+    canvas_input, known = _input_on_canvas(texture)
+    # A drifted sky: darker, grey, less contrasted, with fine noise of its own.
+    generated = 0.35 + 0.2 * (ramp.expand(2, 3, 64, 128) - 0.5) + 0.01 * torch.randn(2, 3, 64, 128, generator=generator)
+    out = transfer_colour(generated, canvas_input, known, sigma=4.0)
+    assert torch.equal(out[..., :48], generated[..., :48])
+    outside = out[..., 8:-8, 56:-8]  # away from the canvas edges
+    target = texture[..., 8:-8, :]
+    assert (outside.mean(dim=(2, 3)) - target.mean(dim=(2, 3))).abs().max() < 0.02
+    assert (outside.std(dim=(2, 3)) / target.std(dim=(2, 3)) - 1).abs().max() < 0.15
+    # The fine detail above the low band is kept.
+    fine = lambda x: x - torch.nn.functional.avg_pool2d(x, 3, 1, 1)  # noqa: E731
+    assert torch.allclose(fine(out)[..., 8:-8, 60:-8], fine(generated)[..., 8:-8, 60:-8], atol=2e-3)
+    # The scale is clamped: a flat input does not flatten the generated sky.
+    flat_input, _ = _input_on_canvas(torch.full((1, 3, 64, 48), 0.5))
+    kept = transfer_colour(generated, flat_input, known, sigma=4.0, std_range=(0.5, 2.0))
+    assert float(kept[..., 56:].std()) > 0.4 * float(generated[..., 56:].std())
+    assert torch.equal(transfer_colour(generated, canvas_input, known, sigma=0.0), generated)
+
+
+def test_match_detail_raises_generated_fine_detail_to_the_inputs_up_to_a_cap():
+    from skysynth.outpaint.harmonize import match_detail
+
+    generator = torch.Generator().manual_seed(0)
+    grain = lambda n, amplitude: 0.5 + amplitude * torch.randn(n, 3, 64, 128, generator=generator)  # noqa: E731
+    canvas_input, known = _input_on_canvas(grain(1, 0.04)[..., :48])
+    generated = grain(2, 0.02)
+    out = match_detail(generated, canvas_input, known, max_gain=3.0)
+    assert torch.equal(out[..., :48], generated[..., :48])
+    ratio = float((out[..., 56:] - 0.5).std() / (generated[..., 56:] - 0.5).std())
+    assert 1.6 < ratio < 2.4  # about the input's energy (x2 amplitude)
+    capped = match_detail(generated, canvas_input, known, max_gain=1.3)
+    assert float((capped[..., 56:] - 0.5).std() / (generated[..., 56:] - 0.5).std()) < 1.35
+    # A smoother input never smooths the generated sky.
+    smooth_input, _ = _input_on_canvas(torch.full((1, 3, 64, 48), 0.5))
+    assert torch.equal(match_detail(generated, smooth_input, known, max_gain=3.0), generated)
+    assert torch.equal(match_detail(generated, canvas_input, known, max_gain=1.0), generated)

@@ -16,7 +16,16 @@ from skysynth.schedulers.masking import MASK_NAMES, GuardedSampler, MaskGITSampl
 
 
 def samplers(cfg, decode=None) -> dict[str, MaskGITSampler]:
+    from skysynth.outpaint.pipeline import OutpaintSettings
+
     steps, temperature = int(cfg.decode_steps), float(cfg.temperature)
+    # The outpainting pipeline's guard: as many redraws, and the same flat-known-part exemption.
+    default = OutpaintSettings()
+    guard = {
+        "retries": default.collapse_retries,
+        "known_flat_std": default.collapse_known_flat_std,
+        "retry_temperature_step": default.collapse_retry_temperature_step,
+    }
     return {
         "confidence, annealed noise": MaskGITSampler(steps, temperature, anneal=True, order="confidence"),
         "confidence, constant noise (thesis)": MaskGITSampler(steps, temperature, anneal=False, order="confidence"),
@@ -24,6 +33,12 @@ def samplers(cfg, decode=None) -> dict[str, MaskGITSampler]:
         "confidence + collapse guard": GuardedSampler(MaskGITSampler(steps, temperature, anneal=True)),
         "confidence + pixel guard": GuardedSampler(MaskGITSampler(steps, temperature, anneal=True), decode=decode),
         "halton order + pixel guard": GuardedSampler(MaskGITSampler(steps, temperature, order="halton"), decode=decode),
+        "confidence + pixel guard, pipeline settings": GuardedSampler(
+            MaskGITSampler(steps, temperature, anneal=True), decode=decode, **guard
+        ),
+        "halton order + pixel guard, pipeline settings": GuardedSampler(
+            MaskGITSampler(steps, temperature, order="halton"), decode=decode, **guard
+        ),
         **{
             f"confidence + guard, softmax T={t:g}": GuardedSampler(
                 MaskGITSampler(steps, temperature, sampling_temperature=float(t), anneal=True)

@@ -138,6 +138,9 @@ def evaluate(cfg) -> dict:
         "order": str,
         "collapse_guard_pixels": bool,
         "upscale_draws": int,
+        "colour_transfer": bool,
+        "detail_gain_max": float,
+        "collapse_known_flat_std": float,
     }
     for name, kind in overridable.items():
         if cfg.get(name) is not None:

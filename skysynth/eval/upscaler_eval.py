@@ -17,26 +17,7 @@ from skysynth.models.upscaler import UNet
 from skysynth.models.vqvae import VQVAE
 from skysynth.outpaint.pipeline import OutpaintSettings
 from skysynth.outpaint.tiling import tile_starts, upscale_tiles
-from skysynth.schedulers.noise import CosineNoiseSchedule
-
-
-def restore(
-    net: UNet, blurry: torch.Tensor, steps: int, gen: torch.Generator, known=None, known_mask=None, draws: int = 1
-):
-    """Detail estimate for `blurry` (B, 3, H, W) with `steps` DDIM steps, mean of `draws` runs."""
-    c = net.config
-    schedule = CosineNoiseSchedule(c.min_signal_rate, c.max_signal_rate)
-    edges = schedule.sample(
-        lambda x, rate: net.predict_noise(x, blurry, rate),
-        blurry.shape,
-        steps,
-        gen,
-        known=known,
-        known_mask=known_mask,
-        device=blurry.device,
-        draws=draws,
-    )
-    return edges
+from skysynth.schedulers.noise import sample_detail
 
 
 def tiled_restore(
@@ -44,7 +25,8 @@ def tiled_restore(
 ) -> torch.Tensor:
     known = torch.zeros_like(blurry)
     mask = torch.zeros_like(blurry, dtype=torch.bool)
-    edges = upscale_tiles(lambda b, k, m: restore(net, b, steps, gen, k, m, draws), blurry, known, mask, tile, overlap)
+    restore = lambda b, k, m: sample_detail(net, b, steps, gen, k, m, draws)  # noqa: E731
+    edges = upscale_tiles(restore, blurry, known, mask, tile, overlap)
     return (blurry + edges / net.config.edge_scale).clamp(0, 1)
 
 
@@ -78,7 +60,7 @@ def evaluate(cfg) -> dict:
         }
         for steps, draws in runs:
             start = time.perf_counter()
-            edges = restore(net, blurry, steps, gen, draws=draws)
+            edges = sample_detail(net, blurry, steps, gen, draws=draws)
             outputs[name(steps, draws)] = (blurry + edges / net.config.edge_scale).clamp(0, 1)
             seconds[name(steps, draws)] += time.perf_counter() - start
         for m in methods:

@@ -10,7 +10,7 @@ from torchmetrics.image import PeakSignalNoiseRatio
 from skysynth.lit.base import SkyLitModule, build_config, to_plain
 from skysynth.lit.tokenizer import load_frozen_tokenizer
 from skysynth.models.upscaler import UNet, UpscalerConfig
-from skysynth.schedulers.noise import CosineNoiseSchedule
+from skysynth.schedulers.noise import CosineNoiseSchedule, sample_detail
 
 
 def blurry_version(tokenizer, sharp: torch.Tensor, factor: int) -> torch.Tensor:
@@ -93,14 +93,7 @@ class UpscalerLit(SkyLitModule):
         return sharp[window], blurry[window]
 
     def upscale(self, blurry: torch.Tensor, steps: int, generator: torch.Generator) -> torch.Tensor:
-        edges = self.schedule.sample(
-            lambda x, rate: self.net.predict_noise(x, blurry, rate),
-            blurry.shape,
-            steps,
-            generator,
-            device=blurry.device,
-            dtype=blurry.dtype,
-        )
+        edges = sample_detail(self.net, blurry, steps, generator)
         return (blurry + edges / self.net.config.edge_scale).clamp(0, 1)
 
     def validation_step(self, batch, batch_idx):

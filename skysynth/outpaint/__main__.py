@@ -26,6 +26,7 @@ def main(cfg: DictConfig) -> None:
             upscale_steps=c["upscale_steps"],
             upscale_draws=c["upscale_draws"],
             upscale=c["upscale"],
+            match_input=c["match_input"],
             order=c["order"],
             device=c["device"],
             weights=c["weights"],

@@ -82,6 +82,7 @@ def run(
     upscale_steps=1,
     upscale_draws=1,
     upscale=True,
+    match_input=True,
     order="confidence",
     device="cpu",
     weights=None,
@@ -116,6 +117,8 @@ def run(
         upscale_draws=upscale_draws,
         order=order,
     )
+    if not match_input:  # the generator's own colours and detail, as decoded and upscaled
+        settings.colour_transfer, settings.detail_gain_max = False, 1.0
     if sampling_temperature is not None:
         settings.sampling_temperature = float(sampling_temperature)
     try:
@@ -168,6 +171,9 @@ def console_main(argv=None) -> None:
     parser.add_argument("--upscale-steps", type=int, default=1)
     parser.add_argument("--upscale-draws", type=int, default=1, help="mean of this many upscaler draws")
     parser.add_argument("--no-upscale", action="store_true")
+    parser.add_argument(
+        "--no-match-input", action="store_true", help="keep the generated colours and fine detail as generated"
+    )
     parser.add_argument("--order", choices=["confidence", "halton"], default="confidence")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--weights", default=None, help="folder with tokenizer/, maskgit/, upscaler/")
@@ -190,6 +196,7 @@ def console_main(argv=None) -> None:
             upscale_steps=args.upscale_steps,
             upscale_draws=args.upscale_draws,
             upscale=not args.no_upscale,
+            match_input=not args.no_match_input,
             mode=args.mode,
             width=args.width,
             height=args.height,

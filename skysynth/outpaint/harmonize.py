@@ -105,3 +105,87 @@ def mirror_feather(
     region = out[..., ys, xs]
     out[..., ys, xs] = region + weight * (mirror - region)
     return out
+
+
+def _smooth(images: torch.Tensor, sigma: float, wrap, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Gaussian blur by normalised convolution: borders (and, with `mask`, pixels outside it) do
+    not pull the average towards zero."""
+    weight = torch.ones_like(images[:1, :1]) if mask is None else mask.to(images.dtype)
+    return _blur(images * weight, sigma, wrap) / _blur(weight, sigma, wrap).clamp_min(1e-6)
+
+
+def _masked_stats(images: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per image and channel: (mean, std) over `mask`, shaped (B, C, 1, 1)."""
+    weight = mask.to(images.dtype).expand(images.shape[0], 1, -1, -1)
+    count = weight.sum(dim=(2, 3), keepdim=True).clamp_min(1)
+    mean = (images * weight).sum(dim=(2, 3), keepdim=True) / count
+    var = ((images - mean) ** 2 * weight).sum(dim=(2, 3), keepdim=True) / count
+    return mean, var.sqrt()
+
+
+def transfer_colour(
+    generated: torch.Tensor,
+    canvas_input: torch.Tensor,
+    known_mask: torch.Tensor,
+    sigma: float,
+    std_range: tuple[float, float] = (0.5, 2.0),
+    wrap: tuple[bool, bool] = (False, False),
+) -> torch.Tensor:
+    """Give the generated area the input's colour statistics (Reinhard et al. 2001, per channel).
+
+    Tokens drift: far from the input the generated sky turns greyer, darker or more contrasted
+    than the photo it continues. The low band (Gaussian blur of `sigma` pixels) of the area
+    outside `known_mask` is shifted to the input's mean and scaled to its standard deviation
+    (the scale clamped to `std_range`, so a flat input cannot flatten a cloudy sky entirely, nor
+    the reverse); the fine detail above that band is kept as it is. Inside the mask the result
+    equals `generated`."""
+    if sigma <= 0:
+        return generated
+    low = _smooth(generated, sigma, wrap)
+    gen_mean, gen_std = _masked_stats(low, ~known_mask)
+    target_mean, target_std = _masked_stats(_smooth(canvas_input, sigma, wrap, known_mask), known_mask)
+    scale = (target_std / gen_std.clamp_min(1e-4)).clamp(*std_range)
+    moved = (low - gen_mean) * scale + target_mean + (generated - low)
+    return torch.where(known_mask, generated, moved.clamp(0, 1))
+
+
+def finest_band(images: torch.Tensor, wrap: tuple[bool, bool] = (False, False)) -> torch.Tensor:
+    """The first level of a Laplacian pyramid (image minus its pyrdown-pyrup low pass): the
+    pixel-scale detail. Circular axes are padded with their other end first."""
+    margin = 4
+    pad = (margin if wrap[1] else 0, margin if wrap[1] else 0, margin if wrap[0] else 0, margin if wrap[0] else 0)
+    padded = F.pad(images, pad, mode="circular") if any(wrap) else images
+    low = kornia.geometry.transform.pyrup(kornia.geometry.transform.pyrdown(padded))
+    if low.shape[-2:] != padded.shape[-2:]:  # odd sides
+        low = F.interpolate(low, size=padded.shape[-2:], mode="bilinear", align_corners=False)
+    band = padded - low
+    return band[..., pad[2] : pad[2] + images.shape[-2], pad[0] : pad[0] + images.shape[-1]]
+
+
+def match_detail(
+    generated: torch.Tensor,
+    canvas_input: torch.Tensor,
+    known_mask: torch.Tensor,
+    max_gain: float,
+    wrap: tuple[bool, bool] = (False, False),
+) -> torch.Tensor:
+    """Raise the generated area's finest detail to the input's energy (grain matching).
+
+    The tokenizer and upscaler leave generated sky smoother at the pixel scale than the photo
+    it continues (about a third of its finest-band energy: RESULTS.md), which reads as a pasted,
+    painted area. The finest Laplacian band of the generated area is amplified by the ratio of
+    the band's RMS inside the input to its RMS outside, at most `max_gain` and never below 1 (an
+    input smoother than the generated sky leaves the sky alone). Inside the mask the result
+    equals `generated`."""
+    if max_gain <= 1:
+        return generated
+    fine = finest_band(generated, wrap)
+    # The input's band, away from its border (where the band would see the generated sky).
+    input_fine = finest_band(torch.where(known_mask, canvas_input, generated[:1]), wrap)
+    outside = (~known_mask).to(generated.dtype)
+    interior = 1 - kornia.morphology.dilation(outside, torch.ones(9, 9, device=generated.device))
+    gen_energy = (fine.pow(2).mean(1, keepdim=True) * outside).sum(dim=(1, 2, 3)) / outside.sum().clamp_min(1)
+    input_energy = (input_fine.pow(2).mean(1, keepdim=True) * interior).sum() / interior.sum().clamp_min(1)
+    gain = (input_energy / gen_energy.clamp_min(1e-12)).sqrt().clamp(1.0, max_gain)
+    boosted = generated + (gain[:, None, None, None] - 1) * fine
+    return torch.where(known_mask, generated, boosted.clamp(0, 1))

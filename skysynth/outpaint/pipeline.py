@@ -22,11 +22,11 @@ from skysynth.models.upscaler import UNet
 from skysynth.models.vqvae import VQVAE
 from skysynth.outpaint.closing import close_circle, closing_overlap, open_circle, open_periodic
 from skysynth.outpaint.growth import grow_tokens, growth_plan
-from skysynth.outpaint.harmonize import harmonize_border, mirror_feather
+from skysynth.outpaint.harmonize import harmonize_border, match_detail, mirror_feather, transfer_colour
 from skysynth.outpaint.layout import Layout, plan, plan_wrapped
 from skysynth.outpaint.tiling import decode_windows, tile_starts, upscale_tiles
 from skysynth.schedulers.masking import GuardedSampler, MaskGITSampler
-from skysynth.schedulers.noise import CosineNoiseSchedule
+from skysynth.schedulers.noise import sample_detail
 from skysynth.weights import bundled_path
 
 
@@ -50,6 +50,10 @@ class OutpaintSettings:
     # The guard also judges decoded pixels: a window whose generated part is flat while its known
     # part is not is redrawn too (catches flat areas made of several similar ids).
     collapse_guard_pixels: bool = True
+    # ...unless its known part is flatter than this (luminance std): a clear sky may stay clear.
+    collapse_known_flat_std: float = 0.01
+    # Each redraw of a collapsed window draws its tokens this much hotter (softmax temperature).
+    collapse_retry_temperature_step: float = 0.15
     # Fade the input's colours into the generated sky over about this many tokens (0 = off);
     # see skysynth.outpaint.harmonize.
     harmonize_tokens: float = 3.0
@@ -61,6 +65,13 @@ class OutpaintSettings:
     # Panoramas and tiles: the two growth fronts meeting opposite the input overlap by this many
     # tokens and are cross-faded (skysynth.outpaint.closing); 0 = one closing window sees both ends.
     closing_overlap_tokens: int = 16
+    # Tokens drift in colour far from the input: the generated area's low band gets the input's
+    # per-channel mean and std (scale clamped to colour_std_range). RESULTS.md, issue 10.
+    colour_transfer: bool = True
+    colour_std_range: tuple[float, float] = (0.5, 2.0)
+    # Generated sky is smoother at the pixel scale than the photo: its finest detail is raised to
+    # the input's energy, by at most this factor (1 = off). RESULTS.md, issue 10.
+    detail_gain_max: float = 3.0
 
 
 class _StageClock:
@@ -237,7 +248,13 @@ class Outpainter:
         sampler = MaskGITSampler(s.decode_steps, s.temperature, s.sampling_temperature, order=s.order, top_p=s.top_p)
         if s.collapse_guard:
             decode = (lambda t: self.tokenizer.decode(t).clamp(0, 1)) if s.collapse_guard_pixels else None
-            sampler = GuardedSampler(sampler, retries=s.collapse_retries, decode=decode)
+            sampler = GuardedSampler(
+                sampler,
+                retries=s.collapse_retries,
+                decode=decode,
+                known_flat_std=s.collapse_known_flat_std,
+                retry_temperature_step=s.collapse_retry_temperature_step,
+            )
         steps = len(growth_plan(known, window, (kt, kl), grow_wrap))
         done = iter(range(1, steps + 1))
 
@@ -266,12 +283,17 @@ class Outpainter:
         canvas_input[..., top:bottom, left:right] = sharp
         known_mask = torch.zeros(1, 1, work_h, work_w, dtype=torch.bool, device=blurry.device)
         known_mask[..., top:bottom, left:right] = True
+        if s.colour_transfer:
+            blurry = transfer_colour(
+                blurry, canvas_input, known_mask, self.token_pixels, tuple(s.colour_std_range), wrap
+            )
         for tokens_wide in (s.harmonize_tokens, s.harmonize_fine_tokens):
             blurry = harmonize_border(blurry, canvas_input, known_mask, tokens_wide * self.token_pixels, wrap)
         clock.lap("decode")
         if upscale and f >= 1:
             blurry = self._upscale(blurry, canvas_input, known_mask, generator, progress, wrap)
             clock.lap("upscale")
+        blurry = match_detail(blurry, canvas_input, known_mask, s.detail_gain_max, wrap=wrap)
         if s.border_feather_tokens > 0:
             band = s.border_feather_tokens * self.token_pixels
             blurry = mirror_feather(blurry, canvas_input, layout.input_box_work, band, wrap)
@@ -311,7 +333,6 @@ class Outpainter:
     def _upscale_edges(self, blurry, canvas_input, known_mask, generator, progress):
         """The upscaler's detail for `blurry`, tile by tile, keeping the input's own detail."""
         s, net = self.settings, self.upscaler
-        schedule = CosineNoiseSchedule(net.config.min_signal_rate, net.config.max_signal_rate)
         scale = net.config.edge_scale
         m = net.config.multiple
         tile = max(m, s.upscale_tile // m * m)
@@ -324,15 +345,8 @@ class Outpainter:
         tile_h, tile_w = min(tile, height), min(tile, width)
 
         def restore(blurry_tile, known_tile, mask_tile):
-            return schedule.sample(
-                lambda x, rate: net.predict_noise(x, blurry_tile, rate),
-                blurry_tile.shape,
-                s.upscale_steps,
-                generator,
-                known=known_tile,
-                known_mask=mask_tile,
-                device=blurry_tile.device,
-                draws=s.upscale_draws,
+            return sample_detail(
+                net, blurry_tile, s.upscale_steps, generator, known_tile, mask_tile, draws=s.upscale_draws
             )
 
         count = len(tile_starts(height, tile_h, s.upscale_overlap)) * len(tile_starts(width, tile_w, s.upscale_overlap))

@@ -5,11 +5,12 @@ Both use the same gamma(r) = cos(pi r / 2), so training and sampling cannot drif
 
 from __future__ import annotations
 
+import copy
 import math
 
 import torch
 
-from skysynth.flatness import near_uniform
+from skysynth.flatness import luminance_std
 
 MASK_NAMES = ("right", "left", "bottom", "top", "top_left", "top_right", "bottom_left", "bottom_right")
 
@@ -179,11 +180,14 @@ class GuardedSampler:
     After sampling, a window counts as collapsed when its generated tokens are dominated by a
     single token id (share above `max_share`, and clearly above that id's share among the known
     tokens), or, when `decode` (tokens -> images) is given, when the generated pixels are nearly
-    flat while the known pixels are not (the evaluation's collapse criterion, judged against the
-    known part instead of the unseen truth). Collapsed windows are sampled again with fresh
-    noise, up to `retries` times; a redraw replaces the old draw when it is not collapsed, or is
-    less dominated by one id. No token id is banned: a sky that is flat in the known part too
-    passes untouched.
+    flat (luminance std below `flat_std`) while the known pixels are not (std at least
+    `known_flat_std`, by default `flat_std`): the evaluation's collapse criterion, judged against
+    the known part instead of the unseen truth. Collapsed windows are sampled again with fresh
+    noise, up to `retries` times; each redraw may raise the softmax temperature of the token draw
+    by `retry_temperature_step` (more varied draws where the plain sampler keeps landing on flat
+    sky). A redraw replaces the old draw when it is not collapsed, or is less collapsed (more
+    generated detail when judging pixels, else a smaller dominant share). No token id is banned:
+    a sky that is flat in the known part too passes untouched.
     """
 
     def __init__(
@@ -194,9 +198,13 @@ class GuardedSampler:
         retries: int = 2,
         decode=None,
         flat_std: float = 0.02,
+        known_flat_std: float | None = None,
+        retry_temperature_step: float = 0.0,
     ):
         self.sampler, self.max_share, self.margin, self.retries = sampler, max_share, margin, retries
         self.decode, self.flat_std = decode, flat_std
+        self.known_flat_std = flat_std if known_flat_std is None else known_flat_std
+        self.retry_temperature_step = retry_temperature_step
 
     @staticmethod
     def dominant_share(
@@ -208,46 +216,54 @@ class GuardedSampler:
         share, ids = counts.max(dim=1)
         return share / region.flatten(1).float().sum(1).clamp_min(1), ids
 
-    def _flat_in_pixels(self, tokens: torch.Tensor, unknown: torch.Tensor) -> torch.Tensor:
+    def _pixel_detail(self, tokens: torch.Tensor, unknown: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per window: (luminance std of the generated area, of the known area; -1 if empty)."""
         images = self.decode(tokens)
         factor = images.shape[-1] // tokens.shape[-1]
         region = unknown.repeat_interleave(factor, 1).repeat_interleave(factor, 2)[:, None]
-        known_region = ~region
-        has_known = known_region.flatten(1).any(1)
-        return (
-            near_uniform(images, region, self.flat_std)
-            & ~near_uniform(images, known_region, self.flat_std)
-            & has_known
-        )
+        known_std = luminance_std(images, ~region)
+        known_std[~(~region).flatten(1).any(1)] = -1.0
+        return luminance_std(images, region), known_std
 
-    def collapsed(self, tokens: torch.Tensor, unknown: torch.Tensor, vocabulary: int) -> torch.Tensor:
+    def judge(self, tokens: torch.Tensor, unknown: torch.Tensor, vocabulary: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per window: (collapsed?, badness: lower is better among draws of the same window)."""
         share, ids = self.dominant_share(tokens, unknown, vocabulary)
         known = ~unknown
         known_counts = (tokens == ids[:, None, None]) & known
         known_share = known_counts.flatten(1).float().sum(1) / known.flatten(1).float().sum(1).clamp_min(1)
         flat = (share > self.max_share) & (share > known_share + self.margin)
-        if self.decode is not None:
-            flat = flat | self._flat_in_pixels(tokens, unknown)
-        return flat
+        if self.decode is None:
+            return flat, share
+        generated_std, known_std = self._pixel_detail(tokens, unknown)
+        flat = flat | ((generated_std < self.flat_std) & (known_std >= self.known_flat_std))
+        return flat, -generated_std
+
+    def collapsed(self, tokens: torch.Tensor, unknown: torch.Tensor, vocabulary: int) -> torch.Tensor:
+        return self.judge(tokens, unknown, vocabulary)[0]
+
+    def _redraw_sampler(self, attempt: int) -> MaskGITSampler:
+        if not self.retry_temperature_step:
+            return self.sampler
+        hotter = copy.copy(self.sampler)
+        hotter.sampling_temperature = self.sampler.sampling_temperature + attempt * self.retry_temperature_step
+        return hotter
 
     @torch.no_grad()
     def sample(self, net, tokens: torch.Tensor, unknown: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         vocabulary = net.config.codebook_size
         result = self.sampler.sample(net, tokens, unknown, generator)
-        bad = self.collapsed(result, unknown, vocabulary)
-        for _ in range(self.retries):
+        bad, badness = self.judge(result, unknown, vocabulary)
+        for attempt in range(1, self.retries + 1):
             if not bool(bad.any()):
                 break
-            again = self.sampler.sample(net, tokens[bad], unknown[bad], generator)
-            again_bad = self.collapsed(again, unknown[bad], vocabulary)
-            old_share, _ = self.dominant_share(result[bad], unknown[bad], vocabulary)
-            new_share, _ = self.dominant_share(again, unknown[bad], vocabulary)
-            better = ~again_bad | (new_share < old_share)
-            replaced = result[bad]
+            again = self._redraw_sampler(attempt).sample(net, tokens[bad], unknown[bad], generator)
+            again_bad, again_badness = self.judge(again, unknown[bad], vocabulary)
+            better = ~again_bad | (again_badness < badness[bad])
+            replaced, replaced_badness = result[bad], badness[bad]
             replaced[better] = again[better]
-            result[bad] = replaced
-            # Only redrawn windows are judged again (judging may decode them): a kept redraw
-            # carries its own verdict, a rejected one leaves its window collapsed.
+            replaced_badness[better] = again_badness[better]
+            result[bad], badness[bad] = replaced, replaced_badness
+            # A kept redraw carries its own verdict, a rejected one leaves its window collapsed.
             still_bad = torch.ones_like(again_bad)
             still_bad[better] = again_bad[better]
             bad[bad.clone()] = still_bad

@@ -77,3 +77,30 @@ class CosineNoiseSchedule:
             signal_next, noise_next = self.rates(torch.tensor(t_next))
             x = signal_next * clean + noise_next * eps
         return clean
+
+
+def sample_detail(
+    net,
+    blurry: torch.Tensor,
+    steps: int,
+    generator: torch.Generator,
+    known: torch.Tensor | None = None,
+    known_mask: torch.Tensor | None = None,
+    draws: int = 1,
+) -> torch.Tensor:
+    """The upscaler's detail ("edges", x `edge_scale`) for `blurry` (B, 3, H, W): DDIM with
+    `steps` network calls on `net`'s own schedule, mean of `draws` runs; where `known_mask` is
+    true the detail is `known`. The sharp image is `blurry + detail / net.config.edge_scale`."""
+    c = net.config
+    schedule = CosineNoiseSchedule(c.min_signal_rate, c.max_signal_rate)
+    return schedule.sample(
+        lambda x, rate: net.predict_noise(x, blurry, rate),
+        blurry.shape,
+        steps,
+        generator,
+        known=known,
+        known_mask=known_mask,
+        device=blurry.device,
+        dtype=blurry.dtype,
+        draws=draws,
+    )
