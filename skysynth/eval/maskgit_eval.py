@@ -39,6 +39,9 @@ def samplers(cfg, decode=None) -> dict[str, MaskGITSampler]:
         "halton order + pixel guard, pipeline settings": GuardedSampler(
             MaskGITSampler(steps, temperature, order="halton"), decode=decode, **guard
         ),
+        "confidence + pixel guard, pipeline settings, hotter redraws (+0.15)": GuardedSampler(
+            MaskGITSampler(steps, temperature, anneal=True), decode=decode, **{**guard, "retry_temperature_step": 0.15}
+        ),
         **{
             f"confidence + guard, softmax T={t:g}": GuardedSampler(
                 MaskGITSampler(steps, temperature, sampling_temperature=float(t), anneal=True)
