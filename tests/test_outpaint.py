@@ -36,6 +36,23 @@ def test_same_seed_same_image(tiny_outpainter):
     assert not np.array_equal(np.asarray(a), np.asarray(c))
 
 
+def test_matching_the_input_moves_generated_colours_towards_it(tiny_outpainter):
+    import dataclasses
+
+    image = sky_image(48, 48, seed=3)
+    source = np.asarray(image).astype(float)
+    plain_settings = dataclasses.replace(tiny_outpainter.settings, colour_transfer=False, detail_gain_max=1.0)
+    plain_op = type(tiny_outpainter)(
+        tiny_outpainter.tokenizer, tiny_outpainter.maskgit, tiny_outpainter.upscaler, plain_settings
+    ).to("cpu")
+    matched = np.asarray(tiny_outpainter(image, pad=(48, 0, 0, 0), generator=torch.Generator().manual_seed(1)))
+    plain = np.asarray(plain_op(image, pad=(48, 0, 0, 0), generator=torch.Generator().manual_seed(1)))
+    assert np.array_equal(matched[:, 48:], source) and np.array_equal(plain[:, 48:], source)
+    # Random tiny networks drift far from the input's colours; matching pulls the mean back.
+    drift = lambda out: np.abs(out[:, :40].astype(float).mean((0, 1)) - source.mean((0, 1))).mean()  # noqa: E731
+    assert drift(matched) < 0.5 * drift(plain)
+
+
 def test_samples_gives_variants(tiny_outpainter):
     images = tiny_outpainter(sky_image(48, 48), size=(96, 48), samples=3)
     assert len(images) == 3 and all(i.size == (96, 48) for i in images)
