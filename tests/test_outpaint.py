@@ -106,7 +106,6 @@ def test_harmonize_border_fades_input_colours_out_and_leaves_the_rest():
     assert abs(float(wrapped[0, 0, 32, 127]) - 0.8) < 0.05 and float(out[0, 0, 32, 127]) == 0.5
 
 
-
 def test_mirror_feather_continues_the_input_texture_across_its_border():
     from skysynth.eval.quality import gradient_across, interior_gradient
     from skysynth.outpaint.harmonize import mirror_feather
