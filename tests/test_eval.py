@@ -69,7 +69,7 @@ def test_maskgit_eval_per_mask_and_samplers(eval_setup):
     }
     assert all(0 <= v["accuracy"] <= 1 and v["nll"] > 0 for v in report["per_mask"].values())
     assert {"halton order", "confidence, annealed noise"} <= set(report["collapse"])
-    assert "confidence + pixel guard, pipeline settings" in report["collapse"]
+    assert "confidence + pixel guard, 6 redraws, exemption 0.01" in report["collapse"]
     fast = run(eval_cfg(eval_setup, "maskgit", decode_steps=2, samplers=False))
     assert fast["collapse"] == {} and fast["per_mask"] == report["per_mask"]
 
