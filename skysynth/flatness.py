@@ -6,6 +6,16 @@ import kornia
 import torch
 
 
+def masked_mean_std(values: torch.Tensor, region: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per image and channel: (mean, std) of `values` (B, C, H, W) over `region` ((B or 1, 1, H, W)
+    bool, True = counted), each shaped (B, C, 1, 1). An empty region gives mean 0, std 0."""
+    weight = region.to(values.dtype).expand(values.shape[0], 1, -1, -1)
+    count = weight.sum(dim=(2, 3), keepdim=True).clamp_min(1)
+    mean = (values * weight).sum(dim=(2, 3), keepdim=True) / count
+    var = ((values - mean) ** 2 * weight).sum(dim=(2, 3), keepdim=True) / count
+    return mean, var.sqrt()
+
+
 def luminance_std(images: torch.Tensor, region: torch.Tensor | None = None) -> torch.Tensor:
     """(B,) standard deviation of a lightly blurred luminance inside `region`: how much
     structure there is, with JPEG-like noise blurred away. `region`: (B, 1, H, W) or
@@ -13,12 +23,8 @@ def luminance_std(images: torch.Tensor, region: torch.Tensor | None = None) -> t
     gray = kornia.color.rgb_to_grayscale(images.float().clamp(0, 1))
     gray = kornia.filters.gaussian_blur2d(gray, (5, 5), (1.0, 1.0))
     if region is None:
-        region = torch.ones_like(gray, dtype=torch.bool)
-    region = region.expand_as(gray).float()
-    count = region.sum(dim=(1, 2, 3)).clamp_min(1)
-    mean = (gray * region).sum(dim=(1, 2, 3)) / count
-    var = ((gray - mean[:, None, None, None]) ** 2 * region).sum(dim=(1, 2, 3)) / count
-    return var.sqrt()
+        region = torch.ones_like(gray[:1], dtype=torch.bool)
+    return masked_mean_std(gray, region)[1].flatten()
 
 
 def near_uniform(images: torch.Tensor, region: torch.Tensor | None = None, std_threshold: float = 0.02) -> torch.Tensor:

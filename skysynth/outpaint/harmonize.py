@@ -15,6 +15,8 @@ import kornia
 import torch
 import torch.nn.functional as F
 
+from skysynth.flatness import masked_mean_std
+
 
 def _blur(images: torch.Tensor, sigma: float, wrap: tuple[bool, bool]) -> torch.Tensor:
     """Gaussian blur; circular axes (wrap_y, wrap_x) are padded with their other end."""
@@ -114,15 +116,6 @@ def _smooth(images: torch.Tensor, sigma: float, wrap, mask: torch.Tensor | None 
     return _blur(images * weight, sigma, wrap) / _blur(weight, sigma, wrap).clamp_min(1e-6)
 
 
-def _masked_stats(images: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per image and channel: (mean, std) over `mask`, shaped (B, C, 1, 1)."""
-    weight = mask.to(images.dtype).expand(images.shape[0], 1, -1, -1)
-    count = weight.sum(dim=(2, 3), keepdim=True).clamp_min(1)
-    mean = (images * weight).sum(dim=(2, 3), keepdim=True) / count
-    var = ((images - mean) ** 2 * weight).sum(dim=(2, 3), keepdim=True) / count
-    return mean, var.sqrt()
-
-
 def transfer_colour(
     generated: torch.Tensor,
     canvas_input: torch.Tensor,
@@ -142,8 +135,8 @@ def transfer_colour(
     if sigma <= 0:
         return generated
     low = _smooth(generated, sigma, wrap)
-    gen_mean, gen_std = _masked_stats(low, ~known_mask)
-    target_mean, target_std = _masked_stats(_smooth(canvas_input, sigma, wrap, known_mask), known_mask)
+    gen_mean, gen_std = masked_mean_std(low, ~known_mask)
+    target_mean, target_std = masked_mean_std(_smooth(canvas_input, sigma, wrap, known_mask), known_mask)
     scale = (target_std / gen_std.clamp_min(1e-4)).clamp(*std_range)
     moved = (low - gen_mean) * scale + target_mean + (generated - low)
     return torch.where(known_mask, generated, moved.clamp(0, 1))

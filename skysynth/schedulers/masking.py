@@ -238,9 +238,6 @@ class GuardedSampler:
         flat = flat | ((generated_std < self.flat_std) & (known_std >= self.known_flat_std))
         return flat, -generated_std
 
-    def collapsed(self, tokens: torch.Tensor, unknown: torch.Tensor, vocabulary: int) -> torch.Tensor:
-        return self.judge(tokens, unknown, vocabulary)[0]
-
     def _redraw_sampler(self, attempt: int) -> MaskGITSampler:
         if not self.retry_temperature_step:
             return self.sampler
