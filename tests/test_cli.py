@@ -71,6 +71,7 @@ def test_panorama_and_tile_modes(weights, tmp_path):
         ("ok", ["size=[100000,100000]"], "memory guard"),
         ("ok", ["size=[64,64]", "output_ext=.gif"], "output must end in"),
         ("ok", ["size=[64,64]", "upscale_draws=0"], "must be at least 1"),
+        ("ok", ["size=[64,64]", "match_input=maybe"], "match_input must be true or false"),
     ],
 )
 def test_bad_input_one_line_and_nothing_written(weights, tmp_path, make_input, extra, message):

@@ -105,6 +105,9 @@ def run(
 
     if samples < 1:
         raise UserError("samples must be at least 1")
+    for flag, value in (("upscale", upscale), ("match_input", match_input)):
+        if not isinstance(value, bool):
+            raise UserError(f"{flag} must be true or false, got {value!r}")
     if upscale_steps < 1 or upscale_draws < 1:
         raise UserError("upscale_steps and upscale_draws must be at least 1")
     if device == "cuda" and not torch.cuda.is_available():
