@@ -41,7 +41,13 @@ def test_matching_the_input_moves_generated_colours_towards_it(tiny_outpainter):
 
     image = sky_image(48, 48, seed=3)
     source = np.asarray(image).astype(float)
-    plain_settings = dataclasses.replace(tiny_outpainter.settings, colour_transfer=False, detail_gain_max=1.0)
+    plain_settings = dataclasses.replace(
+        tiny_outpainter.settings,
+        colour_transfer=False,
+        detail_gain_max=1.0,
+        trend_saturation=0.0,
+        detail_transfer=False,
+    )
     plain_op = type(tiny_outpainter)(
         tiny_outpainter.tokenizer, tiny_outpainter.maskgit, tiny_outpainter.upscaler, plain_settings
     ).to("cpu")
@@ -189,3 +195,54 @@ def test_match_detail_raises_generated_fine_detail_to_the_inputs_up_to_a_cap():
     smooth_input, _ = _input_on_canvas(torch.full((1, 3, 64, 48), 0.5))
     assert torch.equal(match_detail(generated, smooth_input, known, max_gain=3.0), generated)
     assert torch.equal(match_detail(generated, canvas_input, known, max_gain=1.0), generated)
+
+
+def test_continue_trend_extends_the_inputs_gradient_and_saturates():
+    from skysynth.outpaint.harmonize import continue_trend
+
+    # The input (left 48 columns) brightens to the right by 0.004 per pixel.
+    ramp = 0.3 + 0.004 * torch.arange(48.0)
+    canvas_input, _ = _input_on_canvas(ramp.expand(1, 3, 64, 48).clone(), width=240)
+    generated = torch.full((1, 3, 64, 240), 0.5)
+    out = continue_trend(generated, canvas_input, (0, 0, 48, 64), saturation=2.0)
+    assert torch.equal(out[..., :48], generated[..., :48])
+    row = out[0, 0, 32]
+    # Right after the border it rises with the input's slope, then levels off (tanh saturation):
+    # at most `saturation` half-widths (2 x 24 px x 0.004 = 0.192) above the generated level.
+    assert abs(float(row[48] - 0.5) - 0.002) < 1e-3
+    assert abs(float(row[58] - row[48]) - 0.04) < 4e-3
+    assert float(row[-1] - 0.5) < 0.192 and float(row[-1] - 0.5) > 0.18
+    assert bool((row[49:] >= row[48:-1] - 1e-6).all())
+    # Along a circular axis there is no gradient to continue; a flat input adds nothing.
+    assert torch.equal(continue_trend(generated, canvas_input, (0, 0, 48, 64), wrap=(False, True)), generated)
+    flat, _ = _input_on_canvas(torch.full((1, 3, 64, 48), 0.7), width=240)
+    assert torch.allclose(continue_trend(generated, flat, (0, 0, 48, 64)), generated, atol=1e-5)
+
+
+def test_transfer_detail_copies_the_inputs_grain_where_colours_match():
+    from skysynth.outpaint.harmonize import finest_band, transfer_detail
+
+    generator = torch.Generator().manual_seed(0)
+    # Input: grainy dark sky above, smooth bright cloud below.
+    texture = torch.full((1, 3, 64, 48), 0.8)
+    texture[..., :32, :] = 0.3 + 0.05 * torch.randn(1, 3, 32, 48, generator=generator)
+    canvas_input, known = _input_on_canvas(texture)
+    # Generated, smooth: bright above, dark below (the input's layout swapped).
+    generated = torch.full((2, 3, 64, 128), 0.3)
+    generated[..., :32, :] = 0.8
+    out = transfer_detail(generated, canvas_input, known, choices=4, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(out[..., :48], generated[..., :48])
+    grain = finest_band(out).std(dim=1)
+    dark_grain = float(grain[:, 40:60, 64:120].mean())
+    bright_grain = float(grain[:, 4:24, 64:120].mean())
+    input_grain = float(finest_band(canvas_input).std(dim=1)[:, 4:24, 4:40].mean())
+    assert 0.5 * input_grain < dark_grain < 1.5 * input_grain  # the dark sky got the dark sky's grain
+    assert bright_grain < 0.1 * dark_grain  # the bright cloud stayed smooth, like the input's
+    # Coarse content is the generated one (away from the sharp bright/dark edge at row 32).
+    coarse = lambda x: torch.nn.functional.avg_pool2d(x, 8)  # noqa: E731
+    assert (coarse(out) - coarse(generated))[..., [1, 2, 5, 6], 7:-1].abs().max() < 0.03
+    again = transfer_detail(generated, canvas_input, known, choices=4, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(out, again)
+    # An input smaller than one tile leaves the generated sky as it is.
+    tiny, tiny_known = _input_on_canvas(texture[..., :10, :10][..., :, :], width=128)
+    assert torch.equal(transfer_detail(generated[..., :10, :], tiny, tiny_known), generated[..., :10, :])

@@ -140,6 +140,8 @@ def evaluate(cfg) -> dict:
         "upscale_draws": int,
         "colour_transfer": bool,
         "detail_gain_max": float,
+        "trend_saturation": float,
+        "detail_transfer": bool,
         "collapse_known_flat_std": float,
     }
     for name, kind in overridable.items():

@@ -182,3 +182,133 @@ def match_detail(
     gain = (input_energy / gen_energy.clamp_min(1e-12)).sqrt().clamp(1.0, max_gain)
     boosted = generated + (gain[:, None, None, None] - 1) * fine
     return torch.where(known_mask, generated, boosted.clamp(0, 1))
+
+
+def continue_trend(
+    generated: torch.Tensor,
+    canvas_input: torch.Tensor,
+    box: tuple[int, int, int, int],
+    saturation: float = 2.0,
+    wrap: tuple[bool, bool] = (False, False),
+) -> torch.Tensor:
+    """Continue the input's brightness and colour gradient into the generated area.
+
+    Skies brighten towards the sun and the horizon; a mirror turns such a gradient back and the
+    colour transfer (one mean for the whole generated area) flattens it. A plane a + b*x + c*y is
+    fitted per channel to the input (x, y in units of the input's half-width and half-height,
+    centred on it); every generated pixel gets the plane's increase from the nearest input
+    pixel to itself, so nothing changes at the input's border. The distance beyond the border
+    saturates (`saturation` half-sizes, tanh), so a far panorama does not run to black or
+    white. Circular axes (`wrap` = (wrap_y, wrap_x)) get no gradient along them. Inside `box`
+    the result equals `generated`."""
+    left, top, right, bottom = box
+    crop = canvas_input[..., top:bottom, left:right].float()
+    # A coarse copy is enough for a plane (and keeps a 1600x1200 input cheap).
+    small = F.interpolate(crop, size=(min(64, crop.shape[-2]), min(64, crop.shape[-1])), mode="area")
+    hy, hx = (bottom - top) / 2, (right - left) / 2
+    cy, cx = top + hy, left + hx
+
+    def coordinates(count: int, centre: float, half: float) -> torch.Tensor:
+        return (torch.arange(count, device=generated.device, dtype=torch.float32) + 0.5 - centre) / half
+
+    sy = (bottom - top) / small.shape[-2]
+    sx = (right - left) / small.shape[-1]
+    ys = (torch.arange(small.shape[-2], device=crop.device) + 0.5) * sy / hy - 1
+    xs = (torch.arange(small.shape[-1], device=crop.device) + 0.5) * sx / hx - 1
+    grid_y, grid_x = torch.meshgrid(ys, xs, indexing="ij")
+    features = [torch.ones_like(grid_y)]
+    if not wrap[1]:
+        features.append(grid_x)
+    if not wrap[0]:
+        features.append(grid_y)
+    if len(features) == 1:
+        return generated
+    design = torch.stack([f.flatten() for f in features], 1)  # (N, F)
+    coef = torch.linalg.lstsq(design, small[0].flatten(1).T).solution  # (F, 3)
+
+    height, width = generated.shape[-2:]
+    y = coordinates(height, cy, hy)
+    x = coordinates(width, cx, hx)
+
+    def beyond(u: torch.Tensor) -> torch.Tensor:
+        """How far past the border (in half-sizes), saturating; 0 inside."""
+        excess = (u.abs() - 1).clamp_min(0)
+        return u.sign() * saturation * torch.tanh(excess / saturation)
+
+    increment = torch.zeros(3, height, width, device=generated.device)
+    slopes = iter(coef[1:])
+    if not wrap[1]:
+        increment = increment + next(slopes)[:, None, None] * beyond(x)[None, None, :]
+    if not wrap[0]:
+        increment = increment + next(slopes)[:, None, None] * beyond(y)[None, :, None]
+    known = torch.zeros(1, 1, height, width, dtype=torch.bool, device=generated.device)
+    known[..., top:bottom, left:right] = True
+    return torch.where(known, generated, (generated + increment.to(generated.dtype)).clamp(0, 1))
+
+
+def transfer_detail(
+    generated: torch.Tensor,
+    canvas_input: torch.Tensor,
+    known_mask: torch.Tensor,
+    block: int = 8,
+    guide_sigma: float = 1.5,
+    max_candidates: int = 16384,
+    choices: int = 1,
+    generator: torch.Generator | None = None,
+    wrap: tuple[bool, bool] = (False, False),
+) -> torch.Tensor:
+    """Give the generated area the input's own pixel-scale texture (detail transfer).
+
+    The finest Laplacian band of a photo is its grain: sensor noise, compression, the crisp rim
+    of a cloud. Generated sky has too little of it and of the wrong kind (RESULTS.md, issue 10).
+    The generated area's finest band is replaced, in `block` x `block` tiles, by the finest band
+    of the input tile whose blurred colours (`guide_sigma` pixels) look most like the generated
+    tile's (nearest neighbour, as in image analogies: Hertzmann et al. 2001), so that a cloud's
+    rim gets a rim's grain and open sky gets open sky's. Everything coarser stays as generated.
+    With `choices` > 1 each tile takes one of its `choices` nearest input tiles at random
+    (`generator`): one best tile copied over a whole cloud repeats like wallpaper.
+    Input tiles are taken on a grid of at most `max_candidates` positions, away from the input's
+    border. Inside `known_mask` the result equals `generated`; an input too small for one tile
+    leaves `generated` as it is."""
+    rows, cols = torch.nonzero(known_mask[0, 0], as_tuple=True)
+    top, bottom = int(rows.min()), int(rows.max()) + 1
+    left, right = int(cols.min()), int(cols.max()) + 1
+    margin = 4  # the input's finest band near its border sees the generated sky
+    inner_h, inner_w = bottom - top - 2 * margin, right - left - 2 * margin
+    if inner_h < block or inner_w < block:
+        return generated
+    source = torch.where(known_mask, canvas_input, generated[:1])
+    inner = (..., slice(top + margin, bottom - margin), slice(left + margin, right - margin))
+    source_fine = finest_band(source, wrap)[inner]
+    source_guide = _smooth(source, guide_sigma, wrap)[inner]
+    positions = (inner_h - block + 1) * (inner_w - block + 1)
+    stride = max(1, math.ceil(math.sqrt(positions / max_candidates)))
+    candidates_guide = F.unfold(source_guide, block, stride=stride)[0].T  # (N, 3*block*block)
+    candidates_fine = F.unfold(source_fine, block, stride=stride)[0]  # (3*block*block, N)
+    candidate_norms = candidates_guide.pow(2).sum(1)
+
+    height, width = generated.shape[-2:]
+    pad_h, pad_w = (-height) % block, (-width) % block
+    fine = finest_band(generated, wrap)
+    guide = _smooth(generated, guide_sigma, wrap)
+    out = []
+    for index in range(generated.shape[0]):
+        tiles = F.unfold(F.pad(guide[index : index + 1], (0, pad_w, 0, pad_h), mode="replicate"), block, stride=block)
+        tiles = tiles[0].T  # (T, 3*block*block)
+        best = torch.empty(len(tiles), dtype=torch.long, device=generated.device)
+        for start in range(0, len(tiles), 2048):  # bounded memory for big canvases
+            chunk = tiles[start : start + 2048]
+            distance = candidate_norms[None, :] - 2 * chunk @ candidates_guide.T
+            if choices > 1:
+                nearest = distance.topk(min(choices, distance.shape[1]), dim=1, largest=False).indices
+                device = generator.device if generator is not None else nearest.device
+                pick = torch.randint(nearest.shape[1], (len(chunk), 1), generator=generator, device=device)
+                best[start : start + 2048] = nearest.gather(1, pick.to(nearest.device)).squeeze(1)
+            else:
+                best[start : start + 2048] = distance.argmin(1)
+        new_fine = F.fold(candidates_fine[:, best][None], (height + pad_h, width + pad_w), block, stride=block)[
+            ..., :height, :width
+        ]
+        out.append(generated[index] - fine[index] + new_fine[0])
+    transferred = torch.stack(out)
+    return torch.where(known_mask, generated, transferred.clamp(0, 1))

@@ -22,7 +22,14 @@ from skysynth.models.upscaler import UNet
 from skysynth.models.vqvae import VQVAE
 from skysynth.outpaint.closing import close_circle, closing_overlap, open_circle, open_periodic
 from skysynth.outpaint.growth import grow_tokens, growth_plan
-from skysynth.outpaint.harmonize import harmonize_border, match_detail, mirror_feather, transfer_colour
+from skysynth.outpaint.harmonize import (
+    continue_trend,
+    harmonize_border,
+    match_detail,
+    mirror_feather,
+    transfer_colour,
+    transfer_detail,
+)
 from skysynth.outpaint.layout import Layout, plan, plan_wrapped
 from skysynth.outpaint.tiling import decode_windows, tile_starts, upscale_tiles
 from skysynth.schedulers.masking import GuardedSampler, MaskGITSampler
@@ -76,6 +83,13 @@ class OutpaintSettings:
     # Generated sky is smoother at the pixel scale than the photo: its finest detail is raised to
     # the input's energy, by at most this factor (1 = off). RESULTS.md, issue 10.
     detail_gain_max: float = 3.0
+    # The input's brightness/colour gradient continues into the generated area (a plane fitted to
+    # the input, its extrapolation saturating after this many input half-sizes; 0 = off).
+    trend_saturation: float = 2.0
+    # The generated area's finest detail is replaced by the input's own, tile by tile (nearest
+    # blurred-colour match); off = the detail gain above. RESULTS.md, issue 10.
+    detail_transfer: bool = True
+    detail_choices: int = 4  # each tile takes one of its this-many nearest input tiles (no wallpaper)
 
 
 class _StageClock:
@@ -291,13 +305,20 @@ class Outpainter:
             blurry = transfer_colour(
                 blurry, canvas_input, known_mask, self.token_pixels, tuple(s.colour_std_range), wrap
             )
+        if s.trend_saturation > 0:
+            blurry = continue_trend(blurry, canvas_input, layout.input_box_work, s.trend_saturation, wrap)
         for tokens_wide in (s.harmonize_tokens, s.harmonize_fine_tokens):
             blurry = harmonize_border(blurry, canvas_input, known_mask, tokens_wide * self.token_pixels, wrap)
         clock.lap("decode")
         if upscale and f >= 1:
             blurry = self._upscale(blurry, canvas_input, known_mask, generator, progress, wrap)
             clock.lap("upscale")
-        blurry = match_detail(blurry, canvas_input, known_mask, s.detail_gain_max, wrap=wrap)
+        if s.detail_transfer:
+            blurry = transfer_detail(
+                blurry, canvas_input, known_mask, choices=s.detail_choices, generator=generator, wrap=wrap
+            )
+        else:
+            blurry = match_detail(blurry, canvas_input, known_mask, s.detail_gain_max, wrap=wrap)
         if s.border_feather_tokens > 0:
             band = s.border_feather_tokens * self.token_pixels
             blurry = mirror_feather(blurry, canvas_input, layout.input_box_work, band, wrap)
