@@ -246,3 +246,73 @@ def test_transfer_detail_copies_the_inputs_grain_where_colours_match():
     # An input smaller than one tile leaves the generated sky as it is.
     tiny, tiny_known = _input_on_canvas(texture[..., :10, :10][..., :, :], width=128)
     assert torch.equal(transfer_detail(generated[..., :10, :], tiny, tiny_known), generated[..., :10, :])
+
+
+def test_transfer_colour_band_statistics_follow_the_inputs_border_not_its_mixture():
+    from skysynth.outpaint.harmonize import transfer_colour
+
+    # The input is mostly white cloud, but deep blue sky along its right border.
+    texture = torch.full((1, 3, 64, 48), 0.95)
+    texture[..., 40:] = 0.3
+    canvas_input, known = _input_on_canvas(texture)
+    generated = torch.full((1, 3, 64, 128), 0.5)
+    whole = transfer_colour(generated, canvas_input, known, sigma=2.0)
+    banded = transfer_colour(generated, canvas_input, known, sigma=2.0, band=8.0)
+    far = (..., slice(8, -8), slice(72, -8))
+    assert float(whole[far].mean()) > 0.8  # the mixture's mean: white-ish
+    assert 0.29 < float(banded[far].mean()) < 0.4  # the blue next to the border (blurred a little)
+    assert torch.equal(banded[..., :48], generated[..., :48])
+
+
+def test_transfer_detail_cap_keeps_a_rims_grain_off_smooth_sky():
+    from skysynth.outpaint.harmonize import finest_band, transfer_detail
+
+    generator = torch.Generator().manual_seed(0)
+    texture = 0.3 + 0.005 * torch.randn(1, 3, 64, 48, generator=generator)  # mostly smooth blue
+    texture[..., :16, :] = 0.6 + 0.15 * torch.randn(1, 3, 16, 48, generator=generator)  # a grainy rim
+    canvas_input, known = _input_on_canvas(texture)
+    generated = torch.full((1, 3, 64, 128), 0.6)  # smooth, the rim's colour
+    free = transfer_detail(generated, canvas_input, known, generator=torch.Generator().manual_seed(1))
+    capped = transfer_detail(generated, canvas_input, known, detail_cap=1.5, generator=torch.Generator().manual_seed(1))
+    grain = lambda x: float(finest_band(x)[..., 8:-8, 64:-8].std())  # noqa: E731
+    typical = float(finest_band(canvas_input)[..., 24:-8, 8:40].std())
+    assert grain(free) > 5 * typical  # uncapped: the rim's grain all over the smooth sky
+    assert grain(capped) < 1.5 * typical
+
+
+def test_output_guard_redraws_flat_outputs_and_keeps_the_most_detailed(tiny_outpainter):
+    from PIL import Image
+
+    op = tiny_outpainter
+    calls = []
+
+    def fake_draw(sharp, layout, samples, generator, upscale, progress, wrap, clock):
+        # Draw 1 is flat around the input, draw 2 faintly striped (still flat by the criterion,
+        # but more detailed), draw 3 clearly striped.
+        work_w, work_h = layout.work_size
+        left, top, right, bottom = layout.input_box_work
+        canvas = torch.full((samples, 3, work_h, work_w), 0.5)
+        stripes = (torch.arange(work_w) // 8 % 2).float()
+        canvas = canvas + 0.025 * len(calls) * stripes
+        canvas[..., top:bottom, left:right] = sharp
+        calls.append(samples)
+        return canvas
+
+    op._draw = fake_draw
+    structured = sky_image(32, 32, seed=1)
+    out = np.asarray(op(structured, pad=(96, 0, 0, 0))).astype(float) / 255
+    assert calls == [1, 1, 1]  # redrawn twice: the second redraw passes
+    assert out[:, :96].std() > 0.02  # and it is the one kept
+    calls.clear()
+    op.settings.collapse_output_retries = 1
+    out = np.asarray(op(structured, pad=(96, 0, 0, 0))).astype(float) / 255
+    assert calls == [1, 1]
+    assert 0.01 < out[:, :96].std() < 0.02  # one redraw: still flat-ish, but better than the first
+    calls.clear()
+    flat_input = Image.new("RGB", (32, 32), (120, 150, 200))
+    op(flat_input, pad=(96, 0, 0, 0))
+    assert calls == [1]  # a flat input may be continued flat: no redraw
+    calls.clear()
+    op.settings.collapse_output_retries = 0
+    op(structured, pad=(96, 0, 0, 0))
+    assert calls == [1]

@@ -142,6 +142,9 @@ def evaluate(cfg) -> dict:
         "detail_gain_max": float,
         "trend_saturation": float,
         "detail_transfer": bool,
+        "detail_cap": float,
+        "colour_band_tokens": float,
+        "collapse_output_retries": int,
         "collapse_known_flat_std": float,
     }
     for name, kind in overridable.items():

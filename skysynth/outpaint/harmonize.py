@@ -123,6 +123,7 @@ def transfer_colour(
     sigma: float,
     std_range: tuple[float, float] = (0.5, 2.0),
     wrap: tuple[bool, bool] = (False, False),
+    band: float = 0.0,
 ) -> torch.Tensor:
     """Give the generated area the input's colour statistics (Reinhard et al. 2001, per channel).
 
@@ -131,12 +132,26 @@ def transfer_colour(
     outside `known_mask` is shifted to the input's mean and scaled to its standard deviation
     (the scale clamped to `std_range`, so a flat input cannot flatten a cloudy sky entirely, nor
     the reverse); the fine detail above that band is kept as it is. Inside the mask the result
-    equals `generated`."""
+    equals `generated`.
+
+    With `band` > 0 (pixels) the statistics come from the two bands of that width on either
+    side of the input's border instead of the whole areas: an input half white cloud, half deep
+    blue sky, next to a generated ring of mostly blue sky would otherwise turn that sky pale."""
     if sigma <= 0:
         return generated
     low = _smooth(generated, sigma, wrap)
-    gen_mean, gen_std = masked_mean_std(low, ~known_mask)
-    target_mean, target_std = masked_mean_std(_smooth(canvas_input, sigma, wrap, known_mask), known_mask)
+    generated_area, input_area = ~known_mask, known_mask
+    if band > 0:
+        # Square dilation/erosion by max-pooling (a large kernel in kornia.morphology unfolds the
+        # whole canvas per kernel element).
+        radius = int(math.ceil(band))
+        mask = known_mask.to(generated.dtype)
+        grown = F.max_pool2d(mask, 2 * radius + 1, stride=1, padding=radius) > 0.5
+        shrunk = F.max_pool2d(1 - mask, 2 * radius + 1, stride=1, padding=radius) < 0.5
+        if bool((grown & ~known_mask).any()) and bool((known_mask & ~shrunk).any()):
+            generated_area, input_area = grown & ~known_mask, known_mask & ~shrunk
+    gen_mean, gen_std = masked_mean_std(low, generated_area)
+    target_mean, target_std = masked_mean_std(_smooth(canvas_input, sigma, wrap, known_mask), input_area)
     scale = (target_std / gen_std.clamp_min(1e-4)).clamp(*std_range)
     moved = (low - gen_mean) * scale + target_mean + (generated - low)
     return torch.where(known_mask, generated, moved.clamp(0, 1))
@@ -255,6 +270,7 @@ def transfer_detail(
     max_candidates: int = 16384,
     choices: int = 1,
     generator: torch.Generator | None = None,
+    detail_cap: float = float("inf"),
     wrap: tuple[bool, bool] = (False, False),
 ) -> torch.Tensor:
     """Give the generated area the input's own pixel-scale texture (detail transfer).
@@ -266,7 +282,10 @@ def transfer_detail(
     tile's (nearest neighbour, as in image analogies: Hertzmann et al. 2001), so that a cloud's
     rim gets a rim's grain and open sky gets open sky's. Everything coarser stays as generated.
     With `choices` > 1 each tile takes one of its `choices` nearest input tiles at random
-    (`generator`): one best tile copied over a whole cloud repeats like wallpaper.
+    (`generator`): one best tile copied over a whole cloud repeats like wallpaper. With a finite
+    `detail_cap`, a copied tile is scaled down to at most the input's median tile RMS, or
+    `detail_cap` times the generated tile's own fine-band RMS if that is more: a rim's grain
+    copied onto smooth generated sky reads as a pattern (RESULTS.md).
     Input tiles are taken on a grid of at most `max_candidates` positions, away from the input's
     border. Inside `known_mask` the result equals `generated`; an input too small for one tile
     leaves `generated` as it is."""
@@ -286,6 +305,8 @@ def transfer_detail(
     candidates_guide = F.unfold(source_guide, block, stride=stride)[0].T  # (N, 3*block*block)
     candidates_fine = F.unfold(source_fine, block, stride=stride)[0]  # (3*block*block, N)
     candidate_norms = candidates_guide.pow(2).sum(1)
+    candidate_rms = candidates_fine.pow(2).mean(0).sqrt()
+    typical_rms = candidate_rms.median()
 
     height, width = generated.shape[-2:]
     pad_h, pad_w = (-height) % block, (-width) % block
@@ -303,12 +324,18 @@ def transfer_detail(
                 nearest = distance.topk(min(choices, distance.shape[1]), dim=1, largest=False).indices
                 device = generator.device if generator is not None else nearest.device
                 pick = torch.randint(nearest.shape[1], (len(chunk), 1), generator=generator, device=device)
-                best[start : start + 2048] = nearest.gather(1, pick.to(nearest.device)).squeeze(1)
+                picked = nearest.gather(1, pick.to(nearest.device)).squeeze(1)
             else:
-                best[start : start + 2048] = distance.argmin(1)
-        new_fine = F.fold(candidates_fine[:, best][None], (height + pad_h, width + pad_w), block, stride=block)[
-            ..., :height, :width
-        ]
+                picked = distance.argmin(1)
+            best[start : start + 2048] = picked
+        size = (height + pad_h, width + pad_w)
+        copied = candidates_fine[:, best]
+        if math.isfinite(detail_cap):
+            own_rms = F.unfold(F.pad(fine[index : index + 1], (0, pad_w, 0, pad_h)), block, stride=block)[0]
+            own_rms = own_rms.pow(2).mean(0).sqrt()
+            cap = torch.maximum(detail_cap * own_rms, typical_rms.expand_as(own_rms))
+            copied = copied * (cap / candidate_rms[best].clamp_min(1e-6)).clamp(max=1.0)[None, :]
+        new_fine = F.fold(copied[None], size, block, stride=block)[..., :height, :width]
         out.append(generated[index] - fine[index] + new_fine[0])
     transferred = torch.stack(out)
     return torch.where(known_mask, generated, transferred.clamp(0, 1))

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from PIL import Image
 from tqdm import tqdm
 
+from skysynth.flatness import luminance_std
 from skysynth.models.maskgit import MaskGIT
 from skysynth.models.upscaler import UNet
 from skysynth.models.vqvae import VQVAE
@@ -65,6 +66,12 @@ class OutpaintSettings:
     # Each redraw of a collapsed window may draw its tokens this much hotter (softmax temperature);
     # off by default: hotter draws passed the guard as speckle on grey skies (RESULTS.md).
     collapse_retry_temperature_step: float = 0.0
+    # Last line of defence: a finished output whose generated area is flatter than
+    # collapse_flat_std (luminance std, the evaluation's collapse criterion) while its input is
+    # not (collapse_known_flat_std) is drawn again, up to this many times; the most detailed
+    # draw is kept.
+    collapse_output_retries: int = 2
+    collapse_flat_std: float = 0.02
     # Fade the input's colours into the generated sky over about this many tokens (0 = off);
     # see skysynth.outpaint.harmonize.
     harmonize_tokens: float = 3.0
@@ -80,9 +87,12 @@ class OutpaintSettings:
     # per-channel mean and std (scale clamped to colour_std_range). RESULTS.md, issue 10.
     colour_transfer: bool = True
     colour_std_range: tuple[float, float] = (0.5, 2.0)
-    # Generated sky is smoother at the pixel scale than the photo: its finest detail is raised to
-    # the input's energy, by at most this factor (1 = off). RESULTS.md, issue 10.
-    detail_gain_max: float = 3.0
+    # ...measured in bands this wide either side of the input's border (0 = the whole areas).
+    colour_band_tokens: float = 4.0
+    # Generated sky is smoother at the pixel scale than the photo: after the detail transfer its
+    # finest band is raised to the input's energy, by at most this factor (1 = off). RESULTS.md:
+    # 2 keeps most of 3's gain in SWD with less crunch on clouds.
+    detail_gain_max: float = 2.0
     # The input's brightness/colour gradient continues into the generated area (a plane fitted to
     # the input, its extrapolation saturating after this many input half-sizes; 0 = off).
     trend_saturation: float = 2.0
@@ -90,6 +100,9 @@ class OutpaintSettings:
     # blurred-colour match); off = the detail gain above. RESULTS.md, issue 10.
     detail_transfer: bool = True
     detail_choices: int = 4  # each tile takes one of its this-many nearest input tiles (no wallpaper)
+    # ...but no grainier than the input's typical tile or this many times the generated tile's own
+    # detail (a cloud rim's grain copied onto smooth sky reads as a pattern; RESULTS.md).
+    detail_cap: float = 1.5
 
 
 class _StageClock:
@@ -251,9 +264,43 @@ class Outpainter:
         return images[0] if samples == 1 else images
 
     def _run(self, sharp, layout: Layout, samples, generator, upscale, progress, wrap=(False, False)) -> torch.Tensor:
-        s, f = self.settings, self.scale_factor
+        """Draw `samples` outputs; redraw those whose generated area came out flat while the
+        input is not (the output-level collapse guard), keeping the most detailed draw."""
+        s = self.settings
         clock = _StageClock()
         self.timings = clock.seconds  # seconds per stage of the last call, for benchmarks and the UI
+        result = self._draw(sharp, layout, samples, generator, upscale, progress, wrap, clock)
+        if s.collapse_output_retries <= 0:
+            return result
+        generated_area, input_area = self._judged_areas(layout, result.device)
+        detail = luminance_std(result, generated_area)
+        collapsed = (detail < s.collapse_flat_std) & (luminance_std(result, input_area) >= s.collapse_known_flat_std)
+        for _ in range(s.collapse_output_retries):
+            if not bool(collapsed.any()):
+                break
+            redrawn = torch.nonzero(collapsed).flatten()
+            again = self._draw(sharp, layout, len(redrawn), generator, upscale, progress, wrap, clock)
+            again_detail = luminance_std(again, generated_area)
+            better = again_detail > detail[redrawn]
+            result[redrawn[better]] = again[better]
+            detail[redrawn[better]] = again_detail[better]
+            collapsed[redrawn] = detail[redrawn] < s.collapse_flat_std
+        return result
+
+    @staticmethod
+    def _judged_areas(layout: Layout, device) -> tuple[torch.Tensor, torch.Tensor]:
+        """(1, 1, H, W) masks of the work canvas: the output's generated area and the input."""
+        work_w, work_h = layout.work_size
+        left, top, right, bottom = layout.input_box_work
+        input_area = torch.zeros(1, 1, work_h, work_w, dtype=torch.bool, device=device)
+        input_area[..., top:bottom, left:right] = True
+        output_area = torch.zeros_like(input_area)
+        width, height = layout.output_size
+        output_area[..., layout.margin_y : layout.margin_y + height, layout.margin_x : layout.margin_x + width] = True
+        return output_area & ~input_area, input_area
+
+    def _draw(self, sharp, layout: Layout, samples, generator, upscale, progress, wrap, clock) -> torch.Tensor:
+        s, f = self.settings, self.scale_factor
         tokens, known = self._initial_tokens(sharp, layout, samples)
         clock.lap("tokenize")
         window = self.maskgit.config.tokens_per_side
@@ -303,7 +350,13 @@ class Outpainter:
         known_mask[..., top:bottom, left:right] = True
         if s.colour_transfer:
             blurry = transfer_colour(
-                blurry, canvas_input, known_mask, self.token_pixels, tuple(s.colour_std_range), wrap
+                blurry,
+                canvas_input,
+                known_mask,
+                self.token_pixels,
+                tuple(s.colour_std_range),
+                wrap,
+                band=s.colour_band_tokens * self.token_pixels,
             )
         if s.trend_saturation > 0:
             blurry = continue_trend(blurry, canvas_input, layout.input_box_work, s.trend_saturation, wrap)
@@ -315,13 +368,21 @@ class Outpainter:
             clock.lap("upscale")
         if s.detail_transfer:
             blurry = transfer_detail(
-                blurry, canvas_input, known_mask, choices=s.detail_choices, generator=generator, wrap=wrap
+                blurry,
+                canvas_input,
+                known_mask,
+                choices=s.detail_choices,
+                generator=generator,
+                detail_cap=s.detail_cap,
+                wrap=wrap,
             )
-        else:
-            blurry = match_detail(blurry, canvas_input, known_mask, s.detail_gain_max, wrap=wrap)
+        # Then the finest band as a whole is raised to the input's energy (the capped copy leaves
+        # smooth generated sky smoother than the photo).
+        blurry = match_detail(blurry, canvas_input, known_mask, s.detail_gain_max, wrap=wrap)
         if s.border_feather_tokens > 0:
             band = s.border_feather_tokens * self.token_pixels
             blurry = mirror_feather(blurry, canvas_input, layout.input_box_work, band, wrap)
+        clock.lap("match input")
         return torch.where(known_mask, canvas_input, blurry)
 
     def _initial_tokens(self, sharp, layout: Layout, samples: int):
