@@ -316,3 +316,19 @@ def test_output_guard_redraws_flat_outputs_and_keeps_the_most_detailed(tiny_outp
     op.settings.collapse_output_retries = 0
     op(structured, pad=(96, 0, 0, 0))
     assert calls == [1]
+
+
+def test_transfer_detail_reach_keeps_far_sky_as_generated():
+    from skysynth.outpaint.harmonize import finest_band, transfer_detail
+
+    generator = torch.Generator().manual_seed(0)
+    texture = 0.5 + 0.05 * torch.randn(1, 3, 64, 48, generator=generator)
+    canvas_input, known = _input_on_canvas(texture, width=160)
+    generated = torch.full((1, 3, 64, 160), 0.5)
+    out = transfer_detail(generated, canvas_input, known, reach=(16.0, 32.0), generator=generator)
+    grain = finest_band(out).std(dim=(1, 2))[0]
+    assert float(grain[50:62].mean()) > 0.02  # near the input: the input's grain
+    assert float(grain[84:150].max()) < 1e-6  # beyond the reach: untouched
+    # On a circular axis the far side of the canvas is near the input again.
+    wrapped = transfer_detail(generated, canvas_input, known, reach=(16.0, 32.0), wrap=(False, True))
+    assert float(finest_band(wrapped, (False, True)).std(dim=(1, 2))[0][-12:-2].mean()) > 0.02

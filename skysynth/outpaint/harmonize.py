@@ -261,6 +261,28 @@ def continue_trend(
     return torch.where(known, generated, (generated + increment.to(generated.dtype)).clamp(0, 1))
 
 
+def _fade_from_box(box, shape, reach, wrap, device) -> torch.Tensor:
+    """(H, W) weights: 1 up to reach[0] pixels (Chebyshev) outside the box (top, bottom, left,
+    right), cosine down to 0 at reach[1]; circular axes measure the shorter way round."""
+    top, bottom, left, right = box
+
+    def outside(count: int, start: int, stop: int, circular: bool) -> torch.Tensor:
+        index = torch.arange(count, device=device, dtype=torch.float32)
+        distance = torch.clamp(start - index, min=0) + torch.clamp(index - (stop - 1), min=0)
+        if circular:
+            around = torch.clamp(index + count - (stop - 1), min=0) * (index < start)
+            around = around + torch.clamp(start + count - index, min=0) * (index > stop - 1)
+            distance = torch.where(around > 0, torch.minimum(distance, around), distance)
+        return distance
+
+    dy = outside(shape[0], top, bottom, wrap[0])
+    dx = outside(shape[1], left, right, wrap[1])
+    distance = torch.maximum(dy[:, None], dx[None, :])
+    full, none = reach
+    progress = ((distance - full) / max(none - full, 1e-6)).clamp(0, 1)
+    return 0.5 + 0.5 * torch.cos(math.pi * progress)
+
+
 def transfer_detail(
     generated: torch.Tensor,
     canvas_input: torch.Tensor,
@@ -271,6 +293,7 @@ def transfer_detail(
     choices: int = 1,
     generator: torch.Generator | None = None,
     detail_cap: float = float("inf"),
+    reach: tuple[float, float] | None = None,
     wrap: tuple[bool, bool] = (False, False),
 ) -> torch.Tensor:
     """Give the generated area the input's own pixel-scale texture (detail transfer).
@@ -285,7 +308,10 @@ def transfer_detail(
     (`generator`): one best tile copied over a whole cloud repeats like wallpaper. With a finite
     `detail_cap`, a copied tile is scaled down to at most the input's median tile RMS, or
     `detail_cap` times the generated tile's own fine-band RMS if that is more: a rim's grain
-    copied onto smooth generated sky reads as a pattern (RESULTS.md).
+    copied onto smooth generated sky reads as a pattern (RESULTS.md). With `reach` = (full, none)
+    (pixels from the input's border), the copy is used fully up to `full`, fades out (cosine) by
+    `none`, and farther away the generated band is kept: over a wide sky a photo's grain, JPEG
+    blocks included, tiled from a few input tiles weaves a visible pattern.
     Input tiles are taken on a grid of at most `max_candidates` positions, away from the input's
     border. Inside `known_mask` the result equals `generated`; an input too small for one tile
     leaves `generated` as it is."""
@@ -336,6 +362,9 @@ def transfer_detail(
             cap = torch.maximum(detail_cap * own_rms, typical_rms.expand_as(own_rms))
             copied = copied * (cap / candidate_rms[best].clamp_min(1e-6)).clamp(max=1.0)[None, :]
         new_fine = F.fold(copied[None], size, block, stride=block)[..., :height, :width]
+        if reach is not None:
+            weight = _fade_from_box((top, bottom, left, right), (height, width), reach, wrap, generated.device)
+            new_fine = weight * new_fine + (1 - weight) * fine[index : index + 1]
         out.append(generated[index] - fine[index] + new_fine[0])
     transferred = torch.stack(out)
     return torch.where(known_mask, generated, transferred.clamp(0, 1))

@@ -103,6 +103,9 @@ class OutpaintSettings:
     # ...but no grainier than the input's typical tile or this many times the generated tile's own
     # detail (a cloud rim's grain copied onto smooth sky reads as a pattern; RESULTS.md).
     detail_cap: float = 1.5
+    # ...and only near the input: fully within the first many tokens of its border, fading out by
+    # the second (a photo's grain tiled over a wide sky weaves a visible pattern; RESULTS.md).
+    detail_reach_tokens: tuple[float, float] = (4.0, 8.0)
 
 
 class _StageClock:
@@ -374,6 +377,7 @@ class Outpainter:
                 choices=s.detail_choices,
                 generator=generator,
                 detail_cap=s.detail_cap,
+                reach=tuple(t * self.token_pixels for t in s.detail_reach_tokens),
                 wrap=wrap,
             )
         # Then the finest band as a whole is raised to the input's energy (the capped copy leaves
