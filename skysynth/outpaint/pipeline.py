@@ -97,7 +97,7 @@ class OutpaintSettings:
     # the input, its extrapolation saturating after this many input half-sizes; 0 = off).
     trend_saturation: float = 2.0
     # The generated area's finest detail is replaced by the input's own, tile by tile (nearest
-    # blurred-colour match); off = the detail gain above. RESULTS.md, issue 10.
+    # blurred-colour match), before the gain above; off = the gain alone. RESULTS.md, issue 10.
     detail_transfer: bool = True
     detail_choices: int = 4  # each tile takes one of its this-many nearest input tiles (no wallpaper)
     # ...but no grainier than the input's typical tile or this many times the generated tile's own
