@@ -53,6 +53,25 @@ def harmonize_border(
     return torch.where(known_mask, generated, (generated + fade * offset).clamp(0, 1))
 
 
+def box_mask(height: int, width: int, box: tuple[int, int, int, int], device=None) -> torch.Tensor:
+    """(1, 1, height, width) bool, True inside `box` = (left, top, right, bottom)."""
+    left, top, right, bottom = box
+    mask = torch.zeros(1, 1, height, width, dtype=torch.bool, device=device)
+    mask[..., top:bottom, left:right] = True
+    return mask
+
+
+def _outside(index: torch.Tensor, low: int, high: int, length: int | None = None) -> torch.Tensor:
+    """Distance (pixels) of positions `index` outside [low, high) along one axis: 0 inside, 1 on
+    the first line outside. With `length` the axis is circular and the shorter way round counts."""
+    distance = torch.clamp(low - index, min=0) + torch.clamp(index - (high - 1), min=0)
+    if length is not None:
+        around = torch.clamp(index + length - (high - 1), min=0) * (index < low)
+        around = around + torch.clamp(low + length - index, min=0) * (index > high - 1)
+        distance = torch.where(around > 0, torch.minimum(distance, around), distance)
+    return distance
+
+
 def mirror_feather(
     generated: torch.Tensor,
     canvas_input: torch.Tensor,
@@ -97,9 +116,7 @@ def mirror_feather(
     # Distance (pixels) outside the box, Chebyshev: 1 on the first ring outside.
     rows = torch.arange(ys.start, ys.stop, device=generated.device, dtype=generated.dtype)
     cols = torch.arange(xs.start, xs.stop, device=generated.device, dtype=generated.dtype)
-    dy = torch.clamp(top - rows, min=0) + torch.clamp(rows - (bottom - 1), min=0)
-    dx = torch.clamp(left - cols, min=0) + torch.clamp(cols - (right - 1), min=0)
-    distance = torch.maximum(dy[:, None], dx[None, :])
+    distance = torch.maximum(_outside(rows, top, bottom)[:, None], _outside(cols, left, right)[None, :])
     # Cosine from ~1 on the first ring outside down to 0 at band + 1; 0 on the box itself.
     weight = 0.5 + 0.5 * torch.cos(math.pi * (distance / (band + 1)).clamp(0, 1))
     weight = weight * (distance > 0)
@@ -223,13 +240,13 @@ def continue_trend(
     hy, hx = (bottom - top) / 2, (right - left) / 2
     cy, cx = top + hy, left + hx
 
-    def coordinates(count: int, centre: float, half: float) -> torch.Tensor:
-        return (torch.arange(count, device=generated.device, dtype=torch.float32) + 0.5 - centre) / half
+    def normalised(count: int, start: float, step: float, centre: float, half: float) -> torch.Tensor:
+        """Centres of `count` pixels of size `step` from `start`, in half-sizes from `centre`."""
+        centres = start + (torch.arange(count, device=generated.device, dtype=torch.float32) + 0.5) * step
+        return (centres - centre) / half
 
-    sy = (bottom - top) / small.shape[-2]
-    sx = (right - left) / small.shape[-1]
-    ys = (torch.arange(small.shape[-2], device=crop.device) + 0.5) * sy / hy - 1
-    xs = (torch.arange(small.shape[-1], device=crop.device) + 0.5) * sx / hx - 1
+    ys = normalised(small.shape[-2], top, (bottom - top) / small.shape[-2], cy, hy)
+    xs = normalised(small.shape[-1], left, (right - left) / small.shape[-1], cx, hx)
     grid_y, grid_x = torch.meshgrid(ys, xs, indexing="ij")
     features = [torch.ones_like(grid_y)]
     if not wrap[1]:
@@ -242,8 +259,8 @@ def continue_trend(
     coef = torch.linalg.lstsq(design, small[0].flatten(1).T).solution  # (F, 3)
 
     height, width = generated.shape[-2:]
-    y = coordinates(height, cy, hy)
-    x = coordinates(width, cx, hx)
+    y = normalised(height, 0, 1, cy, hy)
+    x = normalised(width, 0, 1, cx, hx)
 
     def beyond(u: torch.Tensor) -> torch.Tensor:
         """How far past the border (in half-sizes), saturating; 0 inside."""
@@ -256,8 +273,7 @@ def continue_trend(
         increment = increment + next(slopes)[:, None, None] * beyond(x)[None, None, :]
     if not wrap[0]:
         increment = increment + next(slopes)[:, None, None] * beyond(y)[None, :, None]
-    known = torch.zeros(1, 1, height, width, dtype=torch.bool, device=generated.device)
-    known[..., top:bottom, left:right] = True
+    known = box_mask(height, width, box, generated.device)
     return torch.where(known, generated, (generated + increment.to(generated.dtype)).clamp(0, 1))
 
 
@@ -265,18 +281,10 @@ def _fade_from_box(box, shape, reach, wrap, device) -> torch.Tensor:
     """(H, W) weights: 1 up to reach[0] pixels (Chebyshev) outside the box (top, bottom, left,
     right), cosine down to 0 at reach[1]; circular axes measure the shorter way round."""
     top, bottom, left, right = box
-
-    def outside(count: int, start: int, stop: int, circular: bool) -> torch.Tensor:
-        index = torch.arange(count, device=device, dtype=torch.float32)
-        distance = torch.clamp(start - index, min=0) + torch.clamp(index - (stop - 1), min=0)
-        if circular:
-            around = torch.clamp(index + count - (stop - 1), min=0) * (index < start)
-            around = around + torch.clamp(start + count - index, min=0) * (index > stop - 1)
-            distance = torch.where(around > 0, torch.minimum(distance, around), distance)
-        return distance
-
-    dy = outside(shape[0], top, bottom, wrap[0])
-    dx = outside(shape[1], left, right, wrap[1])
+    rows = torch.arange(shape[0], device=device, dtype=torch.float32)
+    cols = torch.arange(shape[1], device=device, dtype=torch.float32)
+    dy = _outside(rows, top, bottom, shape[0] if wrap[0] else None)
+    dx = _outside(cols, left, right, shape[1] if wrap[1] else None)
     distance = torch.maximum(dy[:, None], dx[None, :])
     full, none = reach
     progress = ((distance - full) / max(none - full, 1e-6)).clamp(0, 1)
@@ -338,6 +346,8 @@ def transfer_detail(
     pad_h, pad_w = (-height) % block, (-width) % block
     fine = finest_band(generated, wrap)
     guide = _smooth(generated, guide_sigma, wrap)
+    if reach is not None:
+        weight = _fade_from_box((top, bottom, left, right), (height, width), reach, wrap, generated.device)
     out = []
     for index in range(generated.shape[0]):
         tiles = F.unfold(F.pad(guide[index : index + 1], (0, pad_w, 0, pad_h), mode="replicate"), block, stride=block)
@@ -363,7 +373,6 @@ def transfer_detail(
             copied = copied * (cap / candidate_rms[best].clamp_min(1e-6)).clamp(max=1.0)[None, :]
         new_fine = F.fold(copied[None], size, block, stride=block)[..., :height, :width]
         if reach is not None:
-            weight = _fade_from_box((top, bottom, left, right), (height, width), reach, wrap, generated.device)
             new_fine = weight * new_fine + (1 - weight) * fine[index : index + 1]
         out.append(generated[index] - fine[index] + new_fine[0])
     transferred = torch.stack(out)

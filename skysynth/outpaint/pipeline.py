@@ -24,6 +24,7 @@ from skysynth.models.vqvae import VQVAE
 from skysynth.outpaint.closing import close_circle, closing_overlap, open_circle, open_periodic
 from skysynth.outpaint.growth import grow_tokens, growth_plan
 from skysynth.outpaint.harmonize import (
+    box_mask,
     continue_trend,
     harmonize_border,
     match_detail,
@@ -294,13 +295,10 @@ class Outpainter:
     def _judged_areas(layout: Layout, device) -> tuple[torch.Tensor, torch.Tensor]:
         """(1, 1, H, W) masks of the work canvas: the output's generated area and the input."""
         work_w, work_h = layout.work_size
-        left, top, right, bottom = layout.input_box_work
-        input_area = torch.zeros(1, 1, work_h, work_w, dtype=torch.bool, device=device)
-        input_area[..., top:bottom, left:right] = True
-        output_area = torch.zeros_like(input_area)
         width, height = layout.output_size
-        output_area[..., layout.margin_y : layout.margin_y + height, layout.margin_x : layout.margin_x + width] = True
-        return output_area & ~input_area, input_area
+        output_box = (layout.margin_x, layout.margin_y, layout.margin_x + width, layout.margin_y + height)
+        input_area = box_mask(work_h, work_w, layout.input_box_work, device)
+        return box_mask(work_h, work_w, output_box, device) & ~input_area, input_area
 
     def _draw(self, sharp, layout: Layout, samples, generator, upscale, progress, wrap, clock) -> torch.Tensor:
         s, f = self.settings, self.scale_factor
@@ -349,8 +347,7 @@ class Outpainter:
         left, top, right, bottom = layout.input_box_work
         canvas_input = torch.zeros_like(blurry[:1])
         canvas_input[..., top:bottom, left:right] = sharp
-        known_mask = torch.zeros(1, 1, work_h, work_w, dtype=torch.bool, device=blurry.device)
-        known_mask[..., top:bottom, left:right] = True
+        known_mask = box_mask(work_h, work_w, layout.input_box_work, blurry.device)
         if s.colour_transfer:
             blurry = transfer_colour(
                 blurry,
