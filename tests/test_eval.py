@@ -140,6 +140,15 @@ def test_outpaint_eval_report_with_baselines(eval_setup, tmp_path):
     assert results["skysynth"]["input_preserved"] == 1.0 and results["reflect"]["input_preserved"] == 1.0
     assert results["mean"]["collapse"] > 0.5  # a flat fill is a collapse
     assert (tmp_path / "report" / "report.md").is_file() and (tmp_path / "report" / "grid_left.png").is_file()
+    # Pipeline overrides of the wrong kind are refused by name (bool("maybe") would be True).
+    for name, value, message in (
+        ("detail_cap", "abc", "detail_cap must be a float"),
+        ("detail_transfer", "maybe", "detail_transfer must be true or false"),
+    ):
+        bad = cfg.copy()
+        bad[name] = value
+        with pytest.raises(ValueError, match=message):
+            run(bad)
 
 
 def test_swd_and_kid_on_identical_blurred_and_sharp_sets():

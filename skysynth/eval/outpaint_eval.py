@@ -148,8 +148,17 @@ def evaluate(cfg) -> dict:
         "collapse_known_flat_std": float,
     }
     for name, kind in overridable.items():
-        if cfg.get(name) is not None:
-            setattr(settings, name, kind(cfg.get(name)))
+        value = cfg.get(name)
+        if value is None:
+            continue
+        # bool("maybe") is True: a flag must come as a real true/false from the command line.
+        try:
+            if kind is bool and not isinstance(value, bool):
+                raise ValueError
+            setattr(settings, name, kind(value))
+        except ValueError:
+            wanted = "true or false" if kind is bool else f"a {kind.__name__}"
+            raise ValueError(f"{name} must be {wanted}, got {value!r}") from None
     op = Outpainter.from_pretrained(cfg.get("weights"), settings=settings, device=cfg.device)
     methods = ["skysynth"] + list(cfg.get("baselines") or [])
     outputs = {m: [] for m in methods}
