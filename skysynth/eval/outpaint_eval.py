@@ -143,6 +143,7 @@ def evaluate(cfg) -> dict:
         "trend_saturation": float,
         "detail_transfer": bool,
         "detail_cap": float,
+        "grain_strength": float,
         "colour_band_tokens": float,
         "collapse_output_retries": int,
         "collapse_known_flat_std": float,

@@ -377,3 +377,91 @@ def transfer_detail(
         out.append(generated[index] - fine[index] + new_fine[0])
     transferred = torch.stack(out)
     return torch.where(known_mask, generated, transferred.clamp(0, 1))
+
+
+def _tile_look(guide: torch.Tensor, block: int, stride: int, structure_weight: float, ceil_mode=False):
+    """(B, T, 6) per tile: the mean colour and, times `structure_weight`, the colours' spread
+    inside the tile (a smooth patch of sky vs a cloud's edge of the same mean colour)."""
+    mean = F.avg_pool2d(guide, block, stride=stride, ceil_mode=ceil_mode)
+    spread = (F.avg_pool2d(guide.pow(2), block, stride=stride, ceil_mode=ceil_mode) - mean.pow(2)).clamp_min(0).sqrt()
+    return torch.cat([mean, structure_weight * spread], 1).flatten(2).transpose(1, 2)
+
+
+def add_grain(
+    generated: torch.Tensor,
+    canvas_input: torch.Tensor,
+    known_mask: torch.Tensor,
+    strength: float = 1.0,
+    block: int = 8,
+    neighbours: int = 8,
+    noise_sigma: float = 0.7,
+    guide_sigma: float = 1.5,
+    structure_weight: float = 1.0,
+    max_candidates: int = 16384,
+    reach: tuple[float, float] | None = None,
+    generator: torch.Generator | None = None,
+    wrap: tuple[bool, bool] = (False, False),
+) -> torch.Tensor:
+    """Add the input's grain to generated sky as noise, where it is smoother than the photo.
+
+    Far from the input the generated sky has about a third of a photo's pixel-scale detail
+    (RESULTS.md, issue 10), and copying the input's own grain tile by tile there weaves a visible
+    pattern. Here each `block` x `block` tile of the generated area gets the finest-band RMS (per
+    channel) that the input has at its look: the median over the `neighbours` input tiles whose
+    blurred colours (`guide_sigma` pixels) are nearest in mean and, times `structure_weight`, in
+    spread inside the tile, times `strength`. (By mean colour alone, smooth sky of a colour
+    between the input's sky and cloud matched the input's cloud edges and got their grain: a
+    visible speckle on blue sky, RESULTS.md.) What the tile lacks
+    of it, sqrt(target^2 - own^2), is added as noise: one Gaussian field for all three channels
+    (a photo's grain is mostly in the brightness), blurred by `noise_sigma` pixels so that it reads
+    as texture rather than salt, limited to the finest band and scaled to unit RMS. Noise never
+    repeats, so it cannot weave a pattern over a panorama. With `reach` = (none, full) (pixels
+    from the input's border) the grain fades in (cosine) from nothing at `none` to full at `full`,
+    leaving the band next to the input to the tile copy (`transfer_detail`). Circular axes
+    (`wrap` = (wrap_y, wrap_x)) stay seamless. Inside `known_mask` the result equals `generated`;
+    an input too small for one tile, or `strength` <= 0, leaves `generated` as it is."""
+    if strength <= 0:
+        return generated
+    rows, cols = torch.nonzero(known_mask[0, 0], as_tuple=True)
+    top, bottom = int(rows.min()), int(rows.max()) + 1
+    left, right = int(cols.min()), int(cols.max()) + 1
+    margin = 4  # the input's finest band near its border sees the generated sky
+    inner_h, inner_w = bottom - top - 2 * margin, right - left - 2 * margin
+    if inner_h < block or inner_w < block:
+        return generated
+    source = torch.where(known_mask, canvas_input, generated[:1])
+    inner = (..., slice(top + margin, bottom - margin), slice(left + margin, right - margin))
+    positions = (inner_h - block + 1) * (inner_w - block + 1)
+    stride = max(1, math.ceil(math.sqrt(positions / max_candidates)))
+    # Per input tile: its mean blurred colour and its finest band's RMS, per channel.
+    input_colour = _tile_look(_smooth(source, guide_sigma, wrap)[inner], block, stride, structure_weight)[0]
+    input_rms = F.avg_pool2d(finest_band(source, wrap)[inner].pow(2), block, stride=stride)[0].flatten(1).T.sqrt()
+    k = min(neighbours, len(input_colour))
+
+    height, width = generated.shape[-2:]
+    fine = finest_band(generated, wrap)
+    colour = _tile_look(_smooth(generated, guide_sigma, wrap), block, block, structure_weight, ceil_mode=True)
+    own_rms = F.avg_pool2d(fine.pow(2), block, ceil_mode=True).sqrt()
+    weight = torch.ones(height, width, device=generated.device)
+    if reach is not None:
+        none, full = reach
+        weight = 1 - _fade_from_box((top, bottom, left, right), (height, width), (none, full), wrap, generated.device)
+    device = generator.device if generator is not None else generated.device
+    out = []
+    for index in range(generated.shape[0]):
+        tiles = colour[index]  # (T, 6)
+        target = torch.empty(len(tiles), 3, device=generated.device)
+        for start in range(0, len(tiles), 2048):  # bounded memory for big canvases
+            nearest = torch.cdist(tiles[start : start + 2048], input_colour).topk(k, dim=1, largest=False).indices
+            target[start : start + 2048] = input_rms[nearest].median(dim=1).values
+        target = strength * target.T.reshape(1, 3, *own_rms.shape[-2:])
+        lacking = (target.pow(2) - own_rms[index : index + 1].pow(2)).clamp_min(0).sqrt()
+        lacking = F.interpolate(lacking, size=(height, width), mode="bilinear", align_corners=False)
+        noise = torch.randn(1, 1, height, width, generator=generator, device=device).to(generated.device)
+        if noise_sigma > 0:
+            noise = _blur(noise, noise_sigma, wrap)
+        noise = finest_band(noise, wrap)
+        noise = noise / noise.pow(2).mean().sqrt().clamp_min(1e-12)
+        out.append(generated[index] + weight * lacking[0] * noise[0])
+    grained = torch.stack(out)
+    return torch.where(known_mask, generated, grained.clamp(0, 1))

@@ -24,6 +24,7 @@ from skysynth.models.vqvae import VQVAE
 from skysynth.outpaint.closing import close_circle, closing_overlap, open_circle, open_periodic
 from skysynth.outpaint.growth import grow_tokens, growth_plan
 from skysynth.outpaint.harmonize import (
+    add_grain,
     box_mask,
     continue_trend,
     harmonize_border,
@@ -107,6 +108,10 @@ class OutpaintSettings:
     # ...and only near the input: fully within the first many tokens of its border, fading out by
     # the second (a photo's grain tiled over a wide sky weaves a visible pattern; RESULTS.md).
     detail_reach_tokens: tuple[float, float] = (4.0, 8.0)
+    # Beyond that reach the sky gets the input's grain as noise instead (no pattern to repeat):
+    # each tile is raised towards the finest-band RMS the input has where it looks alike, times this
+    # (0 = off). RESULTS.md, issue 10.
+    grain_strength: float = 1.0
 
 
 class _StageClock:
@@ -275,7 +280,7 @@ class Outpainter:
         self.timings = clock.seconds  # seconds per stage of the last call, for benchmarks and the UI
         result = self._draw(sharp, layout, samples, generator, upscale, progress, wrap, clock)
         if s.collapse_output_retries <= 0:
-            return result
+            return self._add_grain(result, sharp, layout, generator, wrap, clock)
         generated_area, input_area = self._judged_areas(layout, result.device)
         detail = luminance_std(result, generated_area)
         collapsed = (detail < s.collapse_flat_std) & (luminance_std(result, input_area) >= s.collapse_known_flat_std)
@@ -289,6 +294,26 @@ class Outpainter:
             result[redrawn[better]] = again[better]
             detail[redrawn[better]] = again_detail[better]
             collapsed[redrawn] = detail[redrawn] < s.collapse_flat_std
+        return self._add_grain(result, sharp, layout, generator, wrap, clock)
+
+    def _add_grain(self, result, sharp, layout: Layout, generator, wrap, clock) -> torch.Tensor:
+        """The input's grain as noise beyond the detail copy's reach (`add_grain`). Added after
+        the collapse guard has chosen its draws: noise is not structure, and must not pass a flat
+        sky as a detailed one."""
+        s = self.settings
+        if s.grain_strength <= 0:
+            return result
+        work_w, work_h = layout.work_size
+        left, top, right, bottom = layout.input_box_work
+        canvas_input = torch.zeros_like(result[:1])
+        canvas_input[..., top:bottom, left:right] = sharp
+        known_mask = box_mask(work_h, work_w, layout.input_box_work, result.device)
+        # Where the copy reaches, the grain is the copy's; the noise fades in as the copy fades out.
+        reach = tuple(t * self.token_pixels for t in s.detail_reach_tokens) if s.detail_transfer else None
+        result = add_grain(
+            result, canvas_input, known_mask, s.grain_strength, reach=reach, generator=generator, wrap=wrap
+        )
+        clock.lap("match input")
         return result
 
     @staticmethod
