@@ -168,3 +168,11 @@ def test_swd_and_kid_on_identical_blurred_and_sharp_sets():
     distances = FeatureDistances(CloudClassifier(ClassifierConfig(class_names=("a", "b"))), subset_size=12, subsets=10)
     same = distances(images, images)
     assert abs(same["kid"]) < 0.01 and abs(same["fid"]) < 1e-3
+    # KID's subsets are seeded: the same sets give the same KID, whatever the global RNG did.
+    classifier = distances.features.classifier
+    subsampled = FeatureDistances(classifier, subset_size=6, subsets=10)
+    first = subsampled(blurred[:12], images[12:])
+    torch.rand(100)
+    assert subsampled(blurred[:12], images[12:])["kid"] == first["kid"]
+    reseeded = FeatureDistances(classifier, subset_size=6, subsets=10, seed=1)
+    assert reseeded(blurred[:12], images[12:])["kid"] != first["kid"]

@@ -123,7 +123,7 @@ def evaluate(cfg) -> dict:
     if len(truths) < 4:
         raise ValueError(f"need at least 4 images, found {len(truths)}")
     classifier = CloudClassifier.from_pretrained(weights_dir(cfg.get("classifier"), "classifier"))
-    features = FeatureDistances(classifier, subset_size=min(50, len(truths) // 2), subsets=50)
+    features = FeatureDistances(classifier, subset_size=min(50, len(truths) // 2), subsets=50, seed=int(cfg.seed))
     left, top, right, bottom = box
     pad = (left, top, size - right, size - bottom)
     settings = OutpaintSettings(temperature=float(cfg.temperature), decode_steps=int(cfg.decode_steps))

@@ -90,9 +90,9 @@ def swd(
 class FeatureDistances:
     """KID and FID of image sets against a real set, on classifier features."""
 
-    def __init__(self, classifier: CloudClassifier, subset_size: int = 50, subsets: int = 50):
+    def __init__(self, classifier: CloudClassifier, subset_size: int = 50, subsets: int = 50, seed: int = 0):
         self.features = ClassifierFeatures(classifier)
-        self.subset_size, self.subsets = subset_size, subsets
+        self.subset_size, self.subsets, self.seed = subset_size, subsets, seed
 
     def __call__(self, fake: torch.Tensor, real: torch.Tensor) -> dict[str, float]:
         n = min(len(fake), len(real))
@@ -103,5 +103,9 @@ class FeatureDistances:
         for metric in (kid, fid):
             metric.update(real.float().cpu(), real=True)
             metric.update(fake.float().cpu(), real=False)
-        kid_mean, kid_std = kid.compute()
+        # KID's subsets are drawn from the global RNG: seeded here (and the caller's RNG left as it
+        # was), so the same outputs get the same KID in every run and methods share subsets.
+        with torch.random.fork_rng():
+            torch.manual_seed(self.seed)
+            kid_mean, kid_std = kid.compute()
         return {"kid": float(kid_mean), "kid_std": float(kid_std), "fid": float(fid.compute())}
