@@ -1,3 +1,5 @@
+import functools
+
 import numpy as np
 import pytest
 import torch
@@ -346,7 +348,9 @@ def test_add_grain_gives_far_sky_the_inputs_grain_at_its_colour():
     # Generated, smooth: white above, blue below (the input's layout swapped).
     generated = torch.full((1, 3, 64, 160), 0.3)
     generated[..., :32, :] = 0.9
-    out = add_grain(generated, canvas_input, known, generator=torch.Generator().manual_seed(1))
+    # (No cap: half of this input is smooth, so its lower quartile of grain is none.)
+    add_grain_free = functools.partial(add_grain, cap_quantile=1.0)
+    out = add_grain_free(generated, canvas_input, known, generator=torch.Generator().manual_seed(1))
     assert torch.equal(out[..., :48], generated[..., :48])
     grain = lambda x, rows, cols: float(finest_band(x)[..., rows, cols].pow(2).mean().sqrt())  # noqa: E731
     input_grain = grain(canvas_input, slice(4, 28), slice(4, 44))
@@ -356,11 +360,13 @@ def test_add_grain_gives_far_sky_the_inputs_grain_at_its_colour():
     # Coarse content stays the generated one.
     coarse = lambda x: torch.nn.functional.avg_pool2d(x, 8)  # noqa: E731
     assert (coarse(out) - coarse(generated))[..., [1, 2, 5, 6], 7:-1].abs().max() < 0.02
-    assert torch.equal(out, add_grain(generated, canvas_input, known, generator=torch.Generator().manual_seed(1)))
-    assert not torch.equal(out, add_grain(generated, canvas_input, known, generator=torch.Generator().manual_seed(2)))
+    assert torch.equal(out, add_grain_free(generated, canvas_input, known, generator=torch.Generator().manual_seed(1)))
+    assert not torch.equal(
+        out, add_grain_free(generated, canvas_input, known, generator=torch.Generator().manual_seed(2))
+    )
     # Sky already as grainy as the input gets nothing more; strength 0 is off.
     grainy = generated + (out - generated) * 1.5
-    regrained = add_grain(grainy, canvas_input, known, generator=generator)
+    regrained = add_grain_free(grainy, canvas_input, known, generator=generator)
     assert grain(regrained, slice(40, 60), slice(60, 156)) < 1.05 * grain(grainy, slice(40, 60), slice(60, 156))
     assert torch.equal(add_grain(generated, canvas_input, known, strength=0.0), generated)
 
@@ -393,8 +399,29 @@ def test_add_grain_matches_smooth_sky_to_smooth_sky_not_to_edges_of_its_mean_col
     generated = torch.full((1, 3, 64, 160), 0.58)  # smooth, nearer the edges' mean than the sky's
     grain = lambda x: float(finest_band(x)[..., 8:-8, 60:156].pow(2).mean().sqrt())  # noqa: E731
     by_colour = add_grain(
-        generated, canvas_input, known, structure_weight=0.0, generator=torch.Generator().manual_seed(1)
+        generated,
+        canvas_input,
+        known,
+        structure_weight=0.0,
+        cap_quantile=1.0,
+        generator=torch.Generator().manual_seed(1),
     )
-    by_look = add_grain(generated, canvas_input, known, generator=torch.Generator().manual_seed(1))
+    by_look = add_grain(generated, canvas_input, known, cap_quantile=1.0, generator=torch.Generator().manual_seed(1))
     assert grain(by_colour) > 0.1  # the edges' grain (about 0.18) on smooth sky
     assert grain(by_look) < 0.2 * grain(by_colour)  # mostly the smooth sky's (none)
+
+
+def test_add_grain_is_capped_at_a_quantile_of_the_inputs_grain():
+    from skysynth.outpaint.harmonize import add_grain, finest_band
+
+    generator = torch.Generator().manual_seed(0)
+    # Input: three quarters smooth sky (0.3), one quarter grainy cloud (0.8).
+    texture = torch.full((1, 3, 64, 48), 0.3) + 0.002 * torch.randn(1, 1, 64, 48, generator=generator)
+    texture[..., 48:, :] = 0.8 + 0.05 * torch.randn(1, 1, 16, 48, generator=generator)
+    canvas_input, known = _input_on_canvas(texture, width=160)
+    generated = torch.full((1, 3, 64, 160), 0.8)  # smooth, the cloud's colour
+    grain = lambda x: float(finest_band(x)[..., 8:-8, 60:156].pow(2).mean().sqrt())  # noqa: E731
+    free = add_grain(generated, canvas_input, known, cap_quantile=1.0, generator=torch.Generator().manual_seed(1))
+    capped = add_grain(generated, canvas_input, known, generator=torch.Generator().manual_seed(1))
+    assert grain(free) > 0.02  # the cloud's grain
+    assert grain(capped) < 0.1 * grain(free)  # at most the smooth sky's (the lower quartile)

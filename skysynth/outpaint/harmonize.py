@@ -396,7 +396,8 @@ def add_grain(
     neighbours: int = 8,
     noise_sigma: float = 0.7,
     guide_sigma: float = 1.5,
-    structure_weight: float = 1.0,
+    structure_weight: float = 3.0,
+    cap_quantile: float = 0.25,
     max_candidates: int = 16384,
     reach: tuple[float, float] | None = None,
     generator: torch.Generator | None = None,
@@ -411,7 +412,9 @@ def add_grain(
     blurred colours (`guide_sigma` pixels) are nearest in mean and, times `structure_weight`, in
     spread inside the tile, times `strength`. (By mean colour alone, smooth sky of a colour
     between the input's sky and cloud matched the input's cloud edges and got their grain: a
-    visible speckle on blue sky, RESULTS.md.) What the tile lacks
+    visible speckle on blue sky, RESULTS.md.) The target is capped at the `cap_quantile` of the
+    input's tile RMS (per channel): generated sky whose colour drifted from every smooth input
+    sky still matched faint cloud and got a mottled grain. What the tile lacks
     of it, sqrt(target^2 - own^2), is added as noise: one Gaussian field for all three channels
     (a photo's grain is mostly in the brightness), blurred by `noise_sigma` pixels so that it reads
     as texture rather than salt, limited to the finest band and scaled to unit RMS. Noise never
@@ -437,6 +440,7 @@ def add_grain(
     input_colour = _tile_look(_smooth(source, guide_sigma, wrap)[inner], block, stride, structure_weight)[0]
     input_rms = F.avg_pool2d(finest_band(source, wrap)[inner].pow(2), block, stride=stride)[0].flatten(1).T.sqrt()
     k = min(neighbours, len(input_colour))
+    cap_rms = torch.quantile(input_rms, cap_quantile, dim=0)  # (3,)
 
     height, width = generated.shape[-2:]
     fine = finest_band(generated, wrap)
@@ -454,7 +458,7 @@ def add_grain(
         for start in range(0, len(tiles), 2048):  # bounded memory for big canvases
             nearest = torch.cdist(tiles[start : start + 2048], input_colour).topk(k, dim=1, largest=False).indices
             target[start : start + 2048] = input_rms[nearest].median(dim=1).values
-        target = strength * target.T.reshape(1, 3, *own_rms.shape[-2:])
+        target = strength * torch.minimum(target, cap_rms).T.reshape(1, 3, *own_rms.shape[-2:])
         lacking = (target.pow(2) - own_rms[index : index + 1].pow(2)).clamp_min(0).sqrt()
         lacking = F.interpolate(lacking, size=(height, width), mode="bilinear", align_corners=False)
         noise = torch.randn(1, 1, height, width, generator=generator, device=device).to(generated.device)
