@@ -291,6 +291,25 @@ def _fade_from_box(box, shape, reach, wrap, device) -> torch.Tensor:
     return 0.5 + 0.5 * torch.cos(math.pi * progress)
 
 
+def _input_interior(generated, canvas_input, known_mask, block: int, max_candidates: int):
+    """Where the input's own tiles are taken from (transfer_detail, add_grain): its box
+    (top, bottom, left, right), the canvas with the input pasted in, the index of its interior
+    (away from its border, where its finest band sees the generated sky) and a stride that keeps
+    the tile positions there at most `max_candidates`. None if the interior holds no tile."""
+    rows, cols = torch.nonzero(known_mask[0, 0], as_tuple=True)
+    top, bottom = int(rows.min()), int(rows.max()) + 1
+    left, right = int(cols.min()), int(cols.max()) + 1
+    margin = 4
+    inner_h, inner_w = bottom - top - 2 * margin, right - left - 2 * margin
+    if inner_h < block or inner_w < block:
+        return None
+    source = torch.where(known_mask, canvas_input, generated[:1])
+    inner = (..., slice(top + margin, bottom - margin), slice(left + margin, right - margin))
+    positions = (inner_h - block + 1) * (inner_w - block + 1)
+    stride = max(1, math.ceil(math.sqrt(positions / max_candidates)))
+    return (top, bottom, left, right), source, inner, stride
+
+
 def transfer_detail(
     generated: torch.Tensor,
     canvas_input: torch.Tensor,
@@ -323,19 +342,12 @@ def transfer_detail(
     Input tiles are taken on a grid of at most `max_candidates` positions, away from the input's
     border. Inside `known_mask` the result equals `generated`; an input too small for one tile
     leaves `generated` as it is."""
-    rows, cols = torch.nonzero(known_mask[0, 0], as_tuple=True)
-    top, bottom = int(rows.min()), int(rows.max()) + 1
-    left, right = int(cols.min()), int(cols.max()) + 1
-    margin = 4  # the input's finest band near its border sees the generated sky
-    inner_h, inner_w = bottom - top - 2 * margin, right - left - 2 * margin
-    if inner_h < block or inner_w < block:
+    interior = _input_interior(generated, canvas_input, known_mask, block, max_candidates)
+    if interior is None:
         return generated
-    source = torch.where(known_mask, canvas_input, generated[:1])
-    inner = (..., slice(top + margin, bottom - margin), slice(left + margin, right - margin))
+    (top, bottom, left, right), source, inner, stride = interior
     source_fine = finest_band(source, wrap)[inner]
     source_guide = _smooth(source, guide_sigma, wrap)[inner]
-    positions = (inner_h - block + 1) * (inner_w - block + 1)
-    stride = max(1, math.ceil(math.sqrt(positions / max_candidates)))
     candidates_guide = F.unfold(source_guide, block, stride=stride)[0].T  # (N, 3*block*block)
     candidates_fine = F.unfold(source_fine, block, stride=stride)[0]  # (3*block*block, N)
     candidate_norms = candidates_guide.pow(2).sum(1)
@@ -425,17 +437,10 @@ def add_grain(
     an input too small for one tile, or `strength` <= 0, leaves `generated` as it is."""
     if strength <= 0:
         return generated
-    rows, cols = torch.nonzero(known_mask[0, 0], as_tuple=True)
-    top, bottom = int(rows.min()), int(rows.max()) + 1
-    left, right = int(cols.min()), int(cols.max()) + 1
-    margin = 4  # the input's finest band near its border sees the generated sky
-    inner_h, inner_w = bottom - top - 2 * margin, right - left - 2 * margin
-    if inner_h < block or inner_w < block:
+    interior = _input_interior(generated, canvas_input, known_mask, block, max_candidates)
+    if interior is None:
         return generated
-    source = torch.where(known_mask, canvas_input, generated[:1])
-    inner = (..., slice(top + margin, bottom - margin), slice(left + margin, right - margin))
-    positions = (inner_h - block + 1) * (inner_w - block + 1)
-    stride = max(1, math.ceil(math.sqrt(positions / max_candidates)))
+    (top, bottom, left, right), source, inner, stride = interior
     # Per input tile: its mean blurred colour and its finest band's RMS, per channel.
     input_colour = _tile_look(_smooth(source, guide_sigma, wrap)[inner], block, stride, structure_weight)[0]
     input_rms = F.avg_pool2d(finest_band(source, wrap)[inner].pow(2), block, stride=stride)[0].flatten(1).T.sqrt()
