@@ -72,6 +72,11 @@ def test_maskgit_eval_per_mask_and_samplers(eval_setup):
     assert "confidence + pixel guard, 6 redraws, exemption 0.01" in report["collapse"]
     fast = run(eval_cfg(eval_setup, "maskgit", decode_steps=2, samplers=False))
     assert fast["collapse"] == {} and fast["per_mask"] == report["per_mask"]
+    name = "confidence + pixel guard, 3 redraws in Halton order, exemption 0.01"
+    chosen = run(eval_cfg(eval_setup, "maskgit", decode_steps=2, samplers=[name]))
+    assert set(chosen["collapse"]) == {name}
+    with pytest.raises(ValueError, match="unknown sampler 'nosuch'"):
+        run(eval_cfg(eval_setup, "maskgit", decode_steps=2, samplers=["nosuch"]))
 
 
 def test_upscaler_eval_steps_and_seams(eval_setup):

@@ -311,6 +311,25 @@ def test_collapse_guard_redraws_hotter_each_time():
     assert (out[unknown] < 4).all()  # nothing better was found: a collapsed draw is returned
 
 
+def test_collapse_guard_can_redraw_in_another_order():
+    class Recorder(MaskGITSampler):
+        orders: list = []
+
+        def sample(self, net, tokens, unknown, generator):
+            Recorder.orders.append(self.order)
+            return super().sample(net, tokens, unknown, generator)
+
+    tokens = torch.randint(4, 16, (1, 8, 8), generator=torch.Generator().manual_seed(0))
+    unknown = outpaint_masks(8)[0][None]
+    guard = GuardedSampler(Recorder(decode_steps=2), retries=2, decode=_decode_grey_ids, retry_order="halton")
+    out = guard.sample(FlatFirst([0, 1, 2, 3], 2), tokens, unknown, torch.Generator().manual_seed(0))
+    assert Recorder.orders == ["confidence", "halton"]  # the first draw collapsed, the Halton redraw did not
+    assert (out[unknown] >= 4).any() and (out[~unknown] == tokens[~unknown]).all()
+    assert guard.sampler.order == "confidence"  # the redraw's order does not leak into later first draws
+    with pytest.raises(ValueError, match="retry_order"):
+        GuardedSampler(MaskGITSampler(), retry_order="spiral")
+
+
 @pytest.mark.parametrize("local_mixing", [False, True])
 def test_maskgit_save_load_round_trip(tmp_path, local_mixing):
     net = tiny_maskgit(local_mixing=local_mixing)

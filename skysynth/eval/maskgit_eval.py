@@ -33,6 +33,19 @@ def samplers(cfg, decode=None) -> dict[str, MaskGITSampler]:
         "halton order + pixel guard, 6 redraws, exemption 0.01": GuardedSampler(
             MaskGITSampler(steps, temperature, order="halton"), decode=decode, **guard
         ),
+        "confidence + pixel guard, 3 redraws, exemption 0.01": GuardedSampler(
+            MaskGITSampler(steps, temperature, anneal=True), decode=decode, **{**guard, "retries": 3}
+        ),
+        # Session 9: a collapsed window is redrawn in Halton order (spread-out unmasking does not
+        # let one flat token grow from its first confident neighbours); the pipeline's default.
+        "confidence + pixel guard, 3 redraws in Halton order, exemption 0.01": GuardedSampler(
+            MaskGITSampler(steps, temperature, anneal=True),
+            decode=decode,
+            **{**guard, "retries": 3, "retry_order": "halton"},
+        ),
+        "confidence + pixel guard, 6 redraws in Halton order, exemption 0.01": GuardedSampler(
+            MaskGITSampler(steps, temperature, anneal=True), decode=decode, **{**guard, "retry_order": "halton"}
+        ),
         "confidence + pixel guard, 6 redraws, exemption 0.01, hotter redraws (+0.15)": GuardedSampler(
             MaskGITSampler(steps, temperature, anneal=True), decode=decode, **{**guard, "retry_temperature_step": 0.15}
         ),
@@ -43,6 +56,18 @@ def samplers(cfg, decode=None) -> dict[str, MaskGITSampler]:
             for t in cfg.get("sampling_temperatures", [])
         },
     }
+
+
+def choose_samplers(cfg, decode=None) -> dict[str, MaskGITSampler]:
+    """The samplers the eval compares: all (samplers=true), none (false), or a list of names."""
+    wanted = cfg.get("samplers", True)
+    if isinstance(wanted, bool):
+        return samplers(cfg, decode) if wanted else {}
+    available = samplers(cfg, decode)
+    unknown = [name for name in wanted if name not in available]
+    if unknown:
+        raise ValueError(f"unknown sampler {unknown[0]!r}: choose from {', '.join(map(repr, available))}")
+    return {name: available[name] for name in wanted}
 
 
 @torch.no_grad()
@@ -56,7 +81,7 @@ def evaluate(cfg) -> dict:
     correct = torch.zeros(len(MASK_NAMES), dtype=torch.float64)
     total = torch.zeros(len(MASK_NAMES), dtype=torch.float64)
     # samplers=false: per-mask accuracy and NLL only (fast enough for the whole split).
-    chosen = samplers(cfg, decode=lambda t: tokenizer.decode(t).clamp(0, 1)) if cfg.get("samplers", True) else {}
+    chosen = choose_samplers(cfg, decode=lambda t: tokenizer.decode(t).clamp(0, 1))
     collapsed = {name: torch.zeros(len(MASK_NAMES)) for name in chosen}
     # Detail energy of generated areas over the truth's: >> 1 = speckle noise, << 1 = flat.
     detail = {name: [0.0, 0.0] for name in chosen}

@@ -200,11 +200,15 @@ class GuardedSampler:
         flat_std: float = 0.02,
         known_flat_std: float | None = None,
         retry_temperature_step: float = 0.0,
+        retry_order: str | None = None,
     ):
+        if retry_order not in (None, "confidence", "halton"):
+            raise ValueError(f"retry_order must be None, 'confidence' or 'halton', got {retry_order!r}")
         self.sampler, self.max_share, self.margin, self.retries = sampler, max_share, margin, retries
         self.decode, self.flat_std = decode, flat_std
         self.known_flat_std = flat_std if known_flat_std is None else known_flat_std
         self.retry_temperature_step = retry_temperature_step
+        self.retry_order = retry_order
 
     @staticmethod
     def dominant_share(
@@ -239,11 +243,13 @@ class GuardedSampler:
         return flat, -generated_std
 
     def _redraw_sampler(self, attempt: int) -> MaskGITSampler:
-        if not self.retry_temperature_step:
+        if not self.retry_temperature_step and self.retry_order in (None, self.sampler.order):
             return self.sampler
-        hotter = copy.copy(self.sampler)
-        hotter.sampling_temperature = self.sampler.sampling_temperature + attempt * self.retry_temperature_step
-        return hotter
+        redraw = copy.copy(self.sampler)
+        redraw.sampling_temperature = self.sampler.sampling_temperature + attempt * self.retry_temperature_step
+        if self.retry_order is not None:
+            redraw.order = self.retry_order
+        return redraw
 
     @torch.no_grad()
     def sample(self, net, tokens: torch.Tensor, unknown: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
