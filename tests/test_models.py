@@ -326,6 +326,12 @@ def test_collapse_guard_can_redraw_in_another_order():
     assert Recorder.orders == ["confidence", "halton"]  # the first draw collapsed, the Halton redraw did not
     assert (out[unknown] >= 4).any() and (out[~unknown] == tokens[~unknown]).all()
     assert guard.sampler.order == "confidence"  # the redraw's order does not leak into later first draws
+    Recorder.orders = []
+    late = GuardedSampler(
+        Recorder(decode_steps=2), retries=3, decode=_decode_grey_ids, retry_order="halton", retry_order_after=2
+    )
+    late.sample(FlatFirst([0, 1, 2, 3], 100), tokens, unknown, torch.Generator().manual_seed(0))
+    assert Recorder.orders == ["confidence", "confidence", "confidence", "halton"]  # only the last redraw
     with pytest.raises(ValueError, match="retry_order"):
         GuardedSampler(MaskGITSampler(), retry_order="spiral")
 

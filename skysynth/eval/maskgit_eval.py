@@ -36,8 +36,13 @@ def samplers(cfg, decode=None) -> dict[str, MaskGITSampler]:
         "confidence + pixel guard, 3 redraws, exemption 0.01": GuardedSampler(
             MaskGITSampler(steps, temperature, anneal=True), decode=decode, **{**guard, "retries": 3}
         ),
-        # Session 9: a collapsed window is redrawn in Halton order (spread-out unmasking does not
-        # let one flat token grow from its first confident neighbours); the pipeline's default.
+        # Session 9: collapsed windows redrawn in Halton order (spread-out unmasking does not let
+        # one flat token grow from its first confident neighbours); the pipeline: the last redraw.
+        "confidence + pixel guard, 3 redraws, the last in Halton order, exemption 0.01": GuardedSampler(
+            MaskGITSampler(steps, temperature, anneal=True),
+            decode=decode,
+            **{**guard, "retries": 3, "retry_order": "halton", "retry_order_after": 2},
+        ),
         "confidence + pixel guard, 3 redraws in Halton order, exemption 0.01": GuardedSampler(
             MaskGITSampler(steps, temperature, anneal=True),
             decode=decode,

@@ -185,9 +185,11 @@ class GuardedSampler:
     the known part instead of the unseen truth. Collapsed windows are sampled again with fresh
     noise, up to `retries` times; each redraw may raise the softmax temperature of the token draw
     by `retry_temperature_step` (more varied draws where the plain sampler keeps landing on flat
-    sky). A redraw replaces the old draw when it is not collapsed, or is less collapsed (more
-    generated detail when judging pixels, else a smaller dominant share). No token id is banned:
-    a sky that is flat in the known part too passes untouched.
+    sky), and redraws after the first `retry_order_after` may use another unmasking order
+    (`retry_order`, e.g. "halton" after confidence-ordered draws). A redraw replaces the old
+    draw when it is not collapsed, or is less collapsed (more generated detail when judging
+    pixels, else a smaller dominant share). No token id is banned: a sky that is flat in the
+    known part too passes untouched.
     """
 
     def __init__(
@@ -201,6 +203,7 @@ class GuardedSampler:
         known_flat_std: float | None = None,
         retry_temperature_step: float = 0.0,
         retry_order: str | None = None,
+        retry_order_after: int = 0,
     ):
         if retry_order not in (None, "confidence", "halton"):
             raise ValueError(f"retry_order must be None, 'confidence' or 'halton', got {retry_order!r}")
@@ -208,7 +211,7 @@ class GuardedSampler:
         self.decode, self.flat_std = decode, flat_std
         self.known_flat_std = flat_std if known_flat_std is None else known_flat_std
         self.retry_temperature_step = retry_temperature_step
-        self.retry_order = retry_order
+        self.retry_order, self.retry_order_after = retry_order, retry_order_after
 
     @staticmethod
     def dominant_share(
@@ -243,12 +246,13 @@ class GuardedSampler:
         return flat, -generated_std
 
     def _redraw_sampler(self, attempt: int) -> MaskGITSampler:
-        if not self.retry_temperature_step and self.retry_order in (None, self.sampler.order):
+        order = self.retry_order if attempt > self.retry_order_after else None
+        if not self.retry_temperature_step and order in (None, self.sampler.order):
             return self.sampler
         redraw = copy.copy(self.sampler)
         redraw.sampling_temperature = self.sampler.sampling_temperature + attempt * self.retry_temperature_step
-        if self.retry_order is not None:
-            redraw.order = self.retry_order
+        if order is not None:
+            redraw.order = order
         return redraw
 
     @torch.no_grad()
