@@ -455,14 +455,18 @@ def add_grain(
     if reach is not None:
         none, full = reach
         weight = 1 - _fade_from_box((top, bottom, left, right), (height, width), (none, full), wrap, generated.device)
+    # Only tiles that the bilinear upsampling below carries to a pixel with weight > 0 need a
+    # target (within the copy's reach the noise weight is 0): the search skips the others.
+    tile_weight = F.max_pool2d(weight[None, None], block, ceil_mode=True)
+    needed = torch.nonzero(F.max_pool2d(tile_weight, 3, stride=1, padding=1).flatten() > 0).flatten()
     device = generator.device if generator is not None else generated.device
     out = []
     for index in range(generated.shape[0]):
-        tiles = colour[index]  # (T, 6)
-        target = torch.empty(len(tiles), 3, device=generated.device)
+        tiles = colour[index][needed]  # (T', 6)
+        target = torch.zeros(colour.shape[1], 3, device=generated.device)
         for start in range(0, len(tiles), 2048):  # bounded memory for big canvases
             nearest = torch.cdist(tiles[start : start + 2048], input_colour).topk(k, dim=1, largest=False).indices
-            target[start : start + 2048] = input_rms[nearest].median(dim=1).values
+            target[needed[start : start + 2048]] = input_rms[nearest].median(dim=1).values
         target = strength * torch.minimum(target, cap_rms).T.reshape(1, 3, *own_rms.shape[-2:])
         lacking = (target.pow(2) - own_rms[index : index + 1].pow(2)).clamp_min(0).sqrt()
         lacking = F.interpolate(lacking, size=(height, width), mode="bilinear", align_corners=False)
