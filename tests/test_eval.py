@@ -149,6 +149,7 @@ def test_outpaint_eval_report_with_baselines(eval_setup, tmp_path):
     for name, value, message in (
         ("detail_cap", "abc", "detail_cap must be a float"),
         ("detail_transfer", "maybe", "detail_transfer must be true or false"),
+        ("collapse_retry_order", "spiral", "retry_order must be None, 'confidence' or 'halton'"),
     ):
         bad = cfg.copy()
         bad[name] = value
