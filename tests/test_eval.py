@@ -75,6 +75,9 @@ def test_maskgit_eval_per_mask_and_samplers(eval_setup):
     name = "confidence + pixel guard, 3 redraws in Halton order, exemption 0.01"
     chosen = run(eval_cfg(eval_setup, "maskgit", decode_steps=2, samplers=[name]))
     assert set(chosen["collapse"]) == {name}
+    assert set(run(eval_cfg(eval_setup, "maskgit", decode_steps=2, samplers="halton order"))["collapse"]) == {
+        "halton order"
+    }
     with pytest.raises(ValueError, match="unknown sampler 'nosuch'"):
         run(eval_cfg(eval_setup, "maskgit", decode_steps=2, samplers=["nosuch"]))
 

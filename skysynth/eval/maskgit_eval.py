@@ -37,7 +37,7 @@ def samplers(cfg, decode=None) -> dict[str, MaskGITSampler]:
             MaskGITSampler(steps, temperature, anneal=True), decode=decode, **{**guard, "retries": 3}
         ),
         # Session 9: collapsed windows redrawn in Halton order (spread-out unmasking does not let
-        # one flat token grow from its first confident neighbours); the pipeline: the last redraw.
+        # one flat token grow from its first confident neighbours); off in the pipeline (RESULTS).
         "confidence + pixel guard, 3 redraws, the last in Halton order, exemption 0.01": GuardedSampler(
             MaskGITSampler(steps, temperature, anneal=True),
             decode=decode,
@@ -68,6 +68,8 @@ def choose_samplers(cfg, decode=None) -> dict[str, MaskGITSampler]:
     wanted = cfg.get("samplers", True)
     if isinstance(wanted, bool):
         return samplers(cfg, decode) if wanted else {}
+    if isinstance(wanted, str):  # samplers='halton order' on the command line: one name
+        wanted = [wanted]
     available = samplers(cfg, decode)
     unknown = [name for name in wanted if name not in available]
     if unknown:
