@@ -36,7 +36,6 @@ def pyramid_patches(
         mask[..., -half:, :] = False
         mask[..., :, :half] = False
         mask[..., :, -half:] = False
-        unfolded = F.unfold(layer, patch, padding=0)  # (B, 3*p*p, (H-p+1)*(W-p+1))
         centres = mask[..., half : layer.shape[-2] - half, half : layer.shape[-1] - half].flatten(1)
         descriptors = []
         for b in range(images.shape[0]):
@@ -44,7 +43,9 @@ def pyramid_patches(
             if len(candidates) == 0:
                 continue
             picks = candidates[torch.randint(len(candidates), (per_image,), generator=generator)]
-            descriptors.append(unfolded[b, :, picks].T)
+            # One image at a time: all patches of a 445-photo set at once took ~12 GB.
+            unfolded = F.unfold(layer[b : b + 1], patch, padding=0)  # (1, 3*p*p, (H-p+1)*(W-p+1))
+            descriptors.append(unfolded[0, :, picks].T)
         if descriptors:
             out.append(torch.cat(descriptors))
     return out
