@@ -295,43 +295,55 @@ def test_collapse_guard_exempts_only_known_parts_flatter_than_its_threshold():
     assert not redrawn(0.5)  # the known part counts as flat: a flat continuation may stay
 
 
-def test_collapse_guard_redraws_hotter_each_time():
-    class Recorder(MaskGITSampler):
-        temperatures: list = []
+class RecordingSampler(MaskGITSampler):
+    """A MaskGITSampler that logs (softmax temperature, order) of every draw into `draws`
+    (shared by the guard's copies of it)."""
 
-        def sample(self, net, tokens, unknown, generator):
-            Recorder.temperatures.append(self.sampling_temperature)
-            return super().sample(net, tokens, unknown, generator)
+    def __init__(self, draws: list, **kwargs):
+        super().__init__(**kwargs)
+        self.draws = draws
 
+    def sample(self, net, tokens, unknown, generator):
+        self.draws.append((self.sampling_temperature, self.order))
+        return super().sample(net, tokens, unknown, generator)
+
+
+def _textured_window():
+    """(tokens, unknown): textured known ids 4-15 and the first outpainting mask, 8x8 tokens."""
     tokens = torch.randint(4, 16, (1, 8, 8), generator=torch.Generator().manual_seed(0))
-    unknown = outpaint_masks(8)[0][None]
-    guard = GuardedSampler(Recorder(decode_steps=2), retries=3, decode=_decode_grey_ids, retry_temperature_step=0.25)
+    return tokens, outpaint_masks(8)[0][None]
+
+
+def test_collapse_guard_redraws_hotter_each_time():
+    tokens, unknown = _textured_window()
+    draws = []
+    sampler = RecordingSampler(draws, decode_steps=2)
+    guard = GuardedSampler(sampler, retries=3, decode=_decode_grey_ids, retry_temperature_step=0.25)
     out = guard.sample(FlatFirst([0, 1, 2, 3], 100), tokens, unknown, torch.Generator().manual_seed(0))
-    assert Recorder.temperatures == [1.0, 1.25, 1.5, 1.75]  # every draw collapsed: each redraw hotter
+    assert [t for t, _ in draws] == [1.0, 1.25, 1.5, 1.75]  # every draw collapsed: each redraw hotter
     assert (out[unknown] < 4).all()  # nothing better was found: a collapsed draw is returned
 
 
 def test_collapse_guard_can_redraw_in_another_order():
-    class Recorder(MaskGITSampler):
-        orders: list = []
-
-        def sample(self, net, tokens, unknown, generator):
-            Recorder.orders.append(self.order)
-            return super().sample(net, tokens, unknown, generator)
-
-    tokens = torch.randint(4, 16, (1, 8, 8), generator=torch.Generator().manual_seed(0))
-    unknown = outpaint_masks(8)[0][None]
-    guard = GuardedSampler(Recorder(decode_steps=2), retries=2, decode=_decode_grey_ids, retry_order="halton")
+    tokens, unknown = _textured_window()
+    draws = []
+    guard = GuardedSampler(
+        RecordingSampler(draws, decode_steps=2), retries=2, decode=_decode_grey_ids, retry_order="halton"
+    )
     out = guard.sample(FlatFirst([0, 1, 2, 3], 2), tokens, unknown, torch.Generator().manual_seed(0))
-    assert Recorder.orders == ["confidence", "halton"]  # the first draw collapsed, the Halton redraw did not
+    assert [o for _, o in draws] == ["confidence", "halton"]  # the first draw collapsed, the Halton redraw did not
     assert (out[unknown] >= 4).any() and (out[~unknown] == tokens[~unknown]).all()
     assert guard.sampler.order == "confidence"  # the redraw's order does not leak into later first draws
-    Recorder.orders = []
+    draws.clear()
     late = GuardedSampler(
-        Recorder(decode_steps=2), retries=3, decode=_decode_grey_ids, retry_order="halton", retry_order_after=2
+        RecordingSampler(draws, decode_steps=2),
+        retries=3,
+        decode=_decode_grey_ids,
+        retry_order="halton",
+        retry_order_after=2,
     )
     late.sample(FlatFirst([0, 1, 2, 3], 100), tokens, unknown, torch.Generator().manual_seed(0))
-    assert Recorder.orders == ["confidence", "confidence", "confidence", "halton"]  # only the last redraw
+    assert [o for _, o in draws] == ["confidence", "confidence", "confidence", "halton"]  # only the last redraw
     with pytest.raises(ValueError, match="retry_order"):
         GuardedSampler(MaskGITSampler(), retry_order="spiral")
 
