@@ -199,6 +199,46 @@ def test_match_detail_raises_generated_fine_detail_to_the_inputs_up_to_a_cap():
     assert torch.equal(match_detail(generated, canvas_input, known, max_gain=1.0), generated)
 
 
+def test_match_bands_gives_generated_sky_the_inputs_energy_per_band():
+    import kornia
+
+    from skysynth.outpaint.harmonize import match_bands
+
+    generator = torch.Generator().manual_seed(0)
+
+    def blotches(n, amplitude, width):
+        """Grey sky with structure at about 3-10 px, of RMS about `amplitude`."""
+        noise = kornia.filters.gaussian_blur2d(torch.randn(n, 1, 64, width, generator=generator), (19, 19), (3.0, 3.0))
+        return (0.5 + amplitude * noise / noise.std()).expand(n, 3, 64, width).clone()
+
+    def mid_band_rms(images):
+        dog = kornia.filters.gaussian_blur2d(images, (13, 13), (2.0, 2.0)) - kornia.filters.gaussian_blur2d(
+            images, (49, 49), (8.0, 8.0)
+        )
+        return float(dog[..., 8:-8, 72:-8].std())
+
+    box, sigmas = (0, 0, 48, 64), (1.0, 2.0, 4.0, 8.0, 16.0)
+    canvas_input, _ = _input_on_canvas(blotches(1, 0.02, 48))
+    input_rms = mid_band_rms(blotches(1, 0.02, 128))  # the same field's energy, measured alike
+    blotchy = blotches(2, 0.06, 128)  # three times the input's structure
+    out = match_bands(blotchy, canvas_input, box, sigmas, gain_range=(0.2, 1.25))
+    assert out.shape == blotchy.shape
+    assert torch.equal(out[..., :48], canvas_input[..., :48].expand(2, -1, -1, -1))
+    assert mid_band_rms(blotchy) / input_rms > 2.5
+    assert 0.7 < mid_band_rms(out) / input_rms < 1.4
+    # The gain is clamped: a flat input takes the structure down to a fifth, never to nothing ...
+    flat, _ = _input_on_canvas(torch.full((1, 3, 64, 48), 0.5))
+    flattened = match_bands(blotchy, flat, box, sigmas, gain_range=(0.2, 1.25))
+    assert 0.15 < mid_band_rms(flattened) / mid_band_rms(blotchy) < 0.3
+    # ... and a smoother generated sky is raised by at most the upper bound.
+    faint = blotches(1, 0.005, 128)
+    raised = match_bands(faint, canvas_input, box, sigmas, gain_range=(0.2, 1.25))
+    assert 1.1 < mid_band_rms(raised) / mid_band_rms(faint) < 1.3
+    # An input too small for two of the bands: only the input is pasted in.
+    tiny, _ = _input_on_canvas(torch.rand(1, 3, 64, 3, generator=generator))
+    assert torch.equal(match_bands(blotchy, tiny, (0, 0, 3, 64), sigmas)[..., 3:], blotchy[..., 3:])
+
+
 def test_continue_trend_extends_the_inputs_gradient_and_saturates():
     from skysynth.outpaint.harmonize import continue_trend
 

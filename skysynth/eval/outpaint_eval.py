@@ -149,6 +149,7 @@ def evaluate(cfg) -> dict:
         "collapse_known_flat_std": float,
         "collapse_retry_order": str,
         "collapse_retry_order_after": int,
+        "band_match": bool,
     }
     for name, kind in overridable.items():
         value = cfg.get(name)

@@ -123,7 +123,7 @@ def run(
     if not match_input:  # the generator's own colours and detail, as decoded and upscaled
         settings.colour_transfer, settings.detail_gain_max = False, 1.0
         settings.trend_saturation, settings.detail_transfer = 0.0, False
-        settings.grain_strength = 0.0
+        settings.grain_strength, settings.band_match = 0.0, False
     if sampling_temperature is not None:
         settings.sampling_temperature = float(sampling_temperature)
     try:

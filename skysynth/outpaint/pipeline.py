@@ -28,6 +28,7 @@ from skysynth.outpaint.harmonize import (
     box_mask,
     continue_trend,
     harmonize_border,
+    match_bands,
     match_detail,
     mirror_feather,
     transfer_colour,
@@ -120,6 +121,14 @@ class OutpaintSettings:
     # each tile is raised towards the finest-band RMS the input has where it looks alike, times this
     # (0 = off). RESULTS.md, issue 10.
     grain_strength: float = 1.0
+    # Each band between blurs of these many tokens (0.125 token = 1 px at the bundled scale) gets
+    # the input's energy in that band, the gain clamped to `band_gain_range` and faded in over
+    # `band_ramp_tokens` from the input (`match_bands`; RESULTS.md, issue 10: center KID 0.010 ->
+    # -0.010 on the tuning split, smooth skies no longer blotched).
+    band_match: bool = True
+    band_match_tokens: tuple[float, ...] = (0.125, 0.25, 0.5, 1.0, 2.0, 4.0)
+    band_gain_range: tuple[float, float] = (0.2, 1.25)
+    band_ramp_tokens: float = 1.0
 
 
 class _StageClock:
@@ -418,6 +427,16 @@ class Outpainter:
         if s.border_feather_tokens > 0:
             band = s.border_feather_tokens * self.token_pixels
             blurry = mirror_feather(blurry, canvas_input, layout.input_box_work, band, wrap)
+        if s.band_match:
+            blurry = match_bands(
+                blurry,
+                canvas_input,
+                layout.input_box_work,
+                tuple(t * self.token_pixels for t in s.band_match_tokens),
+                tuple(s.band_gain_range),
+                s.band_ramp_tokens * self.token_pixels,
+                wrap,
+            )
         clock.lap("match input")
         return torch.where(known_mask, canvas_input, blurry)
 
