@@ -239,6 +239,33 @@ def test_match_bands_gives_generated_sky_the_inputs_energy_per_band():
     assert torch.equal(match_bands(blotchy, tiny, (0, 0, 3, 64), sigmas)[..., 3:], blotchy[..., 3:])
 
 
+def test_transfer_detail_overlapping_tiles_leave_no_grid():
+    import kornia
+
+    from skysynth.outpaint.harmonize import transfer_detail
+
+    # Fine but smooth input texture: butted tiles copied from different places step at their edges.
+    noise = kornia.filters.gaussian_blur2d(
+        torch.randn(1, 1, 64, 48, generator=torch.Generator().manual_seed(0)), (7, 7), (1.0, 1.0)
+    )
+    canvas_input, known = _input_on_canvas((0.5 + 0.05 * noise / noise.std()).expand(1, 3, 64, 48).clone())
+    generated = torch.full((1, 3, 64, 128), 0.5)
+
+    def edge_steps(overlap):
+        """Mean step across tile edges over mean step inside tiles, along x and along y."""
+        out = transfer_detail(
+            generated, canvas_input, known, choices=4, generator=torch.Generator().manual_seed(1), overlap=overlap
+        )
+        assert torch.equal(out[..., :48], generated[..., :48])
+        sky = out[0].mean(0)[:, 56:]
+        dx, dy = (sky[:, 1:] - sky[:, :-1]).abs().mean(0), (sky[1:] - sky[:-1]).abs().mean(1)
+        cols, rows = torch.arange(57, 128), torch.arange(1, 64)
+        return [float(d[i % 8 == 0].mean() / d[i % 8 != 0].mean()) for d, i in ((dx, cols), (dy, rows))]
+
+    assert min(edge_steps(overlap=False)) > 1.4  # a grid
+    assert max(edge_steps(overlap=True)) < 1.15  # cross-faded
+
+
 def test_continue_trend_extends_the_inputs_gradient_and_saturates():
     from skysynth.outpaint.harmonize import continue_trend
 

@@ -370,6 +370,7 @@ def transfer_detail(
     detail_cap: float = float("inf"),
     reach: tuple[float, float] | None = None,
     wrap: tuple[bool, bool] = (False, False),
+    overlap: bool = False,
 ) -> torch.Tensor:
     """Give the generated area the input's own pixel-scale texture (detail transfer).
 
@@ -387,6 +388,8 @@ def transfer_detail(
     (pixels from the input's border), the copy is used fully up to `full`, fades out (cosine) by
     `none`, and farther away the generated band is kept: over a wide sky a photo's grain, JPEG
     blocks included, tiled from a few input tiles weaves a visible pattern.
+    With `overlap`, tiles are placed every `block // 2` pixels and cross-faded (a Hann window,
+    variance-preserving): butted tiles show their edges as a grid of dots.
     Input tiles are taken on a grid of at most `max_candidates` positions, away from the input's
     border. Inside `known_mask` the result equals `generated`; an input too small for one tile
     leaves `generated` as it is."""
@@ -404,13 +407,19 @@ def transfer_detail(
 
     height, width = generated.shape[-2:]
     pad_h, pad_w = (-height) % block, (-width) % block
+    # Overlapping tiles start half a tile before the canvas, so every pixel is covered twice.
+    step, margin = (block // 2, block // 2) if overlap and block >= 2 else (block, 0)
+    pads = (margin, pad_w + margin, margin, pad_h + margin)
     fine = finest_band(generated, wrap)
     guide = _smooth(generated, guide_sigma, wrap)
+    if overlap:
+        ramp = torch.sin(math.pi * (torch.arange(block, device=generated.device, dtype=generated.dtype) + 0.5) / block)
+        window = (ramp[:, None] * ramp[None, :]).pow(2).flatten().repeat(generated.shape[1])[:, None]
     if reach is not None:
         weight = _fade_from_box((top, bottom, left, right), (height, width), reach, wrap, generated.device)
     out = []
     for index in range(generated.shape[0]):
-        tiles = F.unfold(F.pad(guide[index : index + 1], (0, pad_w, 0, pad_h), mode="replicate"), block, stride=block)
+        tiles = F.unfold(F.pad(guide[index : index + 1], pads, mode="replicate"), block, stride=step)
         tiles = tiles[0].T  # (T, 3*block*block)
         best = torch.empty(len(tiles), dtype=torch.long, device=generated.device)
         for start in range(0, len(tiles), 2048):  # bounded memory for big canvases
@@ -424,14 +433,22 @@ def transfer_detail(
             else:
                 picked = distance.argmin(1)
             best[start : start + 2048] = picked
-        size = (height + pad_h, width + pad_w)
+        size = (height + pad_h + 2 * margin, width + pad_w + 2 * margin)
         copied = candidates_fine[:, best]
         if math.isfinite(detail_cap):
-            own_rms = F.unfold(F.pad(fine[index : index + 1], (0, pad_w, 0, pad_h)), block, stride=block)[0]
+            own_rms = F.unfold(F.pad(fine[index : index + 1], pads), block, stride=step)[0]
             own_rms = own_rms.pow(2).mean(0).sqrt()
             cap = torch.maximum(detail_cap * own_rms, typical_rms.expand_as(own_rms))
             copied = copied * (cap / candidate_rms[best].clamp_min(1e-6)).clamp(max=1.0)[None, :]
-        new_fine = F.fold(copied[None], size, block, stride=block)[..., :height, :width]
+        if overlap:
+            # Normalised by the root of the summed squared weights, not the weights: a cross-fade
+            # of unrelated tiles keeps each one's variance instead of halving it mid-way.
+            energy = F.fold(window.pow(2).expand(-1, copied.shape[1])[None], size, block, stride=step)
+            copied = copied * window
+            new_fine = F.fold(copied[None], size, block, stride=step) / energy.sqrt().clamp_min(1e-6)
+        else:
+            new_fine = F.fold(copied[None], size, block, stride=step)
+        new_fine = new_fine[..., margin : margin + height, margin : margin + width]
         if reach is not None:
             new_fine = weight * new_fine + (1 - weight) * fine[index : index + 1]
         out.append(generated[index] - fine[index] + new_fine[0])

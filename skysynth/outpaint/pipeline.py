@@ -111,6 +111,8 @@ class OutpaintSettings:
     # blurred-colour match), before the gain above; off = the gain alone. RESULTS.md, issue 10.
     detail_transfer: bool = True
     detail_choices: int = 4  # each tile takes one of its this-many nearest input tiles (no wallpaper)
+    # Tiles every half tile, cross-faded (Hann window): butted 8-px tiles showed as a grid of dots.
+    detail_overlap: bool = True
     # ...but no grainier than the input's typical tile or this many times the generated tile's own
     # detail (a cloud rim's grain copied onto smooth sky reads as a pattern; RESULTS.md).
     detail_cap: float = 1.5
@@ -420,6 +422,7 @@ class Outpainter:
                 detail_cap=s.detail_cap,
                 reach=tuple(t * self.token_pixels for t in s.detail_reach_tokens),
                 wrap=wrap,
+                overlap=s.detail_overlap,
             )
         # Then the finest band as a whole is raised to the input's energy (the capped copy leaves
         # smooth generated sky smoother than the photo).
