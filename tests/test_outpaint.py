@@ -266,6 +266,21 @@ def test_transfer_detail_overlapping_tiles_leave_no_grid():
     assert max(edge_steps(overlap=True)) < 1.15  # cross-faded
 
 
+def test_transfer_detail_reach_only_fades_the_copy():
+    from skysynth.outpaint.harmonize import _fade_from_box, transfer_detail
+
+    # Tiles beyond the reach are not searched for: where the copy shows, it must be the same copy.
+    generator = torch.Generator().manual_seed(0)
+    canvas_input, known = _input_on_canvas(0.5 + 0.05 * torch.randn(1, 3, 64, 48, generator=generator), width=160)
+    generated = 0.5 + 0.02 * torch.randn(1, 3, 64, 160, generator=generator)
+    weight = _fade_from_box((0, 64, 0, 48), (64, 160), (16.0, 40.0), (False, False), None)
+    for overlap in (False, True):
+        everywhere = transfer_detail(generated, canvas_input, known, overlap=overlap)
+        near = transfer_detail(generated, canvas_input, known, reach=(16.0, 40.0), overlap=overlap)
+        assert torch.allclose(near - generated, weight * (everywhere - generated), atol=1e-5)
+        assert torch.equal(near[..., 90:], generated[..., 90:])
+
+
 def test_continue_trend_extends_the_inputs_gradient_and_saturates():
     from skysynth.outpaint.harmonize import continue_trend
 

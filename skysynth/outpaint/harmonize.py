@@ -415,15 +415,19 @@ def transfer_detail(
     if overlap:
         ramp = torch.sin(math.pi * (torch.arange(block, device=generated.device, dtype=generated.dtype) + 0.5) / block)
         window = (ramp[:, None] * ramp[None, :]).pow(2).flatten().repeat(generated.shape[1])[:, None]
+    active = None
     if reach is not None:
         weight = _fade_from_box((top, bottom, left, right), (height, width), reach, wrap, generated.device)
+        # Tiles wholly beyond the copy's reach are never seen: they are not searched for.
+        active = F.unfold(F.pad(weight[None, None], pads), block, stride=step)[0].amax(0) > 0
     out = []
     for index in range(generated.shape[0]):
         tiles = F.unfold(F.pad(guide[index : index + 1], pads, mode="replicate"), block, stride=step)
         tiles = tiles[0].T  # (T, 3*block*block)
-        best = torch.empty(len(tiles), dtype=torch.long, device=generated.device)
-        for start in range(0, len(tiles), 2048):  # bounded memory for big canvases
-            chunk = tiles[start : start + 2048]
+        searched = tiles if active is None else tiles[active]
+        found = torch.empty(len(searched), dtype=torch.long, device=generated.device)
+        for start in range(0, len(searched), 2048):  # bounded memory for big canvases
+            chunk = searched[start : start + 2048]
             distance = candidate_norms[None, :] - 2 * chunk @ candidates_guide.T
             if choices > 1:
                 nearest = distance.topk(min(choices, distance.shape[1]), dim=1, largest=False).indices
@@ -432,9 +436,16 @@ def transfer_detail(
                 picked = nearest.gather(1, pick.to(nearest.device)).squeeze(1)
             else:
                 picked = distance.argmin(1)
-            best[start : start + 2048] = picked
+            found[start : start + 2048] = picked
+        if active is None:
+            best = found
+        else:
+            best = torch.zeros(len(tiles), dtype=torch.long, device=generated.device)
+            best[active] = found
         size = (height + pad_h + 2 * margin, width + pad_w + 2 * margin)
         copied = candidates_fine[:, best]
+        if active is not None:
+            copied = copied * active[None, :].to(copied.dtype)
         if math.isfinite(detail_cap):
             own_rms = F.unfold(F.pad(fine[index : index + 1], pads), block, stride=step)[0]
             own_rms = own_rms.pow(2).mean(0).sqrt()
