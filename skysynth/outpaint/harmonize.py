@@ -252,16 +252,14 @@ def match_bands(
     for k in range(len(sigmas) - 1):
         band = lows[k] - lows[k + 1]
         input_band = input_lows[k] - input_lows[k + 1]
-        band_rms = _luminance(band).pow(2)[outside.expand(band.shape[0], 1, -1, -1)].view(band.shape[0], -1)
+        band_rms = (
+            kornia.color.rgb_to_grayscale(band).pow(2)[outside.expand(band.shape[0], 1, -1, -1)].view(band.shape[0], -1)
+        )
         gen_rms = band_rms.mean(1).sqrt()
-        input_rms = _luminance(input_band).pow(2).mean().sqrt()
+        input_rms = kornia.color.rgb_to_grayscale(input_band).pow(2).mean().sqrt()
         gain = (input_rms / gen_rms.clamp_min(1e-6)).clamp(*gain_range)
         out = out + (gain[:, None, None, None] - 1) * band * weight
     return torch.where(known_mask, canvas_input, out.clamp(0, 1))
-
-
-def _luminance(images: torch.Tensor) -> torch.Tensor:
-    return kornia.color.rgb_to_grayscale(images)
 
 
 def continue_trend(
