@@ -147,6 +147,7 @@ def evaluate(cfg) -> dict:
         "colour_band_tokens": float,
         "collapse_output_retries": int,
         "collapse_known_flat_std": float,
+        "collapse_output_known_flat_std": float,
         "collapse_retry_order": str,
         "collapse_retry_order_after": int,
         "band_match": bool,

@@ -153,25 +153,37 @@ def transfer_colour(
 
     With `band` > 0 (pixels) the statistics come from the two bands of that width on either
     side of the input's border instead of the whole areas: an input half white cloud, half deep
-    blue sky, next to a generated ring of mostly blue sky would otherwise turn that sky pale."""
+    blue sky, next to a generated ring of mostly blue sky would otherwise turn that sky pale.
+
+    The whole canvas is moved, the decoder's own version of the input included (the caller
+    pastes the input back): the generated sky stays continuous with it, and `harmonize_border`
+    then fades in only what still separates it from the input. Moving the outside alone applied
+    that offset twice and left a lighter or darker frame around the input (RESULTS.md, issue 10)."""
     if sigma <= 0:
         return generated
     low = _smooth(generated, sigma, wrap)
-    generated_area, input_area = ~known_mask, known_mask
-    if band > 0:
-        # Square dilation/erosion by max-pooling (a large kernel in kornia.morphology unfolds the
-        # whole canvas per kernel element).
-        radius = int(math.ceil(band))
-        mask = known_mask.to(generated.dtype)
-        grown = F.max_pool2d(mask, 2 * radius + 1, stride=1, padding=radius) > 0.5
-        shrunk = F.max_pool2d(1 - mask, 2 * radius + 1, stride=1, padding=radius) < 0.5
-        if bool((grown & ~known_mask).any()) and bool((known_mask & ~shrunk).any()):
-            generated_area, input_area = grown & ~known_mask, known_mask & ~shrunk
+    input_low = _smooth(canvas_input, sigma, wrap, known_mask)
+    generated_area, input_area = _border_bands(known_mask, band) if band > 0 else (~known_mask, known_mask)
     gen_mean, gen_std = masked_mean_std(low, generated_area)
-    target_mean, target_std = masked_mean_std(_smooth(canvas_input, sigma, wrap, known_mask), input_area)
+    target_mean, target_std = masked_mean_std(input_low, input_area)
     scale = (target_std / gen_std.clamp_min(1e-4)).clamp(*std_range)
     moved = (low - gen_mean) * scale + target_mean + (generated - low)
-    return torch.where(known_mask, generated, moved.clamp(0, 1))
+    return moved.clamp(0, 1)
+
+
+def _border_bands(known_mask: torch.Tensor, width: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """The bands `width` pixels wide outside and inside the border of `known_mask` (1, 1, H, W),
+    or the whole areas if either band is empty."""
+    # Square dilation/erosion by max-pooling (a large kernel in kornia.morphology unfolds the
+    # whole canvas per kernel element).
+    radius = int(math.ceil(width))
+    mask = known_mask.float()
+    grown = F.max_pool2d(mask, 2 * radius + 1, stride=1, padding=radius) > 0.5
+    shrunk = F.max_pool2d(1 - mask, 2 * radius + 1, stride=1, padding=radius) < 0.5
+    outer, inner = grown & ~known_mask, known_mask & ~shrunk
+    if bool(outer.any()) and bool(inner.any()):
+        return outer, inner
+    return ~known_mask, known_mask
 
 
 def finest_band(images: torch.Tensor, wrap: tuple[bool, bool] = (False, False)) -> torch.Tensor:
