@@ -264,13 +264,10 @@ def match_bands(
     for k in range(len(sigmas) - 1):
         band = lows[k] - lows[k + 1]
         input_band = input_lows[k] - input_lows[k + 1]
-        band_power = (
-            kornia.color.rgb_to_grayscale(band).pow(2)[outside.expand(band.shape[0], 1, -1, -1)].view(band.shape[0], -1)
-        )
-        gen_rms = band_power.mean(1).sqrt()
+        gen_power, _ = masked_mean_std(kornia.color.rgb_to_grayscale(band).pow(2), outside)
         input_rms = kornia.color.rgb_to_grayscale(input_band).pow(2).mean().sqrt()
-        gain = (input_rms / gen_rms.clamp_min(1e-6)).clamp(*gain_range)
-        out = out + (gain[:, None, None, None] - 1) * band * weight
+        gain = (input_rms / gen_power.sqrt().clamp_min(1e-6)).clamp(*gain_range)  # (B, 1, 1, 1)
+        out = out + (gain - 1) * band * weight
     return torch.where(known_mask, canvas_input, out.clamp(0, 1))
 
 
