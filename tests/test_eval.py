@@ -160,6 +160,24 @@ def test_outpaint_eval_report_with_baselines(eval_setup, tmp_path):
             run(bad)
 
 
+@pytest.mark.parametrize("size", [224, 96, 256])
+def test_swd_patches_come_from_inside_the_region_at_every_level(size):
+    """kornia pads a side that is no power of two (224 -> 256) before building the pyramid; the
+    region must not be stretched over the padding (it was until session 12: at 224 px the
+    left-half region took low-band patches from up to 57% of the width)."""
+    from skysynth.eval.realism import pyramid_patches
+
+    columns = torch.arange(size, dtype=torch.float32) / size
+    ramp = columns.expand(2, 3, size, size).clone()  # each pixel holds its column's position
+    left_half = torch.zeros(2, 1, size, size, dtype=torch.bool)
+    left_half[..., : size // 2] = True
+    levels = pyramid_patches(ramp, left_half, 2, 7, 256, torch.Generator().manual_seed(0))
+    low_band_centres = levels[-1][:, 7 * 7 // 2]  # channel 0, centre pixel of each 7x7 patch
+    assert len(levels) == 2
+    assert float(low_band_centres.max()) < 0.5
+    assert float(low_band_centres.min()) < 0.1  # and from all over the region, not one corner
+
+
 def test_swd_and_kid_on_identical_blurred_and_sharp_sets():
     import numpy as np
 

@@ -26,11 +26,19 @@ def pyramid_patches(
     per_image: int,
     generator: torch.Generator,
 ) -> list[torch.Tensor]:
-    """Per Laplacian level, (N, 3*patch*patch) descriptors centred inside `region` (B, 1, H, W) bool."""
-    pyramid = kornia.geometry.transform.build_laplacian_pyramid(images.float(), levels - 1)
+    """Per Laplacian level, (N, 3*patch*patch) descriptors centred inside `region` (B, 1, H, W) bool.
+
+    `levels` counts the returned bands: the finest band-pass level, ..., the low-pass residual.
+    """
+    height, width = images.shape[-2:]
+    pyramid = kornia.geometry.transform.build_laplacian_pyramid(images.float(), levels)
     half = patch // 2
     out = []
-    for layer in pyramid:
+    for level, layer in enumerate(pyramid):
+        # kornia pads a side that is no power of two on the right and bottom (224 -> 256) and
+        # every level is shaped from the padded size: the image occupies the top-left corner.
+        # Crop to it, so that the region is not stretched over the padding (sessions 1-11 did).
+        layer = layer[..., : max(1, height >> level), : max(1, width >> level)]
         mask = F.interpolate(region.float(), size=layer.shape[-2:], mode="area") > 0.5
         mask[..., :half, :] = False
         mask[..., -half:, :] = False
@@ -69,7 +77,7 @@ def swd(
     fake: torch.Tensor,
     real: torch.Tensor,
     region: torch.Tensor | None = None,
-    levels: int = 3,
+    levels: int = 2,
     patch: int = 7,
     per_image: int = 64,
     projections: int = 128,
