@@ -147,6 +147,9 @@ def test_outpaint_eval_report_with_baselines(eval_setup, tmp_path):
     assert set(results) == {"skysynth", "reflect", "telea", "ns", "mean", "real vs real (floor)"}
     assert results["skysynth"]["input_preserved"] == 1.0 and results["reflect"]["input_preserved"] == 1.0
     assert results["mean"]["collapse"] > 0.5  # a flat fill is a collapse
+    for row in results.values():  # the SWD and its two levels, the floor's included
+        assert row["swd"] == pytest.approx((row["swd_fine"] + row["swd_low"]) / 2)
+    assert results["mean"]["swd_fine"] > results["reflect"]["swd_fine"]  # a flat fill has no grain
     assert (tmp_path / "report" / "report.md").is_file() and (tmp_path / "report" / "grid_left.png").is_file()
     # Pipeline overrides of the wrong kind are refused by name (bool("maybe") would be True).
     for name, value, message in (

@@ -73,7 +73,7 @@ def sliced_wasserstein(a: torch.Tensor, b: torch.Tensor, projections: int, gener
     return float((pa - pb).abs().mean())
 
 
-def swd(
+def swd_per_level(
     fake: torch.Tensor,
     real: torch.Tensor,
     region: torch.Tensor | None = None,
@@ -82,8 +82,9 @@ def swd(
     per_image: int = 64,
     projections: int = 128,
     seed: int = 0,
-) -> float:
-    """Mean over pyramid levels of the SWD between patches of `fake` and `real` (x 1e3 for reading)."""
+) -> list[float]:
+    """SWD (x 1e3 for reading) between patches of `fake` and `real` inside `region` (1, 1, H, W)
+    bool, per pyramid level: the finest band first, the low-pass residual last."""
     generator = torch.Generator().manual_seed(seed)
     if region is None:
         region = torch.ones(1, 1, *fake.shape[-2:], dtype=torch.bool)
@@ -92,8 +93,13 @@ def swd(
     # Both sets draw patch positions from the same seed: identical sets give exactly 0.
     fake_sets = pyramid_patches(fake.cpu(), fake_region, levels, patch, per_image, torch.Generator().manual_seed(seed))
     real_sets = pyramid_patches(real.cpu(), real_region, levels, patch, per_image, torch.Generator().manual_seed(seed))
-    distances = [sliced_wasserstein(f, r, projections, generator) for f, r in zip(fake_sets, real_sets)]
-    return 1e3 * sum(distances) / max(1, len(distances))
+    return [1e3 * sliced_wasserstein(f, r, projections, generator) for f, r in zip(fake_sets, real_sets)]
+
+
+def swd(fake: torch.Tensor, real: torch.Tensor, region: torch.Tensor | None = None, **kwargs) -> float:
+    """Mean over pyramid levels of `swd_per_level` (x 1e3 for reading)."""
+    distances = swd_per_level(fake, real, region, **kwargs)
+    return sum(distances) / max(1, len(distances))
 
 
 class FeatureDistances:
