@@ -70,6 +70,23 @@ def test_vqvae_save_load_round_trip_identical_tokens(tmp_path):
         MaskGIT.from_pretrained(tmp_path / "tok")
 
 
+def test_vqvae_lookup_stays_fp32_under_bf16_autocast():
+    model = tiny_vqvae()
+    # Near-duplicate codes: bf16 distances (8 bits of mantissa) cannot tell them apart.
+    with torch.no_grad():
+        model.quantizer.codebook.copy_(model.quantizer.codebook[:1] + 1e-3 * torch.randn_like(model.quantizer.codebook))
+    images = torch.rand(2, 3, 32, 32)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = model(images)
+        tokens = model.encode(images)
+        latents = model.encoder(images).float()
+    flat = latents.permute(0, 2, 3, 1).reshape(-1, latents.shape[1])
+    expected = torch.cdist(flat.double(), model.quantizer.codebook.double()).argmin(1)
+    assert torch.equal(out["tokens"].flatten(), expected)
+    assert torch.equal(tokens.flatten(), expected)
+    assert out["reconstruction"].dtype == torch.float32
+
+
 def test_revival_loss_pulls_unused_codes():
     model = tiny_vqvae()
     flat = torch.randn(64, model.config.embed_dim)

@@ -181,10 +181,11 @@ class VQVAE(PretrainedMixin, nn.Module):
     def encode(self, images: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) in [0, 1] -> (B, H/4, W/4) int64 tokens."""
         self._check(images)
-        latents = self.encoder(images)
+        latents = self.encoder(images).float()
         b, d, h, w = latents.shape
         flat = latents.permute(0, 2, 3, 1).reshape(-1, d)
-        return self.quantizer.nearest(flat).view(b, h, w)
+        with torch.autocast(device_type=images.device.type, enabled=False):
+            return self.quantizer.nearest(flat).view(b, h, w)
 
     def decode_latents(self, tokens: torch.Tensor) -> torch.Tensor:
         """(B, h, w) int64 tokens -> (B, D, h, w) code vectors."""
@@ -196,20 +197,25 @@ class VQVAE(PretrainedMixin, nn.Module):
         return self.decoder(self.decode_latents(tokens))
 
     def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Training pass: returns reconstruction, tokens and each loss term separately."""
+        """Training pass: returns reconstruction, tokens and each loss term separately.
+
+        Under autocast (bf16 training) the encoder and decoder run in low precision, but the
+        lookup and the codebook losses run in fp32: bf16 distances pick the wrong nearest code.
+        """
         self._check(images)
-        latents = self.encoder(images)
+        latents = self.encoder(images).float()
         b, d, h, w = latents.shape
         flat = latents.permute(0, 2, 3, 1).reshape(-1, d)
-        indices = self.quantizer.nearest(flat)
-        quantized = self.quantizer.embed(indices)
-        flat_lookup = self.quantizer._lookup_space(flat)
-        codebook_loss = F.mse_loss(quantized, flat_lookup.detach())
-        commitment_loss = F.mse_loss(flat_lookup, quantized.detach())
-        straight_through = flat_lookup + (quantized - flat_lookup).detach()
-        reconstruction = self.decoder(straight_through.view(b, h, w, d).permute(0, 3, 1, 2))
+        with torch.autocast(device_type=images.device.type, enabled=False):
+            indices = self.quantizer.nearest(flat)
+            quantized = self.quantizer.embed(indices)
+            flat_lookup = self.quantizer._lookup_space(flat)
+            codebook_loss = F.mse_loss(quantized, flat_lookup.detach())
+            commitment_loss = F.mse_loss(flat_lookup, quantized.detach())
+            straight_through = flat_lookup + (quantized - flat_lookup).detach()
+            revival = self.quantizer.revival_loss(flat, indices)
+        reconstruction = self.decoder(straight_through.view(b, h, w, d).permute(0, 3, 1, 2)).float()
         mse = F.mse_loss(reconstruction, images)
-        revival = self.quantizer.revival_loss(flat, indices)
         c = self.config
         codebook_weight = 0.0 if c.codebook_update == "ema" else c.codebook_weight
         loss = (
