@@ -3,8 +3,11 @@ PY ?= .venv/bin/python
 SOURCE ?= work_data/demo_archive
 OUT ?= work_data/shards
 MASKS ?= work_data/masks
+SIZE ?=
+DOWNSCALE ?=
+GCD ?= ../shared/data/gcd/train
 
-.PHONY: setup test browser serve lint prep-data demo train-vqvae train-maskgit train-upscaler outpaint-example
+.PHONY: setup test browser serve lint prep-data prep-gcd demo train-vqvae train-maskgit train-upscaler outpaint-example
 
 # A clean clone has no .venv: the first `make test` (or `make setup`) creates it.
 .venv/bin/python:
@@ -32,7 +35,12 @@ lint:
 	$(PY) -m ruff check .
 
 prep-data:
-	$(PY) -m data_prep.prepare source=$(SOURCE) out=$(OUT) masks=$(MASKS) demo=$(if $(filter work_data/demo_archive,$(SOURCE)),true,false)
+	$(PY) -m data_prep.prepare source=$(SOURCE) out=$(OUT) masks=$(MASKS) demo=$(if $(filter work_data/demo_archive,$(SOURCE)),true,false) \
+		$(if $(SIZE),size=$(SIZE)) $(if $(DOWNSCALE),downscale=$(DOWNSCALE))
+
+# The GCD photos -> work_data/gcd_shards, which the gcd_* experiments and the eval read.
+prep-gcd:
+	$(PY) -m data_prep.shards source=$(GCD) out=work_data/gcd_shards
 
 demo:
 	$(PY) -m data_prep.demo_archive out=work_data/demo_archive

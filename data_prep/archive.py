@@ -88,6 +88,11 @@ def discover(root: str | os.PathLike, locations: list[str] | None = None) -> lis
     return sorted(frames, key=lambda f: (f.location, f.time or dt.datetime.min, str(f.path)))
 
 
+def looks_like_archive(frames: list[Frame]) -> bool:
+    """Most paths carry a timestamp (`<day>/<time>.jpg`): a webcam archive, not a photo folder."""
+    return bool(frames) and sum(parse_time(f.path) is not None for f in frames) >= 0.5 * len(frames)
+
+
 def write_manifest(path: Path, rows: list[dict]) -> None:
     """CSV with columns location, time, path, size, status (atomic write)."""
     tmp = path.with_suffix(path.suffix + ".tmp")

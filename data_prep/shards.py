@@ -23,13 +23,15 @@ from omegaconf import DictConfig, OmegaConf
 from PIL import Image
 from tqdm import tqdm
 
-from data_prep.archive import Frame, discover, write_manifest
+from data_prep.archive import Frame, discover, looks_like_archive, write_manifest
 from data_prep.crops import sample_windows
 from data_prep.errors import PrepError, exit_on_user_error
 from data_prep.filters import FilterConfig, classify
 from data_prep.imageio import encode_jpeg, load_rgb, read_size
 
 FORMAT_VERSION = 1
+# Archives: windows of this size from frames downscaled this many times (the thesis's 400x300).
+ARCHIVE_SIZE, ARCHIVE_DOWNSCALE = 128, 4
 
 
 def stable_seed(*parts) -> int:
@@ -165,9 +167,19 @@ def build_jobs(cfg: DictConfig) -> tuple[list, dict]:
     source = Path(cfg.source)
     frames = discover(source, list(cfg.locations) if cfg.get("locations") else None)
     masks_dir = Path(cfg.masks) if cfg.get("masks") else None
+    if masks_dir is not None and not masks_dir.is_dir():
+        raise PrepError(f"masks folder not found: {masks_dir}")
     has_masks = masks_dir is not None and any(
         load_sky_mask(masks_dir, loc) is not None for loc in {f.location for f in frames}
     )
+    if cfg.kind not in ("auto", "archive", "photos"):
+        raise PrepError(f"kind must be auto, archive or photos, got {cfg.kind!r}")
+    if cfg.kind == "auto" and not has_masks and looks_like_archive(frames):
+        raise PrepError(
+            f"{source} looks like a webcam archive (<location>/<day>/<time>.jpg) but has no sky masks: run "
+            f"`python -m data_prep.segment archive={source} out=MASKS` and pass masks=MASKS "
+            "(kind=photos keeps whole frames)"
+        )
     kind = cfg.kind if cfg.kind != "auto" else ("archive" if has_masks else "photos")
     if kind == "archive" and not has_masks:
         raise PrepError(f"kind=archive but no <location>_mask.png in {masks_dir}; run data_prep.segment first")
@@ -177,8 +189,8 @@ def build_jobs(cfg: DictConfig) -> tuple[list, dict]:
             if sky_mask is None:
                 raise PrepError(f"no sky mask for location {location} in {masks_dir}")
             _check_mask_size(sky_mask, [f for f in frames if f.location == location], location)
-    size = cfg.size if kind == "archive" else cfg.photo_size
-    downscale = cfg.downscale if kind == "archive" else cfg.photo_downscale
+    size = cfg.size if cfg.size is not None else (ARCHIVE_SIZE if kind == "archive" else None)
+    downscale = cfg.downscale if cfg.downscale is not None else (ARCHIVE_DOWNSCALE if kind == "archive" else 1)
     if size is not None and size < 8:
         raise PrepError(f"size must be at least 8 pixels, got {size}")
     if int(downscale) < 1:
@@ -241,7 +253,28 @@ def run(cfg: DictConfig) -> dict:
     tmp = out / "manifest.json.tmp"
     tmp.write_text(json.dumps(manifest, indent=2))
     os.replace(tmp, out / "manifest.json")
+    if not counts.get("crops_kept"):
+        raise PrepError(f"no crops kept: {nothing_kept_reason(manifest)} (details: {out / 'manifest.json'})")
     return manifest
+
+
+def nothing_kept_reason(manifest: dict) -> str:
+    """Why a run kept no crop, and what to change, in one phrase."""
+    c, s = manifest["counts"], manifest["settings"]
+    seen = c.get("frames_seen", 0)
+    if not seen:
+        return "no image found under the source"
+    if c.get("frames_no_sky_window", 0) >= seen / 2:
+        return (
+            f"{c['frames_no_sky_window']} of {seen} frames have no all-sky window of {s['size']} px at "
+            f"downscale {s['downscale']}; pass a smaller size= or downscale="
+        )
+    if c.get("frames_corrupt", 0) + c.get("frames_wrong_size", 0) >= seen / 2:
+        return f"{c.get('frames_corrupt', 0)} corrupt and {c.get('frames_wrong_size', 0)} wrong-size frames of {seen}"
+    return (
+        f"the filters dropped every crop ({c.get('crops_night', 0)} night, {c.get('crops_monochrome', 0)} "
+        "monochrome); check filters.night_mean / filters.monochrome_std"
+    )
 
 
 def summary(manifest: dict) -> str:

@@ -23,16 +23,33 @@ from skysynth.loggers import build_loggers
 log = logging.getLogger(__name__)
 
 
+def _readable(path: Path) -> bool:
+    import torch
+
+    try:
+        torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        return True
+    except Exception:
+        return False
+
+
 def _checkpoint_path(value, run_dir: Path) -> str | None:
     if value in (None, "", "null"):
         return None
     if value == "last":
-        last = run_dir / "checkpoints" / "last.ckpt"
+        folder = run_dir / "checkpoints"
+        last = folder / "last.ckpt"
         if not last.is_file():
             raise FileNotFoundError(
                 f"ckpt_path=last but {last} does not exist (resume needs hydra.run.dir=<run folder>)"
             )
-        return str(last)
+        # A run killed while writing last.ckpt resumes from its newest complete step checkpoint.
+        for candidate in [last, *sorted(folder.glob("step*.ckpt"), reverse=True)]:
+            if _readable(candidate):
+                if candidate != last:
+                    log.warning("%s is unreadable (interrupted write?): resuming from %s", last, candidate.name)
+                return str(candidate)
+        raise ValueError(f"no readable checkpoint in {folder}")
     if not Path(value).is_file():
         raise FileNotFoundError(f"checkpoint not found: {value}")
     return str(value)
@@ -42,7 +59,7 @@ def train(cfg: DictConfig, run_dir: Path) -> Path:
     """Fit the configured model; returns the folder of the exported weights."""
     from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 
-    if "lit" not in cfg.model:
+    if "lit" not in (cfg.get("model") or {}):
         raise ValueError("no model chosen: pass model=vqvae|maskgit|upscaler")
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = hydra.utils.instantiate(cfg.data)
@@ -95,18 +112,81 @@ def train(cfg: DictConfig, run_dir: Path) -> Path:
     return export_dir
 
 
+RUN_CONFIG = "run_config.yaml"  # the run's own composed config; Hydra rewrites .hydra/ on every start
+CONFIG_GROUPS = ("model", "data", "trainer", "logger", "experiment")
+
+
+def resume_config(cfg: DictConfig, run_dir: Path, overrides: list[str]) -> DictConfig:
+    """A resumed run's config: the one it was started with, plus this command's dotted overrides
+    (e.g. a later `trainer.max_steps=`). A resumed run needs only its folder."""
+    saved = OmegaConf.load(run_dir / RUN_CONFIG)
+    dotted = []
+    for override in overrides:
+        key, _, value = override.lstrip("+~").partition("=")
+        if key in ("ckpt_path",) or key.startswith("hydra."):
+            continue
+        if key in CONFIG_GROUPS:
+            if key == "model" and value != saved.model.get("name"):
+                raise ValueError(f"{run_dir} is a {saved.model.get('name')} run; it cannot resume as model={value}")
+            continue  # a group chosen again: the saved values already hold it
+        dotted.append(f"{key}={value}")
+    merged = OmegaConf.merge(saved, OmegaConf.from_dotlist(dotted))
+    merged.ckpt_path = cfg.ckpt_path
+    return merged
+
+
+def checkpoint_step(path: str) -> int:
+    import torch
+
+    return int(torch.load(path, map_location="cpu", weights_only=True, mmap=True).get("global_step", 0))
+
+
+def _remove_if_empty(run_dir: Path) -> None:
+    """A run that failed before training leaves no folder behind (only what Hydra wrote into it)."""
+    import shutil
+
+    if run_dir.is_dir() and {p.name for p in run_dir.iterdir()} <= {".hydra", "train.log", RUN_CONFIG}:
+        shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def prepare_run(cfg: DictConfig, run_dir: Path) -> DictConfig:
+    """The config to train with; saves it in the run folder (a new run) or restores it (a resume)."""
+    from skysynth.loggers import keep_metrics_until
+
+    resuming = cfg.get("ckpt_path") == "last"
+    if resuming and (run_dir / RUN_CONFIG).is_file():
+        cfg = resume_config(cfg, run_dir, list(HydraConfig.get().overrides.task))
+    ckpt = _checkpoint_path(cfg.get("ckpt_path"), run_dir)
+    if ckpt is not None and resuming:
+        # Rows of steps after the checkpoint are logged again by the resumed run.
+        keep_metrics_until(run_dir / "csv" / "metrics.csv", checkpoint_step(ckpt))
+    if not resuming or not (run_dir / RUN_CONFIG).is_file():
+        if "lit" not in (cfg.get("model") or {}):
+            raise ValueError("no model chosen: pass model=vqvae|maskgit|upscaler")
+        tmp = run_dir / (RUN_CONFIG + ".tmp")
+        tmp.write_text(OmegaConf.to_yaml(cfg, resolve=True))
+        tmp.replace(run_dir / RUN_CONFIG)
+    return cfg
+
+
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")
 def main(cfg: DictConfig) -> None:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     try:
+        cfg = prepare_run(cfg, run_dir)
         export_dir = train(cfg, run_dir)
     except InstantiationException as error:
         # A bad model/data setting raised inside a constructor: Hydra wraps it in several lines.
+        _remove_if_empty(run_dir)
         print(f"error: {error.__cause__ or error}", file=sys.stderr)
         sys.exit(2)
-    except (FileNotFoundError, ValueError, KeyError) as error:
+    except (FileNotFoundError, ValueError, KeyError, RuntimeError) as error:
+        _remove_if_empty(run_dir)
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
+    except KeyboardInterrupt:
+        print(f"interrupted: resume with hydra.run.dir={run_dir} ckpt_path=last", file=sys.stderr)
+        sys.exit(130)
     print(f"run folder: {run_dir}\nexported weights: {export_dir}")
 
 

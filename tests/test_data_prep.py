@@ -149,7 +149,7 @@ def test_same_seed_identical_shards_and_no_sky_leak(demo, tmp_path):
 
 def test_resume_keeps_finished_shards(demo, tmp_path):
     root, _ = demo
-    cfg = shards_cfg(root / "archive", tmp_path / "s", frames_per_shard=100, photo_size=64, photo_downscale=2)
+    cfg = shards_cfg(root / "archive", tmp_path / "s", frames_per_shard=100, kind="photos", size=64, downscale=2)
     shards.run(cfg)
     first = tmp_path / "s" / "shard-00000.tar"
     stamp = first.stat().st_mtime_ns
@@ -228,6 +228,27 @@ def test_bad_inputs_one_line(tmp_path):
     result = run_module("data_prep.shards", f"source={tmp_path}/arch", f"out={tmp_path}/o2", f"masks={masks}")
     assert_one_line_error(result, "mask")
     assert not list((tmp_path / "o2").glob("shard-*.tar")) if (tmp_path / "o2").exists() else True
+    # An archive without masks is not taken for a photo folder; a mistyped masks= is refused.
+    result = run_module("data_prep.shards", f"source={tmp_path}/arch", f"out={tmp_path}/o3")
+    assert_one_line_error(result, "looks like a webcam archive")
+    result = run_module("data_prep.shards", f"source={tmp_path}/arch", f"out={tmp_path}/o4", f"masks={tmp_path}/typo")
+    assert_one_line_error(result, "masks folder not found")
+
+
+def test_a_run_that_keeps_no_crop_is_an_error_that_says_why(demo, tmp_path):
+    root, _ = demo
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i in range(3):
+        Image.new("RGB", (48, 48), (90, 140, 200 + i)).save(photos / f"{i}.jpg")
+    result = run_module("data_prep.shards", f"source={photos}", f"out={tmp_path}/o", "size=64")
+    assert_one_line_error(result, "no all-sky window of 64 px")
+    # An archive whose frames cannot hold a crop of the size asked (the old `make prep-data` demo).
+    result = run_module(
+        "data_prep.prepare", f"source={root / 'archive'}", f"out={tmp_path}/s", f"masks={tmp_path}/m",
+        "demo=false", "size=128", "downscale=4",
+    )
+    assert_one_line_error(result, "pass a smaller size= or downscale=")
 
 
 def test_prepare_runs_segmentation_then_shards(demo, tmp_path):

@@ -78,6 +78,112 @@ def test_interrupt_and_resume_matches_uninterrupted(tiny_shards, tmp_path):
     assert not all(torch.equal(full[k], halfway[k]) for k in full)
 
 
+def _csv_steps(run_dir: Path) -> list[int]:
+    from skysynth.loggers import read_metrics
+
+    return [int(float(row["step"])) for row in read_metrics(run_dir / "csv" / "metrics.csv")[1] if row.get("step")]
+
+
+def test_resume_needs_only_the_run_folder_and_keeps_earlier_metrics(tiny_shards, tmp_path):
+    train(tmp_path / "full", tiny_shards, "trainer.max_steps=6")
+    train(tmp_path / "split", tiny_shards, "trainer.max_steps=3")
+    # No model, data or size overrides repeated: the run's own config comes back from its folder.
+    result = run_module("skysynth.train", f"hydra.run.dir={tmp_path}/split", "ckpt_path=last", "trainer.max_steps=6")
+    assert result.returncode == 0, result.stderr[-3000:]
+    full = load_file(tmp_path / "full" / "export" / "model.safetensors")
+    resumed = load_file(tmp_path / "split" / "export" / "model.safetensors")
+    assert all(torch.equal(full[k], resumed[k]) for k in full)
+    steps = _csv_steps(tmp_path / "split")
+    assert min(steps) < 3 <= max(steps), steps  # the first half's rows survive the resume
+    assert sorted(set(steps)) == sorted(set(_csv_steps(tmp_path / "full")))
+    result = run_module("skysynth.train", f"hydra.run.dir={tmp_path}/split", "ckpt_path=last", "model=maskgit")
+    assert_one_line_error(result, "cannot resume as model=maskgit")
+
+
+def test_kill_9_then_resume_ends_at_the_uninterrupted_weights(tiny_shards, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    steps = ["trainer.max_steps=30", "checkpoint_every_n_steps=2", "data.train_samples_per_epoch=400"]
+    train(tmp_path / "full", tiny_shards, *steps)
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
+    args = [sys.executable, "-m", "skysynth.train", *TINY_VQVAE, f"data.shards={tiny_shards}", *steps]
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    process = subprocess.Popen([*args, f"hydra.run.dir={tmp_path}/killed"], cwd=ROOT, env=env, **quiet)
+    deadline = time.monotonic() + 300
+    while not (tmp_path / "killed" / "checkpoints" / "step0000004.ckpt").exists():
+        assert process.poll() is None and time.monotonic() < deadline, "training ended before it could be killed"
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not (tmp_path / "killed" / "export").exists()
+    result = run_module("skysynth.train", f"hydra.run.dir={tmp_path}/killed", "ckpt_path=last")
+    assert result.returncode == 0, result.stderr[-3000:]
+    full = load_file(tmp_path / "full" / "export" / "model.safetensors")
+    resumed = load_file(tmp_path / "killed" / "export" / "model.safetensors")
+    assert all(torch.equal(full[k], resumed[k]) for k in full)
+
+
+def test_no_qualifying_sample_is_an_error_not_a_hang(tiny_shards, tmp_path):
+    # Every key in validation: no training sample. Before, a worker spun for ever.
+    result = run_module(
+        "skysynth.train", *TINY_VQVAE, f"data.shards={tiny_shards}", f"hydra.run.dir={tmp_path}/r",
+        "data.val_fraction=1.0", timeout=120,
+    )
+    assert_one_line_error(result, "no training samples")
+    assert not (tmp_path / "r").exists()  # a failed start leaves no empty run folder
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    import tarfile
+
+    tarfile.open(empty / "shard-00000.tar", "w").close()
+    result = run_module(
+        "skysynth.train", *TINY_VQVAE, f"data.shards={empty}", f"hydra.run.dir={tmp_path}/r2", timeout=120
+    )
+    assert_one_line_error(result, "hold no samples")
+
+
+def test_stream_with_no_kept_sample_raises_instead_of_spinning(tiny_shards):
+    import signal
+
+    from skysynth.data.datamodule import decode_image, find_shards
+    from skysynth.data.stream import ShardStream
+
+    stream = ShardStream(find_shards(tiny_shards), lambda key: False, decode_image, lambda s, g: s, train=True)
+
+    def too_long(*_):
+        raise TimeoutError("the stream spun")
+
+    previous = signal.signal(signal.SIGALRM, too_long)
+    signal.alarm(60)
+    try:
+        with pytest.raises(RuntimeError, match="no training sample"):
+            next(iter(stream))
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def test_train_without_model_and_tensorboard_without_package_are_one_line(tiny_shards, tmp_path):
+    result = run_module("skysynth.train", f"hydra.run.dir={tmp_path}/nomodel")
+    assert_one_line_error(result, "no model chosen")
+    assert not (tmp_path / "nomodel").exists()
+    try:
+        import tensorboard  # noqa: F401
+
+        pytest.skip("tensorboard is installed here")
+    except ImportError:
+        pass
+    args = [a for a in TINY_VQVAE if a != "logger=csv"]
+    result = run_module(
+        "skysynth.train", *args, "logger=tensorboard", f"data.shards={tiny_shards}", f"hydra.run.dir={tmp_path}/tb"
+    )
+    assert_one_line_error(result, "pip install")
+
+
 def test_multirun_sweep_writes_two_run_folders(tiny_shards, tmp_path):
     result = run_module(
         "skysynth.train",

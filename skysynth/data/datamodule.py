@@ -27,17 +27,41 @@ def is_validation(key: str, fraction: float) -> bool:
     return bucket < fraction
 
 
+GCD_SHARDS = "work_data/gcd_shards"  # what `make prep-gcd` writes; the GCD recipes and the eval read it
+
+
+def make_hint(path: Path) -> str:
+    """The command that makes the shard folder `path`."""
+    if path.as_posix().rstrip("/").endswith(GCD_SHARDS):
+        return "make prep-gcd (GCD=<folder of the GCD photos>)"
+    return f"make prep-data SOURCE=<archive or photo folder> OUT={path}"
+
+
 def find_shards(path: str | Path) -> list[str]:
     """Shard files of a folder made by data_prep.shards (or a single .tar)."""
     path = Path(path)
     if path.is_file() and path.suffix == ".tar":
         return [str(path)]
     if not path.is_dir():
-        raise FileNotFoundError(f"shard folder not found: {path} (make one with `make prep-data`)")
+        raise FileNotFoundError(f"shard folder not found: {path} (make it with `{make_hint(path)}`)")
     shards = sorted(str(p) for p in path.glob("shard-*.tar"))
     if not shards:
-        raise FileNotFoundError(f"no shard-*.tar in {path} (make one with `make prep-data`)")
+        raise FileNotFoundError(f"no shard-*.tar in {path} (make it with `{make_hint(path)}`)")
     return shards
+
+
+def shard_keys(urls: list[str]) -> list[str]:
+    """Sample keys of the shards, read from the tar headers only (no image is decoded)."""
+    import tarfile
+
+    keys = set()
+    for url in urls:
+        try:
+            with tarfile.open(url) as tar:
+                keys.update(name.split(".", 1)[0] for name in tar.getnames() if not name.startswith("."))
+        except (tarfile.TarError, OSError) as error:
+            raise ValueError(f"cannot read shard {url}: {error}") from None
+    return sorted(keys)
 
 
 def decode_image(sample: dict) -> dict:
@@ -92,6 +116,16 @@ class SkyShardDataModule(L.LightningDataModule):
 
     def setup(self, stage: str | None = None) -> None:
         self.shard_urls = find_shards(self.hparams.shards)
+        keys = shard_keys(self.shard_urls)
+        fraction = self.hparams.val_fraction
+        validation = sum(is_validation(k, fraction) for k in keys)
+        where = f"{self.hparams.shards} ({len(keys)} samples)"
+        if not keys:
+            raise ValueError(f"the shards in {self.hparams.shards} hold no samples: remake them (see manifest.json)")
+        if stage in (None, "fit") and validation == len(keys):
+            raise ValueError(f"no training samples in {where}: all fall in val_fraction={fraction}")
+        if stage in (None, "fit", "validate") and validation == 0:
+            raise ValueError(f"no validation samples in {where} at val_fraction={fraction}: use more data")
 
     def _transform(self, train: bool):
         crop_size, downscale, hflip = self.hparams.crop_size, self.hparams.downscale, self.hparams.hflip

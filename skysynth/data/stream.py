@@ -53,10 +53,16 @@ class ShardStream(torch.utils.data.IterableDataset):
         return (info.id, info.num_workers) if info else (0, 1)
 
     def _raw_train(self, rng: random.Random):
-        while True:
+        # Shards are drawn with replacement; a run of draws that yields nothing means no sample
+        # qualifies (DataModule.setup checks first), and must end with an error, not a spin.
+        empty_draws = 0
+        while empty_draws < max(20, 4 * len(self.urls)):
+            empty_draws += 1
             for sample in iterate_shard(rng.choice(self.urls)):
                 if self.keep(sample["__key__"]):
+                    empty_draws = 0
                     yield sample
+        raise RuntimeError(f"no training sample in {empty_draws} draws from {len(self.urls)} shards")
 
     def _shuffled(self, samples, rng: random.Random):
         buffer = []
