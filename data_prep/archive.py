@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from data_prep.errors import PrepError
-from data_prep.imageio import is_image
+from skysynth.common.images import is_image
 
 _DAY = re.compile(r"(\d{4})-?(\d{2})-?(\d{2})")
 _TIME = re.compile(r"(?<!\d)(\d{2})[-_:]?(\d{2})(?:[-_:]?(\d{2}))?(?!\d)")

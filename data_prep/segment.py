@@ -29,7 +29,7 @@ from tqdm import tqdm
 
 from data_prep.archive import Frame, discover
 from data_prep.errors import PrepError, exit_on_user_error
-from data_prep.imageio import load_rgb
+from skysynth.common.images import load_rgb
 
 REFERENCE_AREA = 1600 * 1200  # the constants below are for full-size institute frames
 

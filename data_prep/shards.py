@@ -27,7 +27,8 @@ from data_prep.archive import Frame, discover, looks_like_archive, write_manifes
 from data_prep.crops import sample_windows
 from data_prep.errors import PrepError, exit_on_user_error
 from data_prep.filters import FilterConfig, classify
-from data_prep.imageio import encode_jpeg, load_rgb, read_size
+from data_prep.imageio import encode_jpeg, read_size
+from skysynth.common.images import load_rgb
 
 FORMAT_VERSION = 1
 # Archives: windows of this size from frames downscaled this many times (the thesis's 400x300).

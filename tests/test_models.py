@@ -501,7 +501,8 @@ def test_upscaler_training_step(tmp_path, loss):
 
 
 def test_upscaler_trains_on_windows_of_a_whole_round_trip(tmp_path):
-    from skysynth.lit.upscaler import UpscalerLit, blurry_version
+    from skysynth.common.degrade import blurry_version
+    from skysynth.lit.upscaler import UpscalerLit
 
     lit = tiny_upscaler_lit(tmp_path, train_crop=16)
     sharp = torch.rand(2, 3, 32, 32)

@@ -33,6 +33,31 @@ def png(width: int, height: int, seed: int = 0) -> bytes:
     return buffer.getvalue()
 
 
+def png_header_only(width: int, height: int) -> bytes:
+    """A PNG that claims `width` x `height` pixels in its header (a decompression bomb's shape)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    pixels = chunk(b"IDAT", zlib.compress(b"\0" * 64))
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + pixels + chunk(b"IEND", b"")
+
+
+def test_sixteen_bit_upload_is_not_white(client):
+    import numpy as np
+
+    grey = np.full((32, 32), 30000, np.uint16)  # a mid grey in 16 bits
+    buffer = io.BytesIO()
+    Image.fromarray(grey).save(buffer, format="PNG")
+    from skysynth.serve.app import read_upload
+
+    image = read_upload(buffer.getvalue(), Limits())
+    assert abs(np.asarray(image).mean() - 30000 / 257) < 1
+
+
 def events_of(client: TestClient, url: str) -> list[dict]:
     with client.stream("GET", url) as response:
         return [json.loads(line[6:]) for line in response.iter_lines() if line.startswith("data: ")]
@@ -70,6 +95,8 @@ def test_upload_grows_streams_progress_and_serves_png(client):
         ("ok", {"left": 0, "right": 0}, 400, "at least one side"),
         ("ok", {"left": 2000, "right": 2000, "top": 2000}, 413, "the result would be"),
         ("ok", {"samples": 9}, 400, "variants"),
+        ("bomb", {}, 413, "too many pixels"),
+        ("truncated", {}, 400, "cannot read"),
     ],
 )
 def test_upload_limits_give_clear_messages(client, payload, data, status, message):
@@ -77,6 +104,12 @@ def test_upload_limits_give_clear_messages(client, payload, data, status, messag
         payload = png(32, 32)
     elif payload == "big":
         payload = png(400, 300)
+    elif payload == "bomb":
+        payload = png_header_only(20000, 20000)
+    elif payload == "truncated":
+        buffer = io.BytesIO()
+        sky_image(64, 64, 0).save(buffer, format="JPEG")
+        payload = buffer.getvalue()[: len(buffer.getvalue()) * 2 // 3]
     fields = {"left": 16, "right": 16, **data}
     response = client.post("/api/jobs", files={"file": ("x.png", payload, "image/png")}, data=fields)
     assert response.status_code == status and message in response.json()["detail"]

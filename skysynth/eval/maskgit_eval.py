@@ -7,8 +7,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from skysynth.common.images import save_grid
 from skysynth.eval.common import generator, markdown_table, validation_batches, weights_dir
-from skysynth.eval.grids import save_grid
 from skysynth.eval.quality import collapse_rate, high_frequency_energy
 from skysynth.models.maskgit import MaskGIT
 from skysynth.models.vqvae import VQVAE

@@ -18,10 +18,9 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
-from data_prep.imageio import is_image
+from skysynth.common.images import is_image, save_grid
 from skysynth.eval.baselines import fill
 from skysynth.eval.common import markdown_table, weights_dir
-from skysynth.eval.grids import save_grid
 from skysynth.eval.quality import collapse_rate, seam_score
 from skysynth.eval.realism import FeatureDistances, swd_per_level
 from skysynth.models.classifier import CloudClassifier

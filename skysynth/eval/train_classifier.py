@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from omegaconf import DictConfig
 from tqdm import tqdm
 
-from data_prep.imageio import is_image, load_rgb
+from skysynth.common.images import is_image, load_rgb
 from skysynth.data.datamodule import is_validation
 from skysynth.models.classifier import ClassifierConfig, CloudClassifier
 

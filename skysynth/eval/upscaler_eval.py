@@ -9,10 +9,10 @@ import torch
 import torch.nn.functional as F
 from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMeasure
 
+from skysynth.common.degrade import blurry_version
+from skysynth.common.images import save_grid
 from skysynth.eval.common import generator, markdown_table, validation_batches, weights_dir
-from skysynth.eval.grids import save_grid
 from skysynth.eval.quality import high_frequency_energy, seam_score
-from skysynth.lit.upscaler import blurry_version
 from skysynth.models.upscaler import UNet
 from skysynth.models.vqvae import VQVAE
 from skysynth.outpaint.pipeline import OutpaintSettings

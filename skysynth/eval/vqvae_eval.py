@@ -8,9 +8,9 @@ import torch
 import torch.nn.functional as F
 from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMeasure
 
+from skysynth.common.codebook import CodebookUsage
+from skysynth.common.images import save_grid
 from skysynth.eval.common import markdown_table, validation_batches, weights_dir
-from skysynth.eval.grids import save_grid
-from skysynth.eval.metrics import CodebookUsage
 from skysynth.models.vqvae import VQVAE
 
 

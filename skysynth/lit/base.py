@@ -8,8 +8,8 @@ from pathlib import Path
 import lightning as L
 import torch
 
+from skysynth.common.images import save_grid
 from skysynth.data.stream import mix_seed
-from skysynth.eval.grids import save_grid
 
 
 def to_plain(values):

@@ -2,25 +2,15 @@
 
 from __future__ import annotations
 
-import kornia
 import torch
 import torch.nn.functional as F
 from torchmetrics.image import PeakSignalNoiseRatio
 
+from skysynth.common.degrade import blurry_version
 from skysynth.lit.base import SkyLitModule, build_config, to_plain
 from skysynth.lit.tokenizer import load_frozen_tokenizer
 from skysynth.models.upscaler import UNet, UpscalerConfig
 from skysynth.schedulers.noise import CosineNoiseSchedule, sample_detail
-
-
-def blurry_version(tokenizer, sharp: torch.Tensor, factor: int) -> torch.Tensor:
-    """What the pipeline gives the upscaler: downscale, tokenizer round trip, bicubic upscale."""
-    h, w = sharp.shape[-2:]
-    small = kornia.geometry.transform.resize(
-        sharp, (h // factor, w // factor), interpolation="bilinear", antialias=True
-    )
-    round_trip = tokenizer.decode(tokenizer.encode(small)).clamp(0, 1)
-    return F.interpolate(round_trip, size=(h, w), mode="bicubic", align_corners=False).clamp(0, 1)
 
 
 class UpscalerLit(SkyLitModule):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMeasure
 
-from skysynth.eval.metrics import CodebookUsage
+from skysynth.common.codebook import CodebookUsage
 from skysynth.lit.base import SkyLitModule, build_config, to_plain
 from skysynth.models.vqvae import VQVAE, VQVAEConfig, ema_codebook, kmeans
 

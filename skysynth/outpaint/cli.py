@@ -13,9 +13,9 @@ import tempfile
 from pathlib import Path
 
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
-from data_prep.imageio import is_image
+from skysynth.common.images import ImageInputError, is_image, open_image
 
 OUTPUT_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
 
@@ -28,10 +28,9 @@ def read_image(path: Path) -> Image.Image:
     if not path.is_file():
         raise UserError(f"input not found: {path}")
     try:
-        with Image.open(path) as image:
-            return image.convert("RGB")
-    except (UnidentifiedImageError, OSError) as error:
-        raise UserError(f"cannot read image {path}: {error}") from None
+        return open_image(path)
+    except ImageInputError as error:
+        raise UserError(str(error)) from None
 
 
 def save_atomic(image: Image.Image, path: Path) -> None:

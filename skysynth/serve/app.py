@@ -22,6 +22,7 @@ from fastapi import FastAPI, File, Form, HTTPException, UploadFile
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
 from PIL import Image, UnidentifiedImageError
 
+from skysynth.common.images import ImageInputError, open_image
 from skysynth.outpaint.layout import MAX_OUTPUT_PIXELS
 
 ALLOWED_TYPES = {"JPEG", "PNG", "WEBP"}
@@ -65,16 +66,21 @@ def read_upload(data: bytes, limits: Limits) -> Image.Image:
     if len(data) > limits.max_bytes:
         raise HTTPException(413, f"the file is {len(data) / 1e6:.1f} MB; the limit is {limits.max_bytes / 1e6:.0f} MB")
     try:
-        image = Image.open(io.BytesIO(data))
-        kind = image.format
-        width, height = image.size
+        with Image.open(io.BytesIO(data)) as image:  # the header only: no pixel decoded yet
+            kind = image.format
+            width, height = image.size
+    except Image.DecompressionBombError:
+        raise HTTPException(413, "the image has too many pixels to decode safely") from None
     except (UnidentifiedImageError, OSError):
         raise HTTPException(400, "this is not an image skysynth can read (use JPEG, PNG or WebP)") from None
     if kind not in ALLOWED_TYPES:
         raise HTTPException(400, f"{kind} images are not supported: use JPEG, PNG or WebP")
     if width * height > limits.max_input_pixels:
         raise HTTPException(413, f"the image is {width}x{height}; the limit is {limits.max_input_pixels / 1e6:.0f} MP")
-    return image.convert("RGB")
+    try:
+        return open_image(data, max_pixels=limits.max_input_pixels)
+    except ImageInputError as error:
+        raise HTTPException(400, f"{error}".replace("the image", "the file", 1)) from None
 
 
 class JobRunner:

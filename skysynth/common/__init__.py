@@ -1,0 +1,1 @@
+"""Small helpers shared across layers (models, training, inference, evaluation, data preparation)."""
