@@ -144,7 +144,10 @@ def test_outpaint_eval_report_with_baselines(eval_setup, tmp_path):
     )
     report = run(cfg)
     results = report["results"]
-    assert set(results) == {"skysynth", "reflect", "telea", "ns", "mean", "real vs real (floor)"}
+    from skysynth.eval.baselines import PEERS, missing
+
+    installed = {name for name in PEERS if missing(name) is None}
+    assert set(results) == {"skysynth", "reflect", "telea", "ns", "mean", "real vs real (floor)"} | installed
     assert results["skysynth"]["input_preserved"] == 1.0 and results["reflect"]["input_preserved"] == 1.0
     assert results["mean"]["collapse"] > 0.5  # a flat fill is a collapse
     for row in results.values():  # the SWD and its two levels, the floor's included
@@ -161,6 +164,43 @@ def test_outpaint_eval_report_with_baselines(eval_setup, tmp_path):
         bad[name] = value
         with pytest.raises(ValueError, match=message):
             run(bad)
+
+
+@pytest.mark.parametrize("peer", ["resynthesizer", "patchmatch"])
+def test_patch_based_peers_continue_the_sky_from_its_own_patches(peer):
+    import numpy as np
+
+    from skysynth.eval.baselines import fill, missing
+
+    if missing(peer):
+        pytest.skip(missing(peer))
+    known = np.asarray(sky_image(48, 64, seed=5))
+    out = fill(peer, known, (0, 0, 48, 0))  # grow the right side to twice the width
+    assert out.shape == (64, 96, 3) and np.array_equal(out[:, :48], known)
+    grown = out[:, 48:].astype(float)
+    assert grown.std() > 0.5 * known.astype(float).std()  # texture, not a flat fill
+    mirror = known[:, ::-1].astype(float)
+    assert np.abs(grown - mirror).mean() > 2  # not a reflection of the input
+    # Grown colours are the input's (patches copied, or blended where they overlap), not invented.
+    source, grown_pixels = known.reshape(-1, 3).astype(float), grown.reshape(-1, 3)
+    nearest = np.sqrt(((grown_pixels[:, None] - source[None]) ** 2).sum(-1)).min(1)
+    assert nearest.mean() < 4
+
+
+def test_missing_peer_is_skipped_with_one_line(monkeypatch):
+    import importlib.util
+
+    from skysynth.eval import baselines
+
+    real_find_spec = importlib.util.find_spec
+
+    def find_spec(name, *args):
+        return None if name == "resynthesizer" else real_find_spec(name, *args)
+
+    monkeypatch.setattr(baselines.importlib.util, "find_spec", find_spec)
+    assert "pip install" in baselines.missing("resynthesizer") and "\n" not in baselines.missing("resynthesizer")
+    assert baselines.missing("reflect") is None
+    assert "unknown baseline" in baselines.missing("gimp")
 
 
 @pytest.mark.parametrize("size", [224, 96, 256])

@@ -9,6 +9,7 @@ preservation, seconds per image; plus a real-vs-real floor from two disjoint hal
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from skysynth.common.images import is_image, save_grid
-from skysynth.eval.baselines import fill
+from skysynth.eval.baselines import BASELINES, fill, missing
 from skysynth.eval.common import markdown_table, weights_dir
 from skysynth.eval.quality import collapse_rate, seam_score
 from skysynth.eval.realism import FeatureDistances, swd_per_level
@@ -174,7 +175,15 @@ def evaluate(cfg) -> dict:
             wanted = "true or false" if kind is bool else f"a {kind.__name__}"
             raise ValueError(f"{name} must be {wanted}, got {value!r}") from None
     op = Outpainter.from_pretrained(cfg.get("weights"), settings=settings, device=cfg.device)
-    methods = ["skysynth"] + list(cfg.get("baselines") or [])
+    methods = ["skysynth"]
+    for name in cfg.get("baselines") or []:
+        reason = missing(name)
+        if reason is None:
+            methods.append(name)
+        elif name not in BASELINES:
+            raise ValueError(reason)
+        else:
+            print(reason, file=sys.stderr)  # an optional peer that is not installed: the run goes on
     outputs = {m: [] for m in methods}
     seconds = {m: 0.0 for m in methods}
     for i, truth in enumerate(tqdm(truths, desc=f"outpaint ({protocol})", unit="img", disable=not cfg.progress)):
