@@ -5,7 +5,11 @@ is timed on random batches of the configured crop size, next to a baseline measu
 process: the bare network's forward + backward on the same batch. The ratio shows what the
 training step adds on top of the network itself.
 
-    .venv/bin/python benchmarks/train_throughput.py [--device cuda] [--steps 10]
+`--variants` times the step in each way of running it that the framework offers, as ratios
+against the fp32 eager step in the same process: bf16 autocast (`trainer.precision=bf16-mixed`),
+channels_last memory format (convolutional models) and `torch.compile` (`compile=true`).
+
+    .venv/bin/python benchmarks/train_throughput.py [--device cuda] [--steps 10] [--variants]
 
 Model sizes come from conf/model/*.yaml with the CPU experiments (conf/experiment/gcd_*.yaml)
 applied, i.e. the sizes of the bundled weights.
@@ -84,7 +88,9 @@ class StepTimer(L.Callback):
         self.times.append(time.perf_counter() - self._start)
 
 
-def fit_seconds_per_step(lit, images: torch.Tensor, steps: int, device: str) -> float:
+def fit_seconds_per_step(
+    lit, images: torch.Tensor, steps: int, device: str, precision: str | None = None
+) -> float:
     """Median seconds per optimizer step of `Trainer.fit` on one repeated batch (first 2 dropped)."""
     batches = [{"image": images, "key": ["k"] * len(images)}] * (steps + 2)
     timer = StepTimer(device)
@@ -97,7 +103,7 @@ def fit_seconds_per_step(lit, images: torch.Tensor, steps: int, device: str) -> 
         enable_progress_bar=False,
         enable_model_summary=False,
         callbacks=[timer],
-        precision="bf16-mixed" if device == "cuda" else "32-true",
+        precision=precision or ("bf16-mixed" if device == "cuda" else "32-true"),
     )
     trainer.fit(lit, train_dataloaders=torch.utils.data.DataLoader(batches, batch_size=None))
     return float(torch.tensor(timer.times[2:]).median())
@@ -116,12 +122,50 @@ def network_only(name: str, lit, images: torch.Tensor):
     return lambda: net(images, images, rate).mean().backward()
 
 
+VARIANTS = {
+    "fp32 eager (baseline)": {},
+    "bf16 autocast": {"precision": "bf16-mixed"},
+    "bf16 + channels_last": {"precision": "bf16-mixed", "channels_last": True},
+    "bf16 + torch.compile": {"precision": "bf16-mixed", "compile": True},
+}
+
+
+def variant_rows(name: str, tokenizer_dir: str, device: str, steps: int) -> list[str]:
+    """One line per variant: seconds per step and the ratio against fp32 eager."""
+    rows, baseline = [], None
+    for label, options in VARIANTS.items():
+        if options.get("channels_last") and name == "maskgit":
+            continue  # a transformer has no image layout to change
+        lit, batch, crop = build(name, tokenizer_dir, device)
+        images = torch.rand(batch, 3, crop, crop, device=device)
+        if options.get("channels_last"):
+            lit.net.to(memory_format=torch.channels_last)
+            images = images.contiguous(memory_format=torch.channels_last)
+        if options.get("compile"):
+            try:
+                lit.net.compile()
+            except Exception as error:  # no compiler toolchain: say so and go on
+                rows.append(f"{name:10s} {label:24s} unavailable: {str(error).splitlines()[0][:60]}")
+                continue
+        try:
+            step_s = fit_seconds_per_step(lit, images, steps, device, options.get("precision", "32-true"))
+        except Exception as error:
+            rows.append(f"{name:10s} {label:24s} failed: {str(error).splitlines()[0][:60]}")
+            continue
+        baseline = baseline or step_s
+        rows.append(f"{name:10s} {label:24s} {step_s:8.3f} {batch / step_s:10.1f} {baseline / step_s:6.2f}x")
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--models", nargs="+", default=["vqvae", "maskgit", "upscaler"])
+    parser.add_argument("--variants", action="store_true", help="bf16 / channels_last / compile against fp32")
+    parser.add_argument("--vqvae-experiment", default=EXPERIMENTS["vqvae"], help="e.g. gcd_vqvae_v2")
     args = parser.parse_args()
+    EXPERIMENTS["vqvae"] = args.vqvae_experiment
     warnings.filterwarnings("ignore")
     torch.manual_seed(0)
     print(f"device={args.device} threads={torch.get_num_threads()} torch={torch.__version__}")
@@ -129,6 +173,12 @@ def main() -> None:
         # A tokenizer of the bundled size with random weights: speed does not depend on training.
         vq_cfg = model_config("vqvae").model.lit.net
         VQVAE(build_config(VQVAEConfig, vq_cfg)).save_pretrained(tokenizer_dir)
+        if args.variants:
+            print(f"{'model':10s} {'variant':24s} {'step s':>8s} {'samples/s':>10s} {'vs fp32':>7s}")
+            for name in args.models:
+                for row in variant_rows(name, tokenizer_dir, args.device, args.steps):
+                    print(row, flush=True)
+            return
         print(
             f"{'model':10s} {'batch':>5s} {'crop':>5s} {'params':>8s} {'step s':>8s} {'samples/s':>10s} "
             f"{'net-only samples/s':>19s} {'ratio':>6s}"

@@ -29,6 +29,7 @@ from data_prep.errors import PrepError, exit_on_user_error
 from data_prep.filters import FilterConfig, classify
 from data_prep.imageio import encode_jpeg, read_size
 from skysynth.common.images import load_rgb
+from skysynth.common.keys import sample_key
 
 FORMAT_VERSION = 1
 # Archives: windows of this size from frames downscaled this many times (the thesis's 400x300).
@@ -40,10 +41,8 @@ def stable_seed(*parts) -> int:
     return int.from_bytes(digest[:8], "little")
 
 
-def sample_key(frame: Frame, index: int) -> str:
-    """WebDataset key: no dots (webdataset splits extensions at the first dot)."""
-    stem = f"{frame.location}__{frame.path.parent.name}__{frame.path.stem}__{index}"
-    return stem.replace(".", "_").replace("/", "_")
+def frame_key(frame: Frame, index: int) -> str:
+    return sample_key(frame.location, frame.path, index)
 
 
 def load_sky_mask(masks_dir: Path, location: str) -> np.ndarray | None:
@@ -92,7 +91,7 @@ def process_frame(frame: Frame, job: dict, sky_mask: np.ndarray | None, rng: np.
         verdict = classify(crop, filters, rng)
         statuses[verdict] += 1
         if verdict == "kept":
-            crops.append((sample_key(frame, index), crop, top, left))
+            crops.append((frame_key(frame, index), crop, top, left))
     return "ok", crops, size_text, statuses
 
 

@@ -135,7 +135,10 @@ def test_outpaint_eval_report_with_baselines(eval_setup, tmp_path):
     photos.mkdir()
     for i in range(8):
         sky_image(80, 64, seed=300 + i).save(photos / f"s{i}.png")
-    cfg = eval_cfg(eval_setup, "outpaint", protocol="left", size=32, n=8, decode_steps=2, progress=False)
+    cfg = eval_cfg(
+        eval_setup, "outpaint", protocol="left", size=32, n=8, decode_steps=2, progress=False, split="all",
+        c2st_steps=20, c2st_folds=2,
+    )
     cfg.weights, cfg.data, cfg.classifier, cfg.out = (
         str(weights),
         str(photos),
@@ -154,6 +157,10 @@ def test_outpaint_eval_report_with_baselines(eval_setup, tmp_path):
         assert row["swd"] == pytest.approx((row["swd_fine"] + row["swd_low"]) / 2)
     assert results["mean"]["swd_fine"] > results["reflect"]["swd_fine"]  # a flat fill has no grain
     assert (tmp_path / "report" / "report.md").is_file() and (tmp_path / "report" / "grid_left.png").is_file()
+    for row in results.values():  # two-sample tests for every method and the floor
+        assert 0 <= row["c2st"] <= 1 and 0 <= row["c2st_seam"] <= 1 and "-" in row["c2st_ci"]
+    assert set(report["bands"]["skysynth"]) == {"std < 0.02", "0.02-0.05", "std > 0.05"}
+    assert "By the truth's flatness" in report["table"]
     # Pipeline overrides of the wrong kind are refused by name (bool("maybe") would be True).
     for name, value, message in (
         ("detail_cap", "abc", "detail_cap must be a float"),
@@ -164,6 +171,36 @@ def test_outpaint_eval_report_with_baselines(eval_setup, tmp_path):
         bad[name] = value
         with pytest.raises(ValueError, match=message):
             run(bad)
+
+
+def test_photo_folder_validation_split_is_the_shards_one(tmp_path):
+    """The eval finds in a photo folder exactly the photos whose shard keys are validation."""
+    from skysynth.common.keys import is_validation
+    from skysynth.data.datamodule import shard_keys
+    from skysynth.eval.outpaint_eval import photo_split
+
+    root = tmp_path / "photos"
+    for cls in ("1_cumulus", "4_clearsky"):
+        (root / cls).mkdir(parents=True)
+        for i in range(20):
+            sky_image(32, 32, seed=i).save(root / cls / f"{cls}_{i:06d}.jpg")
+    cfg = OmegaConf.load(ROOT / "conf/prep/shards.yaml")
+    cfg.pop("defaults"), cfg.pop("hydra")
+    cfg.source, cfg.out, cfg.workers, cfg.progress = str(root), str(tmp_path / "shards"), 1, False
+    cfg.filters.monochrome_keep = 1.0  # keep every photo, as the eval does
+    shards.run(cfg)
+    keys = shard_keys([str(p) for p in (tmp_path / "shards").glob("shard-*.tar")])
+    validation_stems = {k.split("__")[2] for k in keys if is_validation(k, 0.3)}
+    files = sorted(root.rglob("*.jpg"))
+    chosen = {p.stem for p in photo_split(root, files, 0.3)}
+    assert chosen == validation_stems and 0 < len(chosen) < len(files)
+
+
+@pytest.mark.parametrize("protocol, known", [("wide", (74, 0, 150, 224)), ("small", (84, 84, 140, 140))])
+def test_wide_and_small_protocols(protocol, known):
+    from skysynth.eval.outpaint_eval import protocol_box
+
+    assert protocol_box(protocol, 224) == known
 
 
 @pytest.mark.parametrize("peer", ["resynthesizer", "patchmatch"])

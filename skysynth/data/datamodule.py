@@ -7,7 +7,6 @@ is a deterministic subset chosen by a hash of each sample's key, identical on ev
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 from pathlib import Path
@@ -18,14 +17,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from skysynth.common.keys import is_validation
 from skysynth.data.stream import ShardStream
-
-
-def is_validation(key: str, fraction: float) -> bool:
-    """Deterministic split: a key is in validation when its hash falls below `fraction`."""
-    bucket = int.from_bytes(hashlib.md5(key.encode()).digest()[:4], "little") / 2**32
-    return bucket < fraction
-
 
 GCD_SHARDS = "work_data/gcd_shards"  # what `make prep-gcd` writes; the GCD recipes and the eval read it
 

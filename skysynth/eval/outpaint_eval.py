@@ -19,34 +19,59 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
-from skysynth.common.images import is_image, save_grid
+from skysynth.common.images import is_image, save_grid, to_rgb
+from skysynth.common.keys import is_validation, sample_key
 from skysynth.eval.baselines import BASELINES, fill, missing
+from skysynth.eval.c2st import C2STConfig, border_crops, two_sample_test
 from skysynth.eval.common import markdown_table, weights_dir
 from skysynth.eval.quality import collapse_rate, seam_score
 from skysynth.eval.realism import FeatureDistances, swd_per_level
+from skysynth.flatness import luminance_std
 from skysynth.models.classifier import CloudClassifier
 
-PROTOCOLS = ("center", "left", "right", "top", "bottom")
+PROTOCOLS = ("center", "left", "right", "top", "bottom", "wide", "small")
+# Truths by luminance std (whole photo): clear or overcast, hazy, structured.
+FLATNESS_BANDS = {"std < 0.02": (0.0, 0.02), "0.02-0.05": (0.02, 0.05), "std > 0.05": (0.05, float("inf"))}
 
 
 def protocol_box(protocol: str, size: int) -> tuple[int, int, int, int]:
-    """(left, top, right, bottom) of the kept input inside a size x size truth."""
-    q, h = size // 4, size // 2
+    """(left, top, right, bottom) of the kept input inside a size x size truth.
+
+    `left`/`right`/`top`/`bottom` grow that side (the opposite half is kept); `wide` keeps the
+    middle third of the width and grows 3x sideways; `small` keeps the central quarter of each
+    side (56x56 of 224) and grows 4x each way, where mirroring degenerates."""
+    q, h, t, e = size // 4, size // 2, size // 3, size // 8
     boxes = {
         "center": (q, q, q + h, q + h),
         "left": (h, 0, size, size),
         "right": (0, 0, h, size),
         "top": (0, h, size, size),
         "bottom": (0, 0, size, h),
+        "wide": (t, 0, size - t, size),
+        "small": (3 * e, 3 * e, 5 * e, 5 * e),
     }
     if protocol not in boxes:
         raise ValueError(f"unknown protocol {protocol!r}: choose from {', '.join(PROTOCOLS)}")
     return boxes[protocol]
 
 
-def load_truths(data: str, n: int, size: int, val_fraction: float, seed: int) -> torch.Tensor:
-    """(N, 3, size, size) in [0, 1]: a shard folder's validation split, or any folder of photos
-    (centre square, resized)."""
+def photo_split(root: Path, files: list[Path], val_fraction: float) -> list[Path]:
+    """The photos of a folder that the shards' key hash puts in validation: the training runs'
+    own validation photos, monochrome ones included (the training filter drops those)."""
+    chosen = []
+    for path in files:
+        parts = path.relative_to(root).parts
+        location = parts[0] if len(parts) > 1 else root.name
+        if is_validation(sample_key(location, path, 0), val_fraction):
+            chosen.append(path)
+    return chosen
+
+
+def load_truths(
+    data: str, n: int, size: int, val_fraction: float, seed: int, split: str = "validation"
+) -> torch.Tensor:
+    """(N, 3, size, size) in [0, 1]: a shard folder's validation split, or a folder of photos
+    (centre square, resized): its validation photos by key hash (`split="validation"`) or all."""
     root = Path(data)
     if not root.exists():
         raise FileNotFoundError(f"data not found: {root}")
@@ -66,12 +91,18 @@ def load_truths(data: str, n: int, size: int, val_fraction: float, seed: int) ->
     files = sorted(p for p in root.rglob("*") if is_image(p))
     if not files:
         raise ValueError(f"no images in {root}")
+    if split not in ("validation", "all"):
+        raise ValueError(f"split must be validation or all, got {split!r}")
+    if split == "validation":
+        files = photo_split(root, files, val_fraction)
+        if not files:
+            raise ValueError(f"no photo of {root} falls in the validation split (val_fraction={val_fraction})")
     rng = np.random.default_rng(seed)
     files = [files[i] for i in sorted(rng.permutation(len(files))[:n])]
     images = []
     for path in files:
         with Image.open(path) as image:
-            image = image.convert("RGB")
+            image = to_rgb(image)
             side = min(image.size)
             left, top = (image.width - side) // 2, (image.height - side) // 2
             image = image.crop((left, top, left + side, top + side)).resize((size, size), Image.Resampling.LANCZOS)
@@ -126,7 +157,7 @@ def evaluate(cfg) -> dict:
     size = int(cfg.get("size") or 224)
     protocol = cfg.get("protocol") or "center"
     box = protocol_box(protocol, size)
-    truths = load_truths(cfg.data, int(cfg.n), size, cfg.val_fraction, int(cfg.seed))
+    truths = load_truths(cfg.data, int(cfg.n), size, cfg.val_fraction, int(cfg.seed), cfg.get("split", "validation"))
     if len(truths) < 4:
         raise ValueError(f"need at least 4 images, found {len(truths)}")
     classifier = CloudClassifier.from_pretrained(weights_dir(cfg.get("classifier"), "classifier"))
@@ -197,11 +228,18 @@ def evaluate(cfg) -> dict:
                 result = fill(method, known, pad)
             seconds[method] += time.perf_counter() - start
             outputs[method].append(torch.from_numpy(np.ascontiguousarray(result)).permute(2, 0, 1).float() / 255)
-    results = {}
-    for method in methods:
+    results, bands = {}, {}
+    flatness = luminance_std(truths)
+    c2st = C2STConfig(folds=int(cfg.get("c2st_folds", 5)), steps=int(cfg.get("c2st_steps", 300)))
+    for method in tqdm(methods, desc="realism measures", unit="method", disable=not cfg.progress):
         stacked = torch.stack(outputs[method])
         results[method] = evaluate_outputs(stacked, truths, box, features, int(cfg.seed))
         results[method]["seconds_per_image"] = seconds[method] / len(truths)
+        if cfg.get("c2st", True):
+            tests = realism_tests(stacked, truths, box, c2st, int(cfg.get("c2st_seam_crop", 96)), int(cfg.seed))
+            per_pair = tests.pop("per_pair")
+            results[method].update(tests)
+            bands[method] = band_rows(stacked, truths, box, flatness, per_pair)
     # Two disjoint random halves (not first vs second: the data are ordered by class).
     halves = torch.randperm(len(truths), generator=torch.Generator().manual_seed(int(cfg.seed)))
     half = len(truths) // 2
@@ -212,6 +250,10 @@ def evaluate(cfg) -> dict:
         **features(first, second),
         **_swd_columns(first, second, floor_region, int(cfg.seed)),
     }
+    if cfg.get("c2st", True):
+        floor = realism_tests(second, first, box, c2st, int(cfg.get("c2st_seam_crop", 96)), int(cfg.seed))
+        floor.pop("per_pair")
+        results["real vs real (floor)"].update(floor)
     out = Path(cfg.out)
     rows_grid = [truths[:6] * _input_mask(box, size)] + [torch.stack(outputs[m][:6]) for m in methods[1:]]
     rows_grid += [torch.stack(outputs["skysynth"][:6]), truths[:6]]
@@ -221,10 +263,16 @@ def evaluate(cfg) -> dict:
         ["method"] + list(_REPORT_COLUMNS.values()),
         [[m] + [r.get(key, "-") for key in _REPORT_COLUMNS] for m, r in results.items()],
     )
+    if bands:
+        counts = {band: int(((flatness >= lo) & (flatness < hi)).sum()) for band, (lo, hi) in FLATNESS_BANDS.items()}
+        header = ["method"] + [f"{band} (n={counts[band]}) {c}" for band in FLATNESS_BANDS for c in _BAND_COLUMNS]
+        rows = [[m] + [bands[m][band].get(c, "-") for band in FLATNESS_BANDS for c in _BAND_COLUMNS] for m in bands]
+        table += "\n\nBy the truth's flatness (luminance std of the whole photo):\n\n" + markdown_table(header, rows)
     return {
         "protocol": protocol,
         "images": len(truths),
         "results": results,
+        "bands": bands,
         "grid": str(grid),
         "plot": str(plot),
         "table": table,
@@ -232,8 +280,52 @@ def evaluate(cfg) -> dict:
     }
 
 
+def realism_tests(outputs, truths, box, config: C2STConfig, seam_crop: int, seed: int) -> dict:
+    """Two-sample classifier tests: whole images, and crops centred on the input's border (the
+    same places in a truth and in its output)."""
+    whole = two_sample_test(truths, outputs, config, seed=seed)
+    crop = min(seam_crop, truths.shape[-1])
+    crops = [border_crops(x, box, crop, 2, torch.Generator().manual_seed(seed)) for x in (truths, outputs)]
+    seam = two_sample_test(*crops, config, seed=seed)
+    return {
+        "c2st": whole["accuracy"],
+        "c2st_ci": f"{whole['ci_low']:.2f}-{whole['ci_high']:.2f}",
+        "c2st_seam": seam["accuracy"],
+        "per_pair": whole["per_pair"],
+    }
+
+
+def band_rows(outputs, truths, box, flatness: torch.Tensor, per_pair: torch.Tensor) -> dict:
+    """Per flatness band of the truths: C2ST accuracy (from the held-out predictions of the
+    whole test), collapse rate and low-frequency L1 of the generated area."""
+    size = truths.shape[-1]
+    left, top, right, bottom = box
+    region = torch.ones(1, 1, size, size, dtype=torch.bool)
+    region[..., top:bottom, left:right] = False
+    blur = lambda x: kornia.filters.gaussian_blur2d(x, (31, 31), (8.0, 8.0))  # noqa: E731
+    rows = {}
+    for band, (lo, hi) in FLATNESS_BANDS.items():
+        chosen = (flatness >= lo) & (flatness < hi)
+        if not chosen.any():
+            rows[band] = {}
+            continue
+        o, t = outputs[chosen], truths[chosen]
+        lf = ((blur(o) - blur(t)).abs() * region).sum() / (region.sum() * 3 * len(o))
+        rows[band] = {
+            "c2st": float(per_pair[chosen].sum()) / (2 * int(chosen.sum())),
+            "collapse": collapse_rate(o, t, region),
+            "lf_l1": float(lf),
+        }
+    return rows
+
+
+_BAND_COLUMNS = ("c2st", "collapse", "lf_l1")
+
 # Result key -> the report table's column header, in the table's order.
 _REPORT_COLUMNS = {
+    "c2st": "C2ST acc",
+    "c2st_ci": "C2ST 95%",
+    "c2st_seam": "C2ST seam",
     "kid": "KID",
     "kid_std": "KID std",
     "fid": "FID",

@@ -23,7 +23,7 @@ from omegaconf import DictConfig
 from tqdm import tqdm
 
 from skysynth.common.images import is_image, load_rgb
-from skysynth.data.datamodule import is_validation
+from skysynth.common.keys import is_validation, sample_key
 from skysynth.models.classifier import ClassifierConfig, CloudClassifier
 
 
@@ -46,7 +46,7 @@ def load_folder(root: Path, size: int, progress: bool = True):
         images.append(tensor.round().clamp(0, 255).to(torch.uint8))
         labels.append(classes.index(label_name))
         # The shards' key of the same photo, so the classifier's validation split is the generators' one.
-        keys.append(f"{label_name}__{label_name}__{path.stem}__0".replace(".", "_"))
+        keys.append(sample_key(label_name, path, 0))
     return torch.cat(images), torch.tensor(labels), keys, classes
 
 
