@@ -161,6 +161,8 @@ def test_outpaint_eval_report_with_baselines(eval_setup, tmp_path):
         assert 0 <= row["c2st"] <= 1 and 0 <= row["c2st_seam"] <= 1 and "-" in row["c2st_ci"]
     assert set(report["bands"]["skysynth"]) == {"std < 0.02", "0.02-0.05", "std > 0.05"}
     assert "By the truth's flatness" in report["table"]
+    page = (tmp_path / "report" / "report.html").read_text()
+    assert page.count("<tr data-") == 8 and "images/0000_truth.png" in page
     # Pipeline overrides of the wrong kind are refused by name (bool("maybe") would be True).
     for name, value, message in (
         ("detail_cap", "abc", "detail_cap must be a float"),
@@ -171,6 +173,37 @@ def test_outpaint_eval_report_with_baselines(eval_setup, tmp_path):
         bad[name] = value
         with pytest.raises(ValueError, match=message):
             run(bad)
+
+
+def test_side_by_side_page_loads_and_sorts_in_chromium(tmp_path):
+    import os
+    import shutil
+
+    from playwright.sync_api import sync_playwright
+
+    from skysynth.eval.page import write_page
+
+    chromium = shutil.which("chromium") or "/usr/bin/chromium"
+    if os.environ.get("SKYSYNTH_SKIP_BROWSER") == "1":
+        pytest.skip("SKYSYNTH_SKIP_BROWSER=1")
+    assert os.path.exists(chromium), "Chromium is needed (make test installs Debian's chromium)"
+    truths = torch.rand(5, 3, 24, 24)
+    outputs = {"skysynth": torch.rand(5, 3, 24, 24), "reflect": torch.rand(5, 3, 24, 24)}
+    lf = torch.tensor([0.3, 0.1, 0.5, 0.2, 0.4])
+    figures = {"skysynth": {"LF L1": lf}, "reflect": {"LF L1": lf.flip(0)}}
+    path = write_page(tmp_path, "test page", truths, outputs, figures, {"flatness": torch.arange(5.0)})
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu"])
+        page = browser.new_page()
+        page.goto(path.as_uri())
+        page.wait_for_function("[...document.images].every((i) => i.complete)")
+        assert page.evaluate("[...document.images].filter((i) => i.naturalWidth === 24).length") == 15
+        page.click("th[data-key=skysynth_lf_l1]")
+        first = lambda: page.evaluate("document.querySelector('tbody tr td').textContent")  # noqa: E731
+        assert first() == "1"  # the row with the lowest skysynth LF L1
+        page.click("th[data-key=skysynth_lf_l1]")
+        assert first() == "2"  # and descending on the second click
+        browser.close()
 
 
 def test_photo_folder_validation_split_is_the_shards_one(tmp_path):

@@ -39,6 +39,8 @@ def run(cfg: DictConfig) -> dict:
     for key in ("plot", "grid"):
         if key in report:
             lines.append(f"![{key}]({Path(report[key]).name})")
+    if "page" in report:
+        lines.append(f"\n[Side-by-side page, one row per photo]({Path(report['page']).name})")
     if "grid_rows" in report:
         lines.append(f"\nGrid rows: {report['grid_rows']}.")
     tmp = out / ".report.md.tmp"

@@ -98,8 +98,9 @@ def two_sample_test(
     over the N pairs (real[i] and generated[i] always in the same fold).
 
     Returns accuracy, its 95% Wilson interval (over the 2N held-out predictions), the number of
-    predictions and `per_pair` (N,) int64: how many of each pair's two images were told right
-    (0-2), for breakdowns by kind of photo. `progress(done, total)` is called after each fold."""
+    predictions, `per_pair` (N,) int64: how many of each pair's two images were told right (0-2),
+    for breakdowns by kind of photo, and `generated_flagged` (N,) bool: which generated images the
+    held-out classifier called generated. `progress(done, total)` is called after each fold."""
     if real.shape != generated.shape:
         shapes = f"{tuple(real.shape)} and {tuple(generated.shape)}"
         raise ValueError(f"real and generated must have one shape, got {shapes}")
@@ -110,6 +111,7 @@ def two_sample_test(
     generator = torch.Generator().manual_seed(seed)
     fold_of = torch.randperm(n, generator=generator) % folds
     per_pair = torch.zeros(n, dtype=torch.long)
+    flagged = torch.zeros(n, dtype=torch.bool)
     for fold in range(folds):
         train, test = fold_of != fold, fold_of == fold
         images = torch.cat([real[train], generated[train]])
@@ -119,11 +121,19 @@ def two_sample_test(
             real_says = net(real[test]) > 0
             generated_says = net(generated[test]) > 0
         per_pair[test] = (~real_says).long() + generated_says.long()
+        flagged[test] = generated_says
         if progress is not None:
             progress(fold + 1, folds)
     correct, total = int(per_pair.sum()), 2 * n
     low, high = wilson_interval(correct, total)
-    return {"accuracy": correct / total, "ci_low": low, "ci_high": high, "predictions": total, "per_pair": per_pair}
+    return {
+        "accuracy": correct / total,
+        "ci_low": low,
+        "ci_high": high,
+        "predictions": total,
+        "per_pair": per_pair,
+        "generated_flagged": flagged,
+    }
 
 
 def border_crops(

@@ -228,7 +228,7 @@ def evaluate(cfg) -> dict:
                 result = fill(method, known, pad)
             seconds[method] += time.perf_counter() - start
             outputs[method].append(torch.from_numpy(np.ascontiguousarray(result)).permute(2, 0, 1).float() / 255)
-    results, bands = {}, {}
+    results, bands, page_figures = {}, {}, {}
     flatness = luminance_std(truths)
     c2st = C2STConfig(folds=int(cfg.get("c2st_folds", 5)), steps=int(cfg.get("c2st_steps", 300)))
     for method in tqdm(methods, desc="realism measures", unit="method", disable=not cfg.progress):
@@ -238,6 +238,7 @@ def evaluate(cfg) -> dict:
         if cfg.get("c2st", True):
             tests = realism_tests(stacked, truths, box, c2st, int(cfg.get("c2st_seam_crop", 96)), int(cfg.seed))
             per_pair = tests.pop("per_pair")
+            page_figures[method] = {"flagged": tests.pop("flagged").float()}
             results[method].update(tests)
             bands[method] = band_rows(stacked, truths, box, flatness, per_pair)
     # Two disjoint random halves (not first vs second: the data are ordered by class).
@@ -252,9 +253,10 @@ def evaluate(cfg) -> dict:
     }
     if cfg.get("c2st", True):
         floor = realism_tests(second, first, box, c2st, int(cfg.get("c2st_seam_crop", 96)), int(cfg.seed))
-        floor.pop("per_pair")
+        floor.pop("per_pair"), floor.pop("flagged")
         results["real vs real (floor)"].update(floor)
     out = Path(cfg.out)
+    page = _side_by_side(out, protocol, truths, outputs, results, page_figures, box, flatness)
     rows_grid = [truths[:6] * _input_mask(box, size)] + [torch.stack(outputs[m][:6]) for m in methods[1:]]
     rows_grid += [torch.stack(outputs["skysynth"][:6]), truths[:6]]
     grid = save_grid(rows_grid, out / f"grid_{protocol}.png")
@@ -275,6 +277,7 @@ def evaluate(cfg) -> dict:
         "bands": bands,
         "grid": str(grid),
         "plot": str(plot),
+        "page": str(page),
         "table": table,
         "grid_rows": "input | " + " | ".join(methods[1:]) + " | skysynth | truth",
     }
@@ -292,7 +295,33 @@ def realism_tests(outputs, truths, box, config: C2STConfig, seam_crop: int, seed
         "c2st_ci": f"{whole['ci_low']:.2f}-{whole['ci_high']:.2f}",
         "c2st_seam": seam["accuracy"],
         "per_pair": whole["per_pair"],
+        "flagged": whole["generated_flagged"],
     }
+
+
+def lf_l1_per_image(outputs: torch.Tensor, truths: torch.Tensor, region: torch.Tensor) -> torch.Tensor:
+    """(N,) mean |difference| of heavily blurred output and truth inside `region` (1, 1, H, W)."""
+    blur = lambda x: kornia.filters.gaussian_blur2d(x, (31, 31), (8.0, 8.0))  # noqa: E731
+    return ((blur(outputs) - blur(truths)).abs() * region).sum(dim=(1, 2, 3)) / (region.sum() * 3)
+
+
+def _side_by_side(out, protocol, truths, outputs, results, page_figures, box, flatness) -> Path:
+    """report.html: truth | skysynth | the best patch-based peer | reflect, one row per photo."""
+    from skysynth.eval.baselines import PEERS
+    from skysynth.eval.page import write_page
+
+    rank = "c2st" if all("c2st" in results[m] for m in outputs) else "kid"
+    peers = [m for m in outputs if m in PEERS] or [m for m in outputs if m != "skysynth"]
+    shown = ["skysynth"] + sorted(peers, key=lambda m: results[m][rank])[:1]
+    shown += ["reflect"] if "reflect" in outputs and "reflect" not in shown else []
+    size = truths.shape[-1]
+    left, top, right, bottom = box
+    region = torch.ones(1, 1, size, size, dtype=torch.bool)
+    region[..., top:bottom, left:right] = False
+    stacked = {m: torch.stack(outputs[m]) for m in shown}
+    figures = {m: {"LF L1": lf_l1_per_image(stacked[m], truths, region), **page_figures.get(m, {})} for m in shown}
+    title = f"skysynth outpainting, {protocol} protocol: truth | " + " | ".join(shown)
+    return write_page(out, title, truths, stacked, figures, {"flatness": flatness})
 
 
 def band_rows(outputs, truths, box, flatness: torch.Tensor, per_pair: torch.Tensor) -> dict:
