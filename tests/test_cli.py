@@ -72,6 +72,12 @@ def test_panorama_and_tile_modes(weights, tmp_path):
         ("ok", ["size=[64,64]", "output_ext=.gif"], "output must end in"),
         ("ok", ["size=[64,64]", "upscale_draws=0"], "must be at least 1"),
         ("ok", ["size=[64,64]", "match_input=maybe"], "match_input must be true or false"),
+        ("ok", ["size=[64,64]", "samples=two"], "samples must be a whole number"),
+        ("ok", ["size=[64,64]", "samples=0"], "samples must be at least 1"),
+        ("ok", ["size=[64,64]", "temperature=-3"], "temperature must be at least 0"),
+        ("ok", ["size=[64,64]", "decode_steps=1.5"], "decode_steps must be a whole number"),
+        ("ok", ["size=[64,64]", "device=tpu"], "device must be cpu or cuda"),
+        ("ok", ["size=[64,64]", "order=spiral"], "order must be confidence or halton"),
     ],
 )
 def test_bad_input_one_line_and_nothing_written(weights, tmp_path, make_input, extra, message):
@@ -85,6 +91,38 @@ def test_bad_input_one_line_and_nothing_written(weights, tmp_path, make_input, e
     result = outpaint(weights, f"input={source}", f"output={output}", *extra)
     assert_one_line_error(result, message)
     assert not output.exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".out")]
+
+
+def test_output_checked_before_work_written_0644_and_folder_batches_go_on(weights, tmp_path):
+    import os
+    import stat
+
+    sky_image(32, 32).save(tmp_path / "in.png")
+    (tmp_path / "a_file").write_text("not a folder")
+    result = outpaint(weights, f"input={tmp_path / 'in.png'}", f"output={tmp_path / 'a_file' / 'o.png'}", "grow=1.5")
+    assert_one_line_error(result, "is not a folder")
+    result = outpaint(weights, f"input={tmp_path / 'in.png'}", f"output={tmp_path / 'o.png'}", "grow=1.5")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert stat.S_IMODE(os.stat(tmp_path / "o.png").st_mode) == 0o666 & ~_umask()
+    batch = tmp_path / "batch"
+    batch.mkdir()
+    sky_image(32, 32, seed=1).save(batch / "a.png")
+    (batch / "b.png").write_bytes(b"broken")
+    sky_image(32, 32, seed=2).save(batch / "c.png")
+    result = outpaint(weights, f"input={batch}", f"output={tmp_path / 'batch_out'}", "grow=1.5")
+    assert result.returncode == 1
+    assert sorted(p.name for p in (tmp_path / "batch_out").iterdir()) == ["a_outpainted.png", "c_outpainted.png"]
+    assert "a_outpainted.png" in result.stdout and "c_outpainted.png" in result.stdout
+    assert "failed:" in result.stderr and "b.png" in result.stderr and "Traceback" not in result.stderr
+    assert "error: 1 of 3 images failed" in result.stderr
+
+
+def _umask() -> int:
+    import os
+
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def test_missing_weights_one_line(tmp_path):

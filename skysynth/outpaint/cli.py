@@ -24,6 +24,14 @@ class UserError(Exception):
     """Bad input: printed as one line, exit status 2."""
 
 
+class BatchError(UserError):
+    """Some images of a folder failed; the others were written."""
+
+    def __init__(self, written: list[Path], failed: list[str]):
+        super().__init__(f"{len(failed)} of {len(written) + len(failed)} images failed")
+        self.written, self.failed = written, failed
+
+
 def read_image(path: Path) -> Image.Image:
     if not path.is_file():
         raise UserError(f"input not found: {path}")
@@ -33,16 +41,36 @@ def read_image(path: Path) -> Image.Image:
         raise UserError(str(error)) from None
 
 
+def check_output(path: Path) -> None:
+    """Refuse, before any work, an output that could not be written: its extension, or a folder
+    that cannot be made or written to."""
+    if path.suffix.lower() not in OUTPUT_FORMATS:
+        raise UserError(f"output must end in {', '.join(OUTPUT_FORMATS)}: {path}")
+    folder = path.parent.resolve()
+    existing = next(p for p in (folder, *folder.parents) if p.exists())
+    if not existing.is_dir():
+        raise UserError(f"cannot write {path}: {existing} is not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UserError(f"cannot write {path}: {existing} is not writable")
+
+
+def _file_mode() -> int:
+    """0o666 less the process's umask: what an ordinary open() would give (mkstemp gives 0o600)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def save_atomic(image: Image.Image, path: Path) -> None:
     """Write to a temporary file beside `path`, then rename: never a half-written output."""
-    fmt = OUTPUT_FORMATS.get(path.suffix.lower())
-    if fmt is None:
-        raise UserError(f"output must end in {', '.join(OUTPUT_FORMATS)}: {path}")
+    check_output(path)
+    fmt = OUTPUT_FORMATS[path.suffix.lower()]
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
     os.close(fd)
     try:
         image.save(tmp, format=fmt, **({"quality": 95} if fmt == "JPEG" else {}))
+        os.chmod(tmp, _file_mode())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -59,6 +87,28 @@ def jobs_for(input_path: Path, output_path: Path, samples: int) -> list[tuple[Pa
             raise UserError("when the input is a folder, the output must be a folder too")
         return [(p, _variant_paths(output_path / f"{p.stem}_outpainted.png", samples)) for p in images]
     return [(input_path, _variant_paths(output_path, samples))]
+
+
+def _check_values(**values) -> None:
+    """Types and ranges of the numeric options, before any work (Hydra passes what it parsed)."""
+    rules = {
+        "samples": (int, 1),
+        "seed": (int, None),
+        "decode_steps": (int, 1),
+        "upscale_steps": (int, 1),
+        "upscale_draws": (int, 1),
+        "temperature": (float, 0.0),
+        "sampling_temperature": (float, 0.0),
+    }
+    for name, value in values.items():
+        kind, low = rules[name]
+        if value is None and name == "sampling_temperature":
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float) if kind is float else int):
+            raise UserError(f"{name} must be {'a number' if kind is float else 'a whole number'}, got {value!r}")
+        if low is not None and (value < low or (name == "sampling_temperature" and value == 0)):
+            bound = "above 0" if name == "sampling_temperature" else f"at least {low:g}"
+            raise UserError(f"{name} must be {bound}, got {value!r}")
 
 
 def _variant_paths(path: Path, samples: int) -> list[Path]:
@@ -102,16 +152,28 @@ def run(
         raise UserError("mode=tile takes size=[W,H], not grow/pad")
     from skysynth.outpaint.pipeline import Outpainter, OutpaintSettings
 
-    if samples < 1:
-        raise UserError("samples must be at least 1")
+    _check_values(
+        samples=samples,
+        seed=seed,
+        decode_steps=decode_steps,
+        upscale_steps=upscale_steps,
+        upscale_draws=upscale_draws,
+        temperature=temperature,
+        sampling_temperature=sampling_temperature,
+    )
     for flag, value in (("upscale", upscale), ("match_input", match_input)):
         if not isinstance(value, bool):
             raise UserError(f"{flag} must be true or false, got {value!r}")
-    if upscale_steps < 1 or upscale_draws < 1:
-        raise UserError("upscale_steps and upscale_draws must be at least 1")
-    if device == "cuda" and not torch.cuda.is_available():
+    if order not in ("confidence", "halton"):
+        raise UserError(f"order must be confidence or halton, got {order!r}")
+    if not isinstance(device, str) or device.split(":")[0] not in ("cpu", "cuda"):
+        raise UserError(f"device must be cpu or cuda (cuda:N), got {device!r}")
+    if device.startswith("cuda") and not torch.cuda.is_available():
         raise UserError("device=cuda but no CUDA GPU is available")
     jobs = jobs_for(Path(input_path), Path(output_path), samples)
+    for _, targets in jobs:
+        for target in targets:
+            check_output(target)
     settings = OutpaintSettings(
         decode_steps=decode_steps,
         temperature=temperature,
@@ -129,23 +191,31 @@ def run(
         outpainter = Outpainter.from_pretrained(weights, settings=settings, device=device)
     except FileNotFoundError as error:
         raise UserError(f"missing weights: {error}") from None
-    written = []
+    written, failed = [], []
     for source, targets in jobs:
-        image = read_image(source)
-        generator = torch.Generator(device=device).manual_seed(seed)
-        common = {"samples": samples, "generator": generator, "upscale": upscale, "progress": progress}
         try:
-            if mode == "panorama":
-                result = outpainter.panorama(image, width=width, height=height, **common)
-            elif mode == "tile":
-                result = outpainter.tile(image, size=tuple(size) if size else None, **common)
-            else:
-                result = outpainter(image, size=size, grow=grow, pad=pad, **common)
-        except ValueError as error:
-            raise UserError(f"{source.name}: {error}") from None
+            image = read_image(source)
+            generator = torch.Generator(device=device).manual_seed(seed)
+            common = {"samples": samples, "generator": generator, "upscale": upscale, "progress": progress}
+            try:
+                if mode == "panorama":
+                    result = outpainter.panorama(image, width=width, height=height, **common)
+                elif mode == "tile":
+                    result = outpainter.tile(image, size=tuple(size) if size else None, **common)
+                else:
+                    result = outpainter(image, size=size, grow=grow, pad=pad, **common)
+            except ValueError as error:
+                raise UserError(f"{source.name}: {error}") from None
+        except UserError as error:
+            if len(jobs) == 1:
+                raise
+            failed.append(f"{source}: {error}")  # a folder batch goes on past a bad image
+            continue
         for target, picture in zip(targets, result if samples > 1 else [result]):
             save_atomic(picture, target)
             written.append(target)
+    if failed:
+        raise BatchError(written, failed)
     return written
 
 
@@ -153,9 +223,19 @@ def _guard(call):
     try:
         for path in call():
             print(path)
+    except BatchError as error:
+        for path in error.written:
+            print(path)
+        for line in error.failed:
+            print(f"failed: {line}", file=sys.stderr)
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(1)
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
+    except KeyboardInterrupt:
+        print("interrupted: outputs written so far are complete; nothing half-written was left", file=sys.stderr)
+        sys.exit(130)
 
 
 def console_main(argv=None) -> None:
