@@ -28,6 +28,7 @@ from data_prep.crops import sample_windows
 from data_prep.errors import PrepError, exit_on_user_error
 from data_prep.filters import FilterConfig, classify
 from data_prep.imageio import encode_jpeg, read_size
+from skysynth.common.cloud_types import UNKNOWN, cloud_type_of
 from skysynth.common.images import load_rgb
 from skysynth.common.keys import sample_key
 
@@ -139,6 +140,8 @@ def write_shard(args) -> dict:
                     "top": top,
                     "left": left,
                     "downscale": job["downscale"],
+                    # Photo folders are sorted by cloud type (GCD: 1_cumulus/...); archives have none.
+                    "label": cloud_type_of(frame.location) if job["kind"] == "photos" else UNKNOWN,
                 }
                 sink.write({"__key__": key, "jpg": encode_jpeg(crop, job["quality"]), "json": meta})
     stats = {"shard": tar_path.name, "counts": dict(counts), "rows": rows, "failed": failed}

@@ -19,7 +19,7 @@ def tiny_vqvae(seed: int = 0) -> VQVAE:
     return VQVAE(VQVAEConfig(base_channels=8, channel_multipliers=(1, 2, 2), embed_dim=8, codebook_size=16)).eval()
 
 
-def tiny_maskgit(seed: int = 0, side: int = 8, local_mixing: bool = True) -> MaskGIT:
+def tiny_maskgit(seed: int = 0, side: int = 8, local_mixing: bool = True, class_names: tuple = ()) -> MaskGIT:
     torch.manual_seed(seed)
     return MaskGIT(
         MaskGITConfig(
@@ -31,6 +31,7 @@ def tiny_maskgit(seed: int = 0, side: int = 8, local_mixing: bool = True) -> Mas
             num_layers=1,
             dropout=0.0,
             local_mixing=local_mixing,
+            class_names=class_names,
         )
     ).eval()
 

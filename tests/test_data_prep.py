@@ -193,6 +193,33 @@ def test_photo_folder_keeps_whole_photos(tmp_path):
         assert Image.open(io.BytesIO(tar.extractfile(jpg).read())).size == (64, 48)
 
 
+def test_shards_and_batches_carry_the_cloud_type(demo, tmp_path):
+    from skysynth.common.cloud_types import cloud_type_of
+    from skysynth.data.datamodule import SkyShardDataModule
+
+    assert [cloud_type_of(n) for n in ("1_cumulus", "4_clearsky", "Cirrus", "cam07")] == [
+        "cumulus", "clearsky", "cirrus", "unknown",
+    ]
+    for folder, colour in (("1_cumulus", (200, 200, 210)), ("4_clearsky", (60, 120, 220))):
+        (tmp_path / "photos" / folder).mkdir(parents=True)
+        for i in range(6):
+            pixels = np.clip(np.array(colour) + np.random.default_rng(i).normal(0, 40, (40, 40, 3)), 0, 255)
+            Image.fromarray(pixels.astype(np.uint8)).save(tmp_path / "photos" / folder / f"{i}.jpg")
+    shards.run(shards_cfg(tmp_path / "photos", tmp_path / "s"))
+    data = SkyShardDataModule(str(tmp_path / "s"), batch_size=8, crop_size=32, num_workers=0, val_fraction=0.2)
+    data.setup("fit")
+    batch = next(iter(data._loader(train=True)))
+    assert sorted(set(batch["label"])) == ["clearsky", "cumulus"]
+    # An archive's frames have no cloud type.
+    root, _ = demo
+    if not (root / "masks" / "cam04_mask.png").exists():
+        segment.run(segment_cfg(root / "archive", root / "masks"))
+    manifest = shards.run(shards_cfg(root / "archive", tmp_path / "a", masks=str(root / "masks"), size=32))
+    with tarfile.open(tmp_path / "a" / manifest["shards"][0]) as tar:
+        meta = next(json.load(tar.extractfile(m)) for m in tar.getmembers() if m.name.endswith(".json"))
+    assert meta["label"] == "unknown"
+
+
 def test_time_parsing():
     assert parse_time(Path("loc/2024-06-01/1305.jpg")).isoformat() == "2024-06-01T13:05:00"
     assert parse_time(Path("loc/20240601_130501.jpg")).isoformat() == "2024-06-01T13:05:01"

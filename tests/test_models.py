@@ -376,6 +376,68 @@ def test_maskgit_save_load_round_trip(tmp_path, local_mixing):
         assert torch.allclose(net(tokens), loaded(tokens), atol=1e-2)  # fp16 weights on disk
 
 
+def _conditional(seed: int = 0) -> MaskGIT:
+    net = tiny_maskgit(seed, class_names=("cumulus", "cirrus", "clearsky"))
+    with torch.no_grad():  # a trained-looking class embedding (it starts at zero)
+        net.class_embedding.weight.normal_(0, 1.0, generator=torch.Generator().manual_seed(seed))
+    return net
+
+
+def test_class_condition_none_is_the_unconditional_path_and_guidance_mixes_logits(tmp_path):
+    from skysynth.schedulers.guidance import GuidedNet
+
+    net = _conditional()
+    tokens = torch.randint(0, 17, (3, 8, 8))
+    with torch.no_grad():
+        unconditional = net(tokens)
+        cirrus = net(tokens, torch.full((3,), 1))
+        assert torch.equal(net(tokens, torch.full((3,), net.config.null_class)), unconditional)
+        assert not torch.allclose(cirrus, unconditional)
+        assert torch.equal(GuidedNet(net, None, 5.0)(tokens), unconditional)
+        assert torch.allclose(GuidedNet(net, 1, 1.0)(tokens), cirrus, atol=1e-5)
+        assert torch.allclose(GuidedNet(net, 1, 0.0)(tokens), unconditional, atol=1e-5)
+        assert torch.allclose(GuidedNet(net, 1, 3.0)(tokens), unconditional + 3 * (cirrus - unconditional), atol=1e-4)
+    # Sampling through the wrapper without a label draws exactly what the bare network draws.
+    unknown = torch.zeros(2, 8, 8, dtype=torch.bool)
+    unknown[..., 4:] = True
+    known = torch.randint(0, 16, (2, 8, 8))
+    sampler = MaskGITSampler(decode_steps=3)
+    plain = sampler.sample(net, known, unknown, torch.Generator().manual_seed(1))
+    wrapped = sampler.sample(GuidedNet(net, None), known, unknown, torch.Generator().manual_seed(1))
+    assert torch.equal(plain, wrapped)
+    # The class names survive a save/load round trip; an unconditional model refuses labels.
+    net.save_pretrained(tmp_path / "cond")
+    assert MaskGIT.from_pretrained(tmp_path / "cond").config.class_names == ("cumulus", "cirrus", "clearsky")
+    with pytest.raises(ValueError, match="no class condition"):
+        tiny_maskgit()(tokens, torch.zeros(3, dtype=torch.long))
+    with pytest.raises(ValueError, match="conditional model"):
+        GuidedNet(tiny_maskgit(), 0)
+
+
+def test_conditional_training_sees_labels_and_drops_some_to_none(tmp_path):
+    from skysynth.lit.maskgit import MaskGITLit
+
+    tiny_vqvae().save_pretrained(tmp_path / "tok")
+    net = {"codebook_size": 16, "tokens_per_side": 8, "hidden_size": 32, "intermediate_size": 64, "num_heads": 2,
+           "num_layers": 1, "class_names": ["cumulus", "cirrus"]}
+    lit = MaskGITLit(net=net, optim=OPTIM, tokenizer=str(tmp_path / "tok"), grid_every_n_steps=0, label_dropout=0.5)
+    batch = {"image": torch.rand(400, 3, 8, 8), "label": ["cirrus", "unknown", "cumulus", "mixed"] * 100}
+    kept = lit.labels_of(batch, drop=False)
+    assert kept[:4].tolist() == [1, 2, 0, 2]  # unknown and untrained types are "none" (index 2)
+    dropped = lit.labels_of(batch, drop=True)
+    share = float((dropped[::2] == 2).float().mean())  # of the labelled half, about label_dropout
+    assert 0.35 < share < 0.65
+    images = torch.rand(4, 3, 32, 32)
+    before = lit.net.class_embedding.weight.clone()
+    batches = [{"image": images, "key": list("abcd"), "label": ["cirrus", "cumulus", "cirrus", "cumulus"]}] * 2
+    import lightning as L
+
+    trainer = L.Trainer(max_steps=2, accelerator="cpu", logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False)
+    trainer.fit(lit, train_dataloaders=torch.utils.data.DataLoader(batches, batch_size=None))
+    assert not torch.equal(before, lit.net.class_embedding.weight)  # the condition is learned
+
+
 def test_maskgit_training_step(tmp_path):
     from skysynth.lit.maskgit import MaskGITLit
 

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from skysynth.common.cloud_types import UNKNOWN, cloud_type_of
 from skysynth.common.keys import is_validation
 from skysynth.data.stream import ShardStream
 
@@ -63,11 +64,17 @@ def decode_image(sample: dict) -> dict:
     image = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"), dtype=np.uint8)
     tensor = torch.from_numpy(image.copy()).permute(2, 0, 1).float() / 255.0
     meta = json.loads(sample["json"]) if "json" in sample else {}
-    return {"key": sample["__key__"], "image": tensor, "location": meta.get("location", "")}
+    # Shards written before labels existed: a photo folder's location is its class folder.
+    label = meta.get("label") or cloud_type_of(meta.get("location", ""))
+    return {"key": sample["__key__"], "image": tensor, "location": meta.get("location", ""), "label": label}
 
 
 def collate(items: list[dict]) -> dict:
-    return {"image": torch.stack([i["image"] for i in items]), "key": [i["key"] for i in items]}
+    return {
+        "image": torch.stack([i["image"] for i in items]),
+        "key": [i["key"] for i in items],
+        "label": [i.get("label", UNKNOWN) for i in items],
+    }
 
 
 class SkipFirst:
@@ -155,7 +162,7 @@ class SkyShardDataModule(L.LightningDataModule):
                 ),
                 size=(crop_size, crop_size),
             )
-            return {"image": crop[0].clamp(0, 1), "key": sample["key"]}
+            return {"image": crop[0].clamp(0, 1), "key": sample["key"], "label": sample.get("label", UNKNOWN)}
 
         return apply
 

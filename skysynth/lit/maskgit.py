@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 from torchmetrics import MeanMetric
 
+from skysynth.common.cloud_types import UNKNOWN
 from skysynth.lit.base import SkyLitModule, build_config, to_plain
 from skysynth.lit.tokenizer import load_frozen_tokenizer
 from skysynth.models.maskgit import MaskGIT, MaskGITConfig
@@ -16,7 +17,13 @@ class MaskGITLit(SkyLitModule):
     model_type = "maskgit"
 
     def __init__(
-        self, net: dict, optim: dict, tokenizer: str | None = None, grid_every_n_steps: int = 500, seed: int = 0
+        self,
+        net: dict,
+        optim: dict,
+        tokenizer: str | None = None,
+        grid_every_n_steps: int = 500,
+        seed: int = 0,
+        label_dropout: float = 0.15,
     ):
         net, optim = to_plain(net), to_plain(optim)
         super().__init__(optim, grid_every_n_steps, seed)
@@ -43,9 +50,26 @@ class MaskGITLit(SkyLitModule):
     def tokens_of(self, images: torch.Tensor) -> torch.Tensor:
         return self.tokenizer.encode(images)
 
-    def _loss(self, tokens: torch.Tensor, mask: torch.Tensor):
+    def labels_of(self, batch: dict, drop: bool) -> torch.Tensor | None:
+        """(B,) class indices of the batch's cloud types (None for an unconditional model);
+        unknown types, and a random `label_dropout` share when training, become "none"."""
+        names = self.net.config.class_names
+        if not names:
+            return None
+        null = self.net.config.null_class
+        index = {name: i for i, name in enumerate(names)}
+        names_of_batch = batch.get("label") or [UNKNOWN] * len(batch["image"])
+        labels = torch.tensor([index.get(name, null) for name in names_of_batch], dtype=torch.long)
+        labels = labels.to(batch["image"].device)
+        if drop and self.hparams.label_dropout > 0:
+            # One model for both uses: some samples train the unconditional ("none") case.
+            chance = torch.rand(len(labels), generator=self.step_generator("labels"), device=labels.device)
+            labels = labels.masked_fill(chance < self.hparams.label_dropout, null)
+        return labels
+
+    def _loss(self, tokens: torch.Tensor, mask: torch.Tensor, labels: torch.Tensor | None = None):
         inputs = tokens.masked_fill(mask, self.net.config.mask_token_id)
-        logits = self.net(inputs)
+        logits = self.net(inputs, labels)
         nll = F.cross_entropy(logits[mask], tokens[mask])
         return logits, nll
 
@@ -53,7 +77,7 @@ class MaskGITLit(SkyLitModule):
         tokens = self.tokens_of(batch["image"])
         b, h, w = tokens.shape
         mask, _ = self.schedule.training_mask(b, h, w, self.step_generator("mask"), device=tokens.device)
-        logits, loss = self._loss(tokens, mask)
+        logits, loss = self._loss(tokens, mask, self.labels_of(batch, drop=True))
         accuracy = (logits.argmax(-1)[mask] == tokens[mask]).float().mean()
         self.log_dict({"train/loss": loss, "train/accuracy": accuracy}, prog_bar=True, sync_dist=True)
         return loss
@@ -64,7 +88,7 @@ class MaskGITLit(SkyLitModule):
         # Every mask type on every validation window, fully masked: the outpainting case.
         for kind, region in enumerate(outpaint_masks(h, w).to(tokens.device)):
             mask = region.expand(b, h, w)
-            logits, nll = self._loss(tokens, mask)
+            logits, nll = self._loss(tokens, mask, self.labels_of(batch, drop=False))
             self.val_nll[kind].update(nll)
             self.val_accuracy[kind].update((logits.argmax(-1)[mask] == tokens[mask]).float().mean())
         if batch_idx == 0 and self.trainer.is_global_zero:

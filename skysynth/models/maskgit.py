@@ -29,10 +29,17 @@ class MaskGITConfig:
     # 2021, https://arxiv.org/abs/2102.10882): a locality prior that lets a small model learn
     # "continue the neighbouring tokens" in minutes instead of hours of CPU training.
     local_mixing: bool = False
+    # Cloud types the model can be conditioned on (a learned embedding added to every token);
+    # empty = unconditional. Index len(class_names) is "none": the unconditional model.
+    class_names: tuple = ()
 
     @property
     def mask_token_id(self) -> int:
         return self.codebook_size
+
+    @property
+    def null_class(self) -> int:
+        return len(self.class_names)
 
 
 class TransformerBlock(nn.Module):
@@ -85,13 +92,26 @@ class MaskGIT(PretrainedMixin, nn.Module):
         )
         self.norm_out = nn.LayerNorm(config.hidden_size)
         self.head = nn.Linear(config.hidden_size, config.codebook_size)
+        # Zero-initialised: a conditional model starts as the unconditional one.
+        self.class_embedding = None
+        if config.class_names:
+            self.class_embedding = nn.Embedding(len(config.class_names) + 1, config.hidden_size)
+            nn.init.zeros_(self.class_embedding.weight)
 
-    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+    def forward(self, tokens: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, h, w) int64 tokens, optional (B,) int64 class indices (`null_class` = none) ->
+        (B, h, w, codebook_size) logits."""
         b, h, w = tokens.shape
         side = self.config.tokens_per_side
         if h > side or w > side:
             raise ValueError(f"window {h}x{w} is larger than the trained {side}x{side}")
         x = self.token_embedding(tokens) + self.position_embedding[:, :h, :w]
+        if self.class_embedding is not None:
+            if labels is None:
+                labels = torch.full((b,), self.config.null_class, dtype=torch.long, device=tokens.device)
+            x = x + self.class_embedding(labels)[:, None, None, :]
+        elif labels is not None:
+            raise ValueError("this MaskGIT has no class condition (class_names is empty)")
         x = x.view(b, h * w, -1)
         for i, block in enumerate(self.blocks):
             if self.local is not None:
