@@ -25,3 +25,17 @@ def exit_on_user_error(main):
             sys.exit(130)
 
     return wrapper
+
+
+def die_with_parent() -> None:
+    """Pool-worker initializer: the kernel ends this worker when its parent dies, even by kill -9
+    (Linux prctl PR_SET_PDEATHSIG); elsewhere a no-op."""
+    import ctypes
+    import signal
+
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    except OSError:
+        return
+    pr_set_pdeathsig = 1
+    libc.prctl(pr_set_pdeathsig, signal.SIGKILL)

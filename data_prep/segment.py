@@ -28,7 +28,7 @@ from scipy import ndimage
 from tqdm import tqdm
 
 from data_prep.archive import Frame, discover
-from data_prep.errors import PrepError, exit_on_user_error
+from data_prep.errors import PrepError, die_with_parent, exit_on_user_error
 from skysynth.common.images import load_rgb
 
 REFERENCE_AREA = 1600 * 1200  # the constants below are for full-size institute frames
@@ -224,7 +224,7 @@ def run(cfg: DictConfig) -> list[dict]:
                 done.append(_segment_job(job))
                 bar.update(1)
         else:
-            with ProcessPoolExecutor(workers) as pool:
+            with ProcessPoolExecutor(workers, initializer=die_with_parent) as pool:
                 for report in pool.map(_segment_job, todo):
                     done.append(report)
                     bar.update(1)

@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from data_prep.archive import Frame, discover, looks_like_archive, write_manifest
 from data_prep.crops import sample_windows
-from data_prep.errors import PrepError, exit_on_user_error
+from data_prep.errors import PrepError, die_with_parent, exit_on_user_error
 from data_prep.filters import FilterConfig, classify
 from data_prep.imageio import encode_jpeg, read_size
 from skysynth.common.cloud_types import UNKNOWN, cloud_type_of
@@ -238,7 +238,7 @@ def run(cfg: DictConfig) -> dict:
                 results.append(write_shard(chunk))
                 bar.update(len(chunk[1]))
         else:
-            with ProcessPoolExecutor(workers) as pool:
+            with ProcessPoolExecutor(workers, initializer=die_with_parent) as pool:
                 for chunk, stats in zip(chunks, pool.map(write_shard, chunks)):
                     results.append(stats)
                     bar.update(len(chunk[1]))

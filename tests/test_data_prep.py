@@ -220,6 +220,44 @@ def test_shards_and_batches_carry_the_cloud_type(demo, tmp_path):
     assert meta["label"] == "unknown"
 
 
+def test_kill_9_of_the_shard_writer_leaves_no_orphaned_workers(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i in range(400):
+        Image.fromarray(np.full((64, 64, 3), (i % 200) + 40, np.uint8)).save(photos / f"{i:04d}.png")
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    args = ["source=" + str(photos), f"out={tmp_path}/s", "workers=2", "frames_per_shard=20", "progress=false"]
+    process = subprocess.Popen([sys.executable, "-m", "data_prep.shards", *args], cwd=ROOT, env=env)
+
+    def children() -> list[int]:
+        found = subprocess.run(["pgrep", "-P", str(process.pid)], capture_output=True, text=True).stdout.split()
+        return [int(pid) for pid in found]
+
+    deadline = time.monotonic() + 120
+    while len(children()) < 2:
+        assert process.poll() is None and time.monotonic() < deadline, "no workers started"
+        time.sleep(0.05)
+    workers = children()
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    time.sleep(2)
+    alive = [pid for pid in workers if os.path.exists(f"/proc/{pid}") and "Z" not in _state(pid)]
+    assert not alive, f"orphaned workers: {alive}"
+
+
+def _state(pid: int) -> str:
+    try:
+        return open(f"/proc/{pid}/stat").read().split(")")[1].split()[0]
+    except OSError:
+        return "Z"
+
+
 def test_time_parsing():
     assert parse_time(Path("loc/2024-06-01/1305.jpg")).isoformat() == "2024-06-01T13:05:00"
     assert parse_time(Path("loc/20240601_130501.jpg")).isoformat() == "2024-06-01T13:05:01"

@@ -175,6 +175,16 @@ def test_outpaint_eval_report_with_baselines(eval_setup, tmp_path):
             run(bad)
 
 
+@pytest.mark.parametrize(
+    "override, message",
+    [("n=0", "n must be at least 1"), ("n=-3", "n must be at least 1"), ("size=0", "size must be at least 8"),
+     ("n=two", "n must be a whole number"), ("device=tpu", "device must be cpu or cuda")],
+)
+def test_eval_refuses_nonsense_values_in_one_line(eval_setup, override, message):
+    result = run_module("skysynth.eval", "task=outpaint", f"data={eval_setup / 'shards'}", override)
+    assert_one_line_error(result, message)
+
+
 def test_side_by_side_page_loads_and_sorts_in_chromium(tmp_path):
     import os
     import shutil

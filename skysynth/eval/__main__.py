@@ -25,6 +25,16 @@ def run(cfg: DictConfig) -> dict:
     """Run one evaluation task; returns its report (also written to out/report.json)."""
     if cfg.task not in TASKS:
         raise ValueError(f"unknown task {cfg.task!r}: choose one of {', '.join(TASKS)}")
+    for name, low in (("n", 1), ("batch", 1), ("size", 8), ("c2st_steps", 1), ("c2st_folds", 2)):
+        value = cfg.get(name)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"{name} must be a whole number, got {value!r}")
+        if value < low:
+            raise ValueError(f"{name} must be at least {low}, got {value}")
+    if cfg.get("device", "cpu") not in ("cpu", "cuda") and not str(cfg.device).startswith("cuda:"):
+        raise ValueError(f"device must be cpu or cuda (cuda:N), got {cfg.device!r}")
     import importlib
 
     module = importlib.import_module(f"skysynth.eval.{cfg.task}_eval")
@@ -56,6 +66,9 @@ def main(cfg: DictConfig) -> None:
     except (FileNotFoundError, ValueError, KeyError) as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
+    except KeyboardInterrupt:
+        print("interrupted: no report was written", file=sys.stderr)
+        sys.exit(130)
     print(report["table"])
     print(f"report: {Path(cfg.out) / 'report.json'}")
 

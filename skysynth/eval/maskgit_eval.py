@@ -6,6 +6,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from tqdm import tqdm
 
 from skysynth.common.images import save_grid
 from skysynth.eval.common import generator, markdown_table, validation_batches, weights_dir
@@ -93,6 +94,7 @@ def evaluate(cfg) -> dict:
     # Detail energy of generated areas over the truth's: >> 1 = speckle noise, << 1 = flat.
     detail = {name: [0.0, 0.0] for name in chosen}
     windows, gen, grid_rows = 0, generator(cfg), []
+    bar = tqdm(desc="maskgit eval", unit="mask x sampler", disable=not cfg.get("progress", True))
     for images in validation_batches(cfg, cfg.downscale or 2, crop):
         tokens = tokenizer.encode(images)
         b = tokens.shape[0]
@@ -114,7 +116,9 @@ def evaluate(cfg) -> dict:
                 detail[name][1] += float(high_frequency_energy(truth * region).sum())
                 if first_batch and kind == 3:  # "top": growing upwards, the thesis's worst case
                     grid_rows.append(generated[:8])
+                bar.update(1)
         windows += b
+    bar.close()
     per_mask = {
         name: {"accuracy": float(correct[k] / total[k]), "nll": float(nll[k] / total[k])}
         for k, name in enumerate(MASK_NAMES)
