@@ -54,6 +54,8 @@ def build(name: str, tokenizer_dir: str, device: str):
     lit_cfg["optim"]["batch_size_for_decay"] = int(cfg.data.batch_size)
     if name != "vqvae":
         lit_cfg["tokenizer"] = tokenizer_dir
+    if name == "maskgit":  # the random tokenizer's codebook (e.g. 512 codes with --vqvae-experiment)
+        lit_cfg["net"]["codebook_size"] = int(model_config("vqvae").model.lit.net.codebook_size)
     module_name, class_name = cfg.model.lit._target_.rsplit(".", 1)
     cls = getattr(__import__(module_name, fromlist=[class_name]), class_name)
     return cls(**lit_cfg).to(device), int(cfg.data.batch_size), int(cfg.data.crop_size)
