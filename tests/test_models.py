@@ -109,6 +109,38 @@ def test_vqvae_training_step_in_lightning_module():
     assert all(torch.isfinite(v).all() for v in after.values() if v.is_floating_point())
 
 
+@pytest.mark.parametrize("start_step, trains", [(0, True), (5, False)])
+def test_vqvae_adversarial_loss_trains_a_discriminator_after_its_start(start_step, trains):
+    from skysynth.lit.vqvae import VQVAELit
+
+    lit = VQVAELit(
+        net={"base_channels": 8, "channel_multipliers": [1, 2], "embed_dim": 8, "codebook_size": 16},
+        optim=OPTIM,
+        grid_every_n_steps=0,
+        adversarial={"weight": 0.1, "start_step": start_step, "discriminator": {"base_channels": 8, "layers": 2}},
+    )
+    before = {k: v.clone() for k, v in lit.discriminator.state_dict().items()}
+    fit_steps(lit, torch.rand(2, 3, 32, 32), steps=3)
+    changed = any(not torch.equal(before[k], v) for k, v in lit.discriminator.state_dict().items())
+    assert changed == trains
+    checkpoint = {}
+    lit.on_save_checkpoint(checkpoint)
+    assert "discriminator_optimizer" in checkpoint and checkpoint["skysynth_model_type"] == "vqvae"
+    assert all(not k.startswith("discriminator") for k in lit.net.state_dict())  # never exported
+
+
+def test_hinge_losses():
+    from skysynth.models.discriminator import PatchDiscriminator, PatchDiscriminatorConfig
+    from skysynth.models.discriminator import hinge_discriminator_loss as d_loss
+    from skysynth.models.discriminator import hinge_generator_loss as g_loss
+
+    assert float(d_loss(torch.full((4,), 2.0), torch.full((4,), -2.0))) == 0.0  # confident and right
+    assert float(d_loss(torch.zeros(4), torch.zeros(4))) == 1.0
+    assert float(g_loss(torch.full((4,), 3.0))) == -3.0
+    scores = PatchDiscriminator(PatchDiscriminatorConfig(base_channels=8, layers=3))(torch.rand(2, 3, 64, 64))
+    assert scores.shape == (2, 1, 8, 8)
+
+
 def test_kmeans_finds_separated_clusters():
     from skysynth.models.vqvae import kmeans
 

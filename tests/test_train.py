@@ -100,6 +100,23 @@ def test_resume_needs_only_the_run_folder_and_keeps_earlier_metrics(tiny_shards,
     assert_one_line_error(result, "cannot resume as model=maskgit")
 
 
+def test_adversarial_run_resumes_exactly(tiny_shards, tmp_path):
+    adversarial = [
+        "model.lit.adversarial.weight=0.1",
+        "model.lit.adversarial.start_step=1",
+        "model.lit.adversarial.discriminator.base_channels=8",
+        "model.lit.adversarial.discriminator.layers=2",
+    ]
+    train(tmp_path / "full", tiny_shards, "trainer.max_steps=4", *adversarial)
+    train(tmp_path / "split", tiny_shards, "trainer.max_steps=2", *adversarial)
+    result = run_module("skysynth.train", f"hydra.run.dir={tmp_path}/split", "ckpt_path=last", "trainer.max_steps=4")
+    assert result.returncode == 0, result.stderr[-3000:]
+    full = load_file(tmp_path / "full" / "export" / "model.safetensors")
+    resumed = load_file(tmp_path / "split" / "export" / "model.safetensors")
+    assert all(torch.equal(full[k], resumed[k]) for k in full)
+    assert "train/d_loss" in (tmp_path / "full" / "csv" / "metrics.csv").read_text()
+
+
 def test_kill_9_then_resume_ends_at_the_uninterrupted_weights(tiny_shards, tmp_path):
     import os
     import signal

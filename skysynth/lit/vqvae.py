@@ -7,6 +7,12 @@ from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMe
 
 from skysynth.common.codebook import CodebookUsage
 from skysynth.lit.base import SkyLitModule, build_config, to_plain
+from skysynth.models.discriminator import (
+    PatchDiscriminator,
+    PatchDiscriminatorConfig,
+    hinge_discriminator_loss,
+    hinge_generator_loss,
+)
 from skysynth.models.vqvae import VQVAE, VQVAEConfig, ema_codebook, kmeans
 
 
@@ -25,8 +31,9 @@ class VQVAELit(SkyLitModule):
         kmeans_iterations: int = 10,
         grid_every_n_steps: int = 500,
         seed: int = 0,
+        adversarial: dict | None = None,
     ):
-        net, optim = to_plain(net), to_plain(optim)
+        net, optim, adversarial = to_plain(net), to_plain(optim), to_plain(adversarial) or {}
         super().__init__(optim, grid_every_n_steps, seed)
         self.save_hyperparameters()
         self.net = VQVAE(build_config(VQVAEConfig, net))
@@ -41,6 +48,18 @@ class VQVAELit(SkyLitModule):
         self.register_buffer("codebook_initialised", torch.tensor(not kmeans_init))
         if self.net.config.codebook_update == "ema":
             self.net.quantizer.codebook.requires_grad_(False)
+        # Patch-adversarial loss (VQGAN): a hinge loss from a patch discriminator, switched on after
+        # `start_step` steps of reconstruction alone. The discriminator has its own optimizer,
+        # stepped inside training_step; the tokenizer keeps Lightning's automatic optimization.
+        self.adversarial_weight = float(adversarial.get("weight", 0.0))
+        self.adversarial_start = int(adversarial.get("start_step", 2000))
+        self.discriminator = None
+        if self.adversarial_weight > 0:
+            config = PatchDiscriminatorConfig(**adversarial.get("discriminator", {}))
+            self.discriminator = PatchDiscriminator(config)
+            self.discriminator_optimizer = torch.optim.AdamW(
+                self.discriminator.parameters(), lr=float(adversarial.get("lr", 1e-4)), betas=(0.5, 0.9)
+            )
         self.val_psnr = PeakSignalNoiseRatio(data_range=1.0)
         self.val_ssim = StructuralSimilarityIndexMeasure(data_range=1.0)
         self.val_codes = CodebookUsage(size)
@@ -50,6 +69,8 @@ class VQVAELit(SkyLitModule):
         if not bool(self.codebook_initialised):
             self._kmeans_init(images)
         out = self.net(images)
+        if self.discriminator is not None and self.global_step >= self.adversarial_start:
+            out["loss"] = out["loss"] + self.adversarial_weight * self._adversarial_step(images, out["reconstruction"])
         self.log_dict(
             {f"train/{k}": out[k] for k in ("loss", "mse", "codebook_loss", "commitment_loss", "revival_loss")},
             prog_bar=False,
@@ -62,6 +83,31 @@ class VQVAELit(SkyLitModule):
         if self.grid_every_n_steps and self.global_step % self.grid_every_n_steps == 0:
             self.maybe_save_grid([images[:8], out["reconstruction"][:8]], "train_reconstruction")
         return out["loss"]
+
+    def _adversarial_step(self, images: torch.Tensor, reconstruction: torch.Tensor) -> torch.Tensor:
+        """One discriminator update on this batch, then the tokenizer's hinge loss (returned)."""
+        optimizer = self.discriminator_optimizer
+        optimizer.zero_grad(set_to_none=True)  # also drops what the last tokenizer loss left here
+        d_loss = hinge_discriminator_loss(self.discriminator(images), self.discriminator(reconstruction.detach()))
+        d_loss.backward()
+        if self.trainer.world_size > 1:
+            for p in self.discriminator.parameters():
+                if p.grad is not None:
+                    p.grad = self.trainer.strategy.reduce(p.grad, reduce_op="mean")
+        optimizer.step()
+        g_loss = hinge_generator_loss(self.discriminator(reconstruction))
+        self.log_dict({"train/d_loss": d_loss.detach(), "train/g_loss": g_loss.detach()}, sync_dist=True)
+        return g_loss
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        super().on_save_checkpoint(checkpoint)
+        if self.discriminator is not None:
+            checkpoint["discriminator_optimizer"] = self.discriminator_optimizer.state_dict()
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        super().on_load_checkpoint(checkpoint)
+        if self.discriminator is not None and "discriminator_optimizer" in checkpoint:
+            self.discriminator_optimizer.load_state_dict(checkpoint["discriminator_optimizer"])
 
     @torch.no_grad()
     def _kmeans_init(self, images: torch.Tensor) -> None:
