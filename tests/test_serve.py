@@ -130,6 +130,65 @@ def test_concurrent_requests_queue_instead_of_failing(client):
         assert events_of(client, job["events"])[-1]["type"] == "done"
 
 
+class BlockingOutpainter:
+    """Stands in for Outpainter: each call waits until released, reporting progress meanwhile."""
+
+    def __init__(self):
+        self.release = threading.Event()
+        self.settings = OutpaintSettings()
+        self.on_progress = None
+        self.device = "cpu"
+
+    def __call__(self, image, pad, samples, generator):
+        while not self.release.wait(0.02):
+            if self.on_progress is not None:
+                self.on_progress({"stage": "grow tokens", "done": 0, "total": 1})
+        return image
+
+
+def test_busy_queue_cancel_and_side_limit():
+    fake = BlockingOutpainter()
+    app = create_app(lambda: fake, Limits(max_queue=2, max_output_side=500))
+    client = TestClient(app)
+
+    def submit(**fields):
+        data = {"left": 8, "right": 8, **fields}
+        return client.post("/api/jobs", files={"file": ("x.png", png(32, 32), "image/png")}, data=data)
+
+    response = submit(right=100000)
+    assert response.status_code == 413 and "each side is limited to 500" in response.json()["detail"]
+    first, second = submit().json(), submit().json()
+    busy = submit()
+    assert busy.status_code == 503 and "busy" in busy.json()["detail"]
+    # Cancel the waiting job and the running one: both end with "cancelled", and room is made.
+    assert client.delete(f"/api/jobs/{second['id']}").status_code == 200
+    assert client.delete(f"/api/jobs/{first['id']}").status_code == 200
+    for job in (first, second):
+        assert events_of(client, job["events"])[-1] == {"type": "error", "message": "cancelled"}
+    fake.release.set()
+    third = submit()
+    assert third.status_code == 200
+    assert events_of(client, third.json()["events"])[-1]["type"] == "done"
+    assert client.delete("/api/jobs/nosuchjob").status_code == 404
+
+
+def test_finished_jobs_are_forgotten_first_never_running_ones():
+    from skysynth.serve.app import Job, JobRunner
+
+    fake = BlockingOutpainter()
+    runner = JobRunner(lambda: fake, keep=2, max_queue=10)
+    image = Image.new("RGB", (8, 8))
+    jobs = [Job(image=image, pad=(4, 0, 0, 0), seed=0, temperature=4.0, samples=1) for _ in range(4)]
+    for job in jobs:
+        runner.submit(job)
+    assert all(job.id in runner.jobs for job in jobs)  # over `keep`, but none has finished
+    fake.release.set()
+    deadline = time.monotonic() + 30
+    while not all(job.finished for job in jobs):
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -33,7 +33,13 @@ class Limits:
     max_bytes: int = 10 * 1024 * 1024
     max_input_pixels: int = 4_000_000
     max_output_pixels: int = 16_000_000
+    max_output_side: int = 8192  # a 32-px-high strip 100,000 px wide is within the pixel limit
     max_samples: int = 4
+    max_queue: int = 16  # jobs waiting or running; more are answered "busy" (HTTP 503)
+
+
+class Cancelled(Exception):
+    """The job's owner asked to stop it."""
 
 
 @dataclass
@@ -47,6 +53,8 @@ class Job:
     events: queue.Queue = field(default_factory=queue.Queue)
     results: list[bytes] = field(default_factory=list)
     created: float = field(default_factory=time.time)
+    cancelled: threading.Event = field(default_factory=threading.Event)
+    finished: bool = False
 
 
 def png_bytes(image: Image.Image) -> bytes:
@@ -86,26 +94,38 @@ def read_upload(data: bytes, limits: Limits) -> Image.Image:
 class JobRunner:
     """Runs jobs in order on one thread; `submit` returns at once with the job's queue position."""
 
-    def __init__(self, make_outpainter, keep: int = 32):
+    def __init__(self, make_outpainter, keep: int = 32, max_queue: int = 16):
         self._make_outpainter = make_outpainter
         self._outpainter = None
         self._pending: queue.Queue[Job] = queue.Queue()
         self._waiting: list[str] = []
         self.jobs: dict[str, Job] = {}
-        self._keep = keep
+        self._keep, self._max_queue = keep, max_queue
         self._lock = threading.Lock()
         threading.Thread(target=self._work, daemon=True, name="skysynth-jobs").start()
 
-    def submit(self, job: Job) -> int:
+    def submit(self, job: Job) -> int | None:
+        """The job's queue position, or None when the queue is full (the caller says "busy")."""
         with self._lock:
+            if sum(not j.finished for j in self.jobs.values()) >= self._max_queue:
+                return None
             self.jobs[job.id] = job
             self._waiting.append(job.id)
             position = len(self._waiting)
-            for old in sorted(self.jobs.values(), key=lambda j: j.created)[: max(0, len(self.jobs) - self._keep)]:
+            # Finished jobs are forgotten oldest first; a job still waiting or running never is.
+            finished = sorted((j for j in self.jobs.values() if j.finished), key=lambda j: j.created)
+            for old in finished[: max(0, len(self.jobs) - self._keep)]:
                 self.jobs.pop(old.id, None)
         job.events.put({"type": "queued", "position": position})
         self._pending.put(job)
         return position
+
+    def cancel(self, job_id: str) -> bool:
+        job = self.jobs.get(job_id)
+        if job is None or job.finished:
+            return False
+        job.cancelled.set()
+        return True
 
     def _work(self) -> None:
         while True:
@@ -115,7 +135,12 @@ class JobRunner:
                 for index, waiting in enumerate(self._waiting):
                     if waiting in self.jobs:
                         self.jobs[waiting].events.put({"type": "queued", "position": index + 1})
+            if job.cancelled.is_set():
+                job.events.put({"type": "error", "message": "cancelled"})
+                job.finished = True
+                continue
             self._run(job)
+            job.finished = True
 
     def _run(self, job: Job) -> None:
         try:
@@ -127,6 +152,8 @@ class JobRunner:
             last_preview = [0.0]
 
             def on_progress(event):
+                if job.cancelled.is_set():
+                    raise Cancelled
                 message = {"type": "progress", "stage": event["stage"], "done": event["done"], "total": event["total"]}
                 # Previews cost a decode: at most a few per second, and always the last one.
                 now = time.time()
@@ -148,6 +175,8 @@ class JobRunner:
                     "timings": getattr(op, "timings", {}),
                 }
             )
+        except Cancelled:
+            job.events.put({"type": "error", "message": "cancelled"})
         except ValueError as error:
             job.events.put({"type": "error", "message": str(error)})
         except Exception as error:  # keep the worker alive; tell the page what went wrong
@@ -162,7 +191,7 @@ def create_app(make_outpainter, limits: Limits | None = None) -> FastAPI:
     from importlib.resources import files
 
     limits = limits or Limits()
-    runner = JobRunner(make_outpainter)
+    runner = JobRunner(make_outpainter, max_queue=limits.max_queue)
     app = FastAPI(title="skysynth", docs_url=None, redoc_url=None)
     page = (files("skysynth.serve") / "static" / "index.html").read_text()
 
@@ -188,6 +217,9 @@ def create_app(make_outpainter, limits: Limits | None = None) -> FastAPI:
         if sum(pad) == 0:
             raise HTTPException(400, "choose how much to grow on at least one side")
         out_w, out_h = image.width + left + right, image.height + top + bottom
+        if max(out_w, out_h) > limits.max_output_side:
+            side = limits.max_output_side
+            raise HTTPException(413, f"the result would be {out_w}x{out_h}; each side is limited to {side}")
         if out_w * out_h > min(limits.max_output_pixels, MAX_OUTPUT_PIXELS):
             raise HTTPException(
                 413, f"the result would be {out_w}x{out_h}; the limit is {limits.max_output_pixels / 1e6:.0f} MP"
@@ -198,7 +230,15 @@ def create_app(make_outpainter, limits: Limits | None = None) -> FastAPI:
             raise HTTPException(400, "temperature must be between 0 and 20")
         job = Job(image=image, pad=pad, seed=seed, temperature=temperature, samples=samples)
         position = runner.submit(job)
+        if position is None:
+            raise HTTPException(503, "the server is busy: too many jobs are waiting, try again in a minute")
         return {"id": job.id, "position": position, "events": f"/api/jobs/{job.id}/events"}
+
+    @app.delete("/api/jobs/{job_id}")
+    def cancel(job_id: str):
+        if not runner.cancel(job_id):
+            raise HTTPException(404, "no such job running or waiting")
+        return {"id": job_id, "cancelled": True}
 
     @app.get("/api/jobs/{job_id}/events")
     async def events(job_id: str):
