@@ -146,6 +146,15 @@ class BlockingOutpainter:
         return image
 
 
+def test_a_bad_form_value_is_one_readable_message(client):
+    response = client.post(
+        "/api/jobs", files={"file": ("x.png", png(32, 32), "image/png")}, data={"left": 8, "seed": "abc"}
+    )
+    assert response.status_code == 400
+    detail = response.json()["detail"]
+    assert isinstance(detail, str) and detail.startswith("seed:") and "integer" in detail
+
+
 def test_busy_queue_cancel_and_side_limit():
     fake = BlockingOutpainter()
     app = create_app(lambda: fake, Limits(max_queue=2, max_output_side=500))
@@ -234,6 +243,7 @@ def test_end_to_end_in_headless_chromium(tmp_path):
             page.wait_for_selector("img.result", timeout=60_000)
             assert "done: 96 x 56" in page.text_content("#status")
             assert page.get_attribute("#preview", "src").startswith("data:image/png")
+            assert page.is_hidden("#preview") and page.is_hidden("#cancel")  # the result replaced the preview
             with page.expect_download() as download:
                 page.click("a.download")
             saved = tmp_path / "result.png"
@@ -241,6 +251,15 @@ def test_end_to_end_in_headless_chromium(tmp_path):
             assert Image.open(saved).size == (96, 56)
             page.screenshot(path=str(tmp_path / "screenshot.png"), full_page=True)
             assert (tmp_path / "screenshot.png").stat().st_size > 1000
+            # A refused value is said in words on the page.
+            page.fill("#temperature", "50")
+            page.click("#go")
+            page.wait_for_function("document.getElementById('error').textContent.length > 0")
+            assert "temperature must be between 0 and 20" in page.text_content("#error")
+            # A phone: one column, nothing wider than the screen.
+            page.set_viewport_size({"width": 390, "height": 844})
+            assert page.evaluate("document.documentElement.scrollWidth") <= 390
+            page.screenshot(path=str(tmp_path / "phone.png"), full_page=True)
             browser.close()
     finally:
         server.should_exit = True

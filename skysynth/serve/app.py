@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 
 import torch
 from fastapi import FastAPI, File, Form, HTTPException, UploadFile
-from fastapi.responses import HTMLResponse, Response, StreamingResponse
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from PIL import Image, UnidentifiedImageError
 
 from skysynth.common.images import ImageInputError, open_image
@@ -193,6 +194,19 @@ def create_app(make_outpainter, limits: Limits | None = None) -> FastAPI:
     limits = limits or Limits()
     runner = JobRunner(make_outpainter, max_queue=limits.max_queue)
     app = FastAPI(title="skysynth", docs_url=None, redoc_url=None)
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_form_value(request, error: RequestValidationError):
+        # FastAPI's own answer is a list of objects, which a page shows as "[object Object]".
+        said = []
+        for problem in error.errors():
+            field = ".".join(str(p) for p in problem.get("loc", ())[1:]) or "request"
+            said.append(f"{field}: {problem.get('msg', 'is not valid')}".replace("Input should be", "should be"))
+        return JSONResponse({"detail": "; ".join(said)}, status_code=400)
+
+    @app.exception_handler(Exception)
+    async def internal_error(request, error: Exception):
+        return JSONResponse({"detail": f"internal error: {type(error).__name__}: {error}"}, status_code=500)
     page = (files("skysynth.serve") / "static" / "index.html").read_text()
 
     @app.get("/", response_class=HTMLResponse)
