@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import os
+import struct
 import warnings
 from pathlib import Path
 
@@ -74,7 +75,7 @@ def open_image(source: str | Path | bytes, max_pixels: int | None = None) -> Ima
         raise ImageInputError(f"{name} is too large to decode safely (over {Image.MAX_IMAGE_PIXELS} pixels)") from None
     except FileNotFoundError:
         raise ImageInputError(f"input not found: {source}") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error) as error:
         if isinstance(error, ImageInputError):
             raise
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
