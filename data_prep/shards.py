@@ -257,6 +257,9 @@ def run(cfg: DictConfig) -> dict:
     tmp.write_text(json.dumps(manifest, indent=2))
     os.replace(tmp, out / "manifest.json")
     if not counts.get("crops_kept"):
+        # Empty shards are no data: remove them; the manifest and frames.csv stay as the report.
+        for empty in [*out.glob("shard-*.tar"), *out.glob(".shard-*.json"), settings_path]:
+            empty.unlink(missing_ok=True)
         raise PrepError(f"no crops kept: {nothing_kept_reason(manifest)} (details: {out / 'manifest.json'})")
     return manifest
 

@@ -72,11 +72,8 @@ def test_panorama_and_tile_modes(weights, tmp_path):
         ("ok", ["size=[64,64]", "output_ext=.gif"], "output must end in"),
         ("ok", ["size=[64,64]", "upscale_draws=0"], "must be at least 1"),
         ("ok", ["size=[64,64]", "match_input=maybe"], "match_input must be true or false"),
-        ("ok", ["size=[64,64]", "samples=two"], "samples must be a whole number"),
         ("ok", ["size=[64,64]", "samples=0"], "samples must be at least 1"),
-        ("ok", ["size=[64,64]", "temperature=-3"], "temperature must be at least 0"),
         ("ok", ["size=[64,64]", "decode_steps=1.5"], "decode_steps must be a whole number"),
-        ("ok", ["size=[64,64]", "device=tpu"], "device must be cpu or cuda"),
         ("ok", ["size=[64,64]", "order=spiral"], "order must be confidence or halton"),
     ],
 )

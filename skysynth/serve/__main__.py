@@ -15,6 +15,20 @@ def main(cfg: DictConfig) -> None:
     from skysynth.outpaint.pipeline import Outpainter, OutpaintSettings
     from skysynth.serve.app import Limits, create_app
 
+    for name, low, high in (
+        ("port", 1, 65535), ("decode_steps", 1, 1000), ("upscale_steps", 1, 1000), ("max_samples", 1, 64),
+        ("max_upload_mb", 0.001, 1e4), ("max_input_megapixels", 0.001, 1e4), ("max_output_megapixels", 0.001, 1e4),
+    ):
+        value = cfg[name]
+        integral = name in ("port", "decode_steps", "upscale_steps", "max_samples")
+        typed = not isinstance(value, bool) and isinstance(value, int if integral else (int, float))
+        if not typed or not low <= value <= high:
+            kind = "a whole number" if integral else "a number"
+            print(f"error: {name} must be {kind} from {low:g} to {high:g}, got {value!r}", file=sys.stderr)
+            sys.exit(2)
+    if cfg.device not in ("cpu", "cuda"):
+        print(f"error: device must be cpu or cuda, got {cfg.device!r}", file=sys.stderr)
+        sys.exit(2)
     if cfg.device == "cuda":
         import torch
 
