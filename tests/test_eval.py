@@ -51,6 +51,7 @@ def test_vqvae_eval_reports_metrics_and_grid(eval_setup):
     assert report["images"] == 8
     assert 0 < results["vqvae"]["codebook_usage"] <= 1 and results["vqvae"]["perplexity"] >= 1
     assert results["bicubic"]["psnr"] > 15  # smooth procedural skies survive bicubic well
+    assert 0 < results["bicubic"]["detail_ratio"] < 1  # bicubic down-up is a blur
     assert (eval_setup / "out" / "vqvae" / "reconstructions.png").is_file()
     assert json.loads((eval_setup / "out" / "vqvae" / "report.json").read_text())["images"] == 8
 
