@@ -26,7 +26,7 @@ def main() -> None:
             prepare(tmp)
             result = run_module(module, *(a.replace("{tmp}", str(tmp)) for a in args), timeout=300)
             lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-            said = lines[0].replace(str(tmp), "TMP") if lines else "(no error line)"
+            said = (lines[0].replace(str(tmp), "TMP") if lines else "(no error line)").replace("|", "\\|")
             shown = " ".join(a.replace("{tmp}", "TMP") for a in args)
             traceback = " (traceback!)" if "Traceback" in result.stderr else ""
             print(f"| `{module}` | `{shown}` | {result.returncode} | {said}{traceback} |", flush=True)
