@@ -117,10 +117,8 @@ def to_uint8(image: torch.Tensor) -> np.ndarray:
 def evaluate_outputs(outputs, truths, box, features: FeatureDistances, seed: int) -> dict:
     size = truths.shape[-1]
     left, top, right, bottom = box
-    region = torch.ones(1, 1, size, size, dtype=torch.bool)
-    region[..., top:bottom, left:right] = False
-    blur = lambda x: kornia.filters.gaussian_blur2d(x, (31, 31), (8.0, 8.0))  # noqa: E731
-    lf = ((blur(outputs) - blur(truths)).abs() * region).sum() / (region.sum() * 3 * len(outputs))
+    region = generated_region(box, size)
+    lf = lf_l1_per_image(outputs, truths, region).mean()
     seams = []
     for axis, lines in (
         ("x", [p for p in (left, right) if 0 < p < size]),
@@ -245,8 +243,7 @@ def evaluate(cfg) -> dict:
     halves = torch.randperm(len(truths), generator=torch.Generator().manual_seed(int(cfg.seed)))
     half = len(truths) // 2
     first, second = truths[halves[:half]], truths[halves[half : 2 * half]]
-    floor_region = torch.ones(1, 1, size, size, dtype=torch.bool)
-    floor_region[..., top:bottom, left:right] = False
+    floor_region = generated_region(box, size)
     results["real vs real (floor)"] = {
         **features(first, second),
         **_swd_columns(first, second, floor_region, int(cfg.seed)),
@@ -299,6 +296,14 @@ def realism_tests(outputs, truths, box, config: C2STConfig, seam_crop: int, seed
     }
 
 
+def generated_region(box: tuple[int, int, int, int], size: int) -> torch.Tensor:
+    """(1, 1, size, size) bool: True outside the kept input box (left, top, right, bottom)."""
+    left, top, right, bottom = box
+    region = torch.ones(1, 1, size, size, dtype=torch.bool)
+    region[..., top:bottom, left:right] = False
+    return region
+
+
 def lf_l1_per_image(outputs: torch.Tensor, truths: torch.Tensor, region: torch.Tensor) -> torch.Tensor:
     """(N,) mean |difference| of heavily blurred output and truth inside `region` (1, 1, H, W)."""
     blur = lambda x: kornia.filters.gaussian_blur2d(x, (31, 31), (8.0, 8.0))  # noqa: E731
@@ -314,10 +319,7 @@ def _side_by_side(out, protocol, truths, outputs, results, page_figures, box, fl
     peers = [m for m in outputs if m in PEERS] or [m for m in outputs if m != "skysynth"]
     shown = ["skysynth"] + sorted(peers, key=lambda m: results[m][rank])[:1]
     shown += ["reflect"] if "reflect" in outputs and "reflect" not in shown else []
-    size = truths.shape[-1]
-    left, top, right, bottom = box
-    region = torch.ones(1, 1, size, size, dtype=torch.bool)
-    region[..., top:bottom, left:right] = False
+    region = generated_region(box, truths.shape[-1])
     stacked = {m: torch.stack(outputs[m]) for m in shown}
     figures = {m: {"LF L1": lf_l1_per_image(stacked[m], truths, region), **page_figures.get(m, {})} for m in shown}
     title = f"skysynth outpainting, {protocol} protocol: truth | " + " | ".join(shown)
@@ -327,11 +329,7 @@ def _side_by_side(out, protocol, truths, outputs, results, page_figures, box, fl
 def band_rows(outputs, truths, box, flatness: torch.Tensor, per_pair: torch.Tensor) -> dict:
     """Per flatness band of the truths: C2ST accuracy (from the held-out predictions of the
     whole test), collapse rate and low-frequency L1 of the generated area."""
-    size = truths.shape[-1]
-    left, top, right, bottom = box
-    region = torch.ones(1, 1, size, size, dtype=torch.bool)
-    region[..., top:bottom, left:right] = False
-    blur = lambda x: kornia.filters.gaussian_blur2d(x, (31, 31), (8.0, 8.0))  # noqa: E731
+    region = generated_region(box, truths.shape[-1])
     rows = {}
     for band, (lo, hi) in FLATNESS_BANDS.items():
         chosen = (flatness >= lo) & (flatness < hi)
@@ -339,7 +337,7 @@ def band_rows(outputs, truths, box, flatness: torch.Tensor, per_pair: torch.Tens
             rows[band] = {}
             continue
         o, t = outputs[chosen], truths[chosen]
-        lf = ((blur(o) - blur(t)).abs() * region).sum() / (region.sum() * 3 * len(o))
+        lf = lf_l1_per_image(o, t, region).mean()
         rows[band] = {
             "c2st": float(per_pair[chosen].sum()) / (2 * int(chosen.sum())),
             "collapse": collapse_rate(o, t, region),
