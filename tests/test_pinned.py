@@ -17,7 +17,8 @@ def test_outputs_are_pixel_identical_to_the_pinned_ones(outputs, name):
     got = outputs[name]
     assert got.shape == expected.shape
     differing = np.count_nonzero(got != expected)
-    assert differing == 0, f"{name}: {differing} of {got.size} values differ, max {np.abs(got.astype(int) - expected).max()}"
+    largest = np.abs(got.astype(int) - expected).max()
+    assert differing == 0, f"{name}: {differing} of {got.size} values differ, max {largest}"
 
 
 def test_the_jobs_are_not_trivial():
