@@ -49,7 +49,7 @@ def test_visible_fills_are_told_apart(real, fill):
     half = real[..., : SIZE // 2]
     fills = {
         "mirror": half.flip(-1),  # reflect padding: the sun's gradient runs backwards
-        "blur": kornia.filters.gaussian_blur2d(real, (9, 9), (2.0, 2.0))[..., SIZE // 2 :],  # no grain
+        "blur": kornia.filters.gaussian_blur2d(real, (13, 13), (3.0, 3.0))[..., SIZE // 2 :],  # no grain
         "mean": half.mean(dim=(2, 3), keepdim=True).expand_as(half),
     }
     result = two_sample_test(real, with_right_half(real, fills[fill]), SMALL)

@@ -328,3 +328,21 @@ def test_default_wandb_logger_runs_offline(tiny_shards, tmp_path):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert list((tmp_path / "w" / "wandb").glob("offline-run-*")), "no offline wandb run written"
+
+
+def test_bf16_on_a_cpu_without_bf16_hardware_trains_in_fp32(caplog):
+    from omegaconf import OmegaConf
+
+    from skysynth.common.hardware import cpu_has_native_bf16
+    from skysynth.train import trainer_settings
+
+    assert cpu_has_native_bf16("flags\t\t: fpu sse avx2 avx512f avx512_bf16 amx_tile\n")
+    assert not cpu_has_native_bf16("flags\t\t: fpu sse avx avx2 fma\n")
+    cpu_bf16 = OmegaConf.create({"accelerator": "cpu", "precision": "bf16-mixed", "max_steps": 3})
+    assert trainer_settings(cpu_bf16, native_bf16=True)["precision"] == "bf16-mixed"
+    with caplog.at_level("WARNING"):
+        fp32 = trainer_settings(cpu_bf16, native_bf16=False)
+    assert fp32 == {"accelerator": "cpu", "precision": "32-true", "max_steps": 3}
+    assert "no bf16 hardware" in caplog.text
+    gpu_bf16 = OmegaConf.create({"accelerator": "gpu", "precision": "bf16-mixed"})
+    assert trainer_settings(gpu_bf16, native_bf16=False)["precision"] == "bf16-mixed"
