@@ -13,11 +13,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from omegaconf import OmegaConf
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from skysynth.common.hydra_app import CONF_DIR, compose_app  # noqa: E402
 from skysynth.eval.__main__ import run  # noqa: E402
 
 
@@ -29,10 +28,9 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
     for protocol in args.protocols:
-        cfg = OmegaConf.load(ROOT / "conf" / "eval" / "eval.yaml")
-        cfg.pop("defaults"), cfg.pop("hydra")
-        cfg.task, cfg.data, cfg.n, cfg.protocol, cfg.device = "outpaint", args.data, args.n, protocol, args.device
-        cfg.out = str(ROOT / "benchmarks" / "reports" / f"outpaint_{protocol}")
+        out = ROOT / "benchmarks" / "reports" / f"outpaint_{protocol}"
+        overrides = ["task=outpaint", f"data={args.data}", f"n={args.n}", f"protocol={protocol}"]
+        cfg = compose_app("eval", [*overrides, f"device={args.device}", f"out={out}"], CONF_DIR / "eval")
         report = run(cfg)
         print(f"\n## protocol={protocol}, {report['images']} validation images\n")
         print(report["table"])

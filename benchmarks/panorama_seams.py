@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from skysynth.eval.common import validation_batches  # noqa: E402
+from skysynth.outpaint.config import OutpaintConfig, with_overrides  # noqa: E402
 from skysynth.outpaint.pipeline import Outpainter  # noqa: E402
 
 
@@ -61,29 +62,32 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=1024)
     parser.add_argument("--tile", type=int, default=512)
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "reports" / "panorama"))
-    parser.add_argument("--border-feather", type=float, default=None, help="tokens; default: the pipeline's")
-    parser.add_argument("--closing-overlap", type=int, default=None, help="tokens; default: the pipeline's")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        type=lambda t: t.split("=", 1),
+        metavar="NAME=VALUE",
+        help="a pipeline setting by its dotted name, e.g. decode.closing_overlap_tokens=0",
+    )
     args = parser.parse_args()
     cfg = OmegaConf.create(
         {"data": args.data, "batch": 16, "n": args.n, "val_fraction": 0.05, "seed": 0, "device": "cpu"}
     )
     photos = torch.cat(list(validation_batches(cfg, 1, 224)))
-    op = Outpainter.from_pretrained()
-    if args.border_feather is not None:
-        op.settings.border_feather_tokens = args.border_feather
-    if args.closing_overlap is not None:
-        op.settings.closing_overlap_tokens = args.closing_overlap
+    overrides = [f"{name}={value}" for name, value in args.set]
+    op = Outpainter.from_pretrained(config=with_overrides(OutpaintConfig(), overrides))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     pano_ratio, tile_ratio, seconds = [], [], {"panorama": 0.0, "tile": 0.0}
     for i, photo in enumerate(photos):
         image = Image.fromarray((photo.permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8))
         start = time.perf_counter()
-        strip = np.asarray(op.panorama(image, width=args.width, generator=torch.Generator().manual_seed(i)))
+        strip = np.asarray(op.panorama(image, width=args.width, generator=torch.Generator().manual_seed(i)).image)
         seconds["panorama"] += time.perf_counter() - start
         pano_ratio.append(wrap_ratios(strip, axis=1))
         start = time.perf_counter()
-        tile = np.asarray(op.tile(image, size=(args.tile, args.tile), generator=torch.Generator().manual_seed(i)))
+        tile = np.asarray(op.tile(image, size=(args.tile, args.tile), generator=torch.Generator().manual_seed(i)).image)
         seconds["tile"] += time.perf_counter() - start
         tile_ratio.append(np.mean([wrap_ratios(tile, axis=1), wrap_ratios(tile, axis=0)], axis=0))
         if i < 2:

@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from skysynth.models.upscaler import UNet  # noqa: E402
-from skysynth.outpaint.pipeline import OutpaintSettings  # noqa: E402
+from skysynth.outpaint.config import UpscaleConfig  # noqa: E402
 from skysynth.schedulers.noise import CosineNoiseSchedule  # noqa: E402
 from skysynth.weights import bundled_path  # noqa: E402
 
@@ -49,15 +49,15 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     net = UNet.from_pretrained(bundled_path("upscaler")).float().eval()
     blurry = torch.rand(1, 3, args.tile, args.tile, generator=torch.Generator().manual_seed(0))
-    default = OutpaintSettings()
+    default = UpscaleConfig()
     seconds_per_tile(net, blurry, 1, 1, 1)  # warm-up
     baseline = seconds_per_tile(net, blurry, 50, 1, 1)
     runs = [
-        ("1 step x 4 draws (restoration)", default.upscale_steps, 4),
+        ("1 step x 4 draws (restoration)", default.steps, 4),
         (
-            f"{default.upscale_steps} step x {default.upscale_draws} draw (outpainting pipeline)",
-            default.upscale_steps,
-            default.upscale_draws,
+            f"{default.steps} step x {default.draws} draw (outpainting pipeline)",
+            default.steps,
+            default.draws,
         ),
         ("8 steps, 1 draw", 8, 1),
     ]

@@ -58,7 +58,14 @@ def sky_image(width: int, height: int, seed: int = 0) -> Image.Image:
 
 @pytest.fixture
 def tiny_outpainter():
-    from skysynth.outpaint.pipeline import Outpainter, OutpaintSettings
+    from skysynth.outpaint.pipeline import Outpainter
 
-    settings = OutpaintSettings(decode_steps=3, upscale_steps=2, upscale_tile=64, upscale_overlap=16, decode_window=16)
-    return Outpainter(tiny_vqvae(), tiny_maskgit(), tiny_upscaler(), settings).to("cpu")
+    return Outpainter(tiny_vqvae(), tiny_maskgit(), tiny_upscaler(), tiny_config()).to("cpu")
+
+
+def tiny_config(name: str = "default", overrides=()):
+    """The pipeline config, small enough for tiny networks on tiny canvases."""
+    from skysynth.outpaint.config import preset
+
+    small = ["sampling.decode_steps=3", "upscale.steps=2", "upscale.tile=64", "upscale.overlap=16", "decode.window=16"]
+    return preset(name, [*small, *overrides])

@@ -17,16 +17,16 @@ PINNED = Path(__file__).parent / "data" / "pinned_outputs.npz"
 
 def pinned_outputs() -> dict[str, np.ndarray]:
     """name -> (H, W, 3) uint8 output of each job (samples > 1: stacked, (S, H, W, 3))."""
-    from skysynth.outpaint.pipeline import Outpainter, OutpaintSettings
+    from skysynth.outpaint.config import preset
+    from skysynth.outpaint.pipeline import Outpainter
     from tests.conftest import sky_image, tiny_maskgit, tiny_upscaler, tiny_vqvae
 
     torch.set_num_threads(1)
 
-    def outpainter(**changes):
-        settings = OutpaintSettings(
-            decode_steps=3, upscale_steps=2, upscale_tile=64, upscale_overlap=16, decode_window=16, **changes
-        )
-        return Outpainter(tiny_vqvae(), tiny_maskgit(), tiny_upscaler(), settings).to("cpu")
+    def outpainter(name="default"):
+        small = ["sampling.decode_steps=3", "upscale.steps=2", "upscale.tile=64", "upscale.overlap=16"]
+        small.append("decode.window=16")
+        return Outpainter(tiny_vqvae(), tiny_maskgit(), tiny_upscaler(), preset(name, small)).to("cpu")
 
     image = sky_image(40, 32, seed=1)
     jobs = {
@@ -38,17 +38,13 @@ def pinned_outputs() -> dict[str, np.ndarray]:
     }
     outputs = {}
     for name, job in jobs.items():
-        result = job(outpainter(), torch.Generator().manual_seed(7))
-        images = result if isinstance(result, list) else [result]
+        images = job(outpainter(), torch.Generator().manual_seed(7)).images
         arrays = np.stack([np.asarray(i) for i in images])
         outputs[name] = arrays[0] if len(images) == 1 else arrays
-    raw = outpainter(
-        colour_transfer=False, detail_gain_max=1.0, trend_saturation=0.0, detail_transfer=False,
-        grain_strength=0.0, band_match=False,
-    )
-    outputs["center_raw"] = np.asarray(raw(image, size=(96, 64), generator=torch.Generator().manual_seed(7)))
+    raw = outpainter("raw")
+    outputs["center_raw"] = np.asarray(raw(image, size=(96, 64), generator=torch.Generator().manual_seed(7)).image)
     outputs["no_upscale"] = np.asarray(
-        outpainter()(image, pad=(24, 0, 24, 0), upscale=False, generator=torch.Generator().manual_seed(7))
+        outpainter()(image, pad=(24, 0, 24, 0), upscale=False, generator=torch.Generator().manual_seed(7)).image
     )
     return outputs
 

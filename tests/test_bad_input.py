@@ -11,12 +11,14 @@ from tests.helpers import assert_one_line_error, run_module
 # (entry point, arguments with {tmp} for a fresh folder, a fragment of the error line)
 CASES = [
     ("skysynth.outpaint", ["input={tmp}/none.png", "output={tmp}/o.png"], "input not found"),
-    ("skysynth.outpaint", ["input={tmp}/sky.png", "output={tmp}/o.png", "samples=two"], "samples must be a whole"),
-    ("skysynth.outpaint", ["input={tmp}/sky.png", "output={tmp}/o.png", "temperature=-3"], "temperature must be"),
+    ("skysynth.outpaint", ["input={tmp}/sky.png", "output={tmp}/o.png", "samples=two"], "samples=two: Value 'two'"),
+    ("skysynth.outpaint", ["input={tmp}/sky.png", "output={tmp}/o.png", "sampling.temperature=-3"], "temperature must"),
+    ("skysynth.outpaint", ["input={tmp}/sky.png", "output={tmp}/o.png", "temperature=3"], "sampling.temperature?"),
     ("skysynth.outpaint", ["input={tmp}/sky.png", "output={tmp}/o.png", "device=tpu"], "device must be cpu or cuda"),
     ("skysynth.outpaint", ["input={tmp}/sky.png", "output={tmp}/o.gif"], "output must end in"),
-    ("skysynth.serve", ["port=0"], "port must be a whole number"),
-    ("skysynth.serve", ["max_samples=many"], "max_samples must be a whole number"),
+    ("skysynth.serve", ["port=0"], "port must be from 1 to 65535"),
+    ("skysynth.serve", ["max_samples=many"], "max_samples=many: Value 'many'"),
+    ("skysynth.serve", ["sampling.decode_steps=0"], "sampling.decode_steps must be at least 1"),
     ("skysynth.serve", ["device=tpu"], "device must be cpu or cuda"),
     ("data_prep.shards", ["source={tmp}/none", "out={tmp}/s"], "not found"),
     ("data_prep.shards", ["source={tmp}/photos", "out={tmp}/s", "size=512"], "no crops kept"),

@@ -21,7 +21,7 @@ def weights(tmp_path_factory):
 
 def outpaint(weights, *args):
     return run_module(
-        "skysynth.outpaint", f"weights={weights}", "progress=false", "decode_steps=2", "upscale_steps=1", *args
+        "skysynth.outpaint", f"weights={weights}", "progress=false", "sampling.decode_steps=2", "upscale.steps=1", *args
     )
 
 
@@ -70,11 +70,13 @@ def test_panorama_and_tile_modes(weights, tmp_path):
         ("ok", ["size=[16,16]"], "smaller than the input"),
         ("ok", ["size=[100000,100000]"], "memory guard"),
         ("ok", ["size=[64,64]", "output_ext=.gif"], "output must end in"),
-        ("ok", ["size=[64,64]", "upscale_draws=0"], "must be at least 1"),
-        ("ok", ["size=[64,64]", "match_input=maybe"], "match_input must be true or false"),
+        ("ok", ["size=[64,64]", "upscale.draws=0"], "upscale.draws must be at least 1"),
+        ("ok", ["size=[64,64]", "finish.grain.enabled=maybe"], "finish.grain.enabled=maybe: Value 'maybe'"),
         ("ok", ["size=[64,64]", "samples=0"], "samples must be at least 1"),
-        ("ok", ["size=[64,64]", "decode_steps=1.5"], "decode_steps must be a whole number"),
-        ("ok", ["size=[64,64]", "order=spiral"], "order must be confidence or halton"),
+        ("ok", ["size=[64,64]", "sampling.decode_steps=1.5"], "could not be converted to Integer"),
+        ("ok", ["size=[64,64]", "sampling.order=spiral"], "sampling.order must be confidence or halton"),
+        ("ok", ["size=[64,64]", "temperature=3"], "did you mean sampling.temperature"),
+        ("ok", ["size=[64,64]", "preset=nope"], "preset must be one of default, raw"),
     ],
 )
 def test_bad_input_one_line_and_nothing_written(weights, tmp_path, make_input, extra, message):
@@ -144,10 +146,65 @@ def test_console_command_with_flags(weights, tmp_path):
         "40",
         "--weights",
         str(weights),
-        "--decode-steps",
-        "2",
-        "--upscale-steps",
-        "1",
+        "--set",
+        "sampling.decode_steps=2",
+        "--set",
+        "upscale.steps=1",
+        "--preset",
+        "raw",
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert Image.open(tmp_path / "o.jpg").size == (48, 40)
+    bad = run_module(
+        "skysynth.outpaint.cli_entry", str(tmp_path / "in.png"), str(tmp_path / "x.png"), "--set", "decode_steps=2"
+    )
+    assert_one_line_error(bad, "did you mean sampling.decode_steps")
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_a_preset_then_overrides_on_the_command_line(weights, tmp_path):
+    """preset=raw and the same stages switched off one by one draw the same picture; an override
+    after the preset wins over it."""
+    sky_image(40, 32, seed=3).save(tmp_path / "in.png")
+    common = [f"input={tmp_path / 'in.png'}", "size=[72,48]"]
+    raw = outpaint(weights, *common, f"output={tmp_path / 'raw.png'}", "preset=raw")
+    stages = [f"finish.{s}.enabled=false" for s in ("colour", "trend", "detail_copy", "detail_gain", "grain", "bands")]
+    by_hand = outpaint(weights, *common, f"output={tmp_path / 'hand.png'}", *stages)
+    default = outpaint(weights, *common, f"output={tmp_path / 'default.png'}")
+    back_on = outpaint(weights, *common, f"output={tmp_path / 'back.png'}", "preset=raw", "finish.colour.enabled=true")
+    for result in (raw, by_hand, default, back_on):
+        assert result.returncode == 0, result.stderr[-2000:]
+    pictures = {n: np.asarray(Image.open(tmp_path / f"{n}.png")) for n in ("raw", "hand", "default", "back")}
+    assert np.array_equal(pictures["raw"], pictures["hand"])
+    assert not np.array_equal(pictures["raw"], pictures["default"])
+    assert not np.array_equal(pictures["raw"], pictures["back"])
+
+
+def test_cloud_types_on_the_command_lines(weights, tmp_path):
+    """An unconditional MaskGIT refuses a named type before any work; unknown names list the valid ones."""
+    sky_image(32, 32, seed=9).save(tmp_path / "in.png")
+    named = outpaint(
+        weights, f"input={tmp_path / 'in.png'}", f"output={tmp_path / 'o.png'}", "sampling.cloud_type=cirrus"
+    )
+    assert_one_line_error(named, "needs a class-conditional MaskGIT")
+    unknown = run_module(
+        "skysynth.outpaint.cli_entry", str(tmp_path / "in.png"), str(tmp_path / "o.png"), "--cloud-type", "stormy"
+    )
+    assert_one_line_error(unknown, "must be one of auto, none, cumulus, altocumulus, cirrus")
+    assert not (tmp_path / "o.png").exists()
+    auto = run_module(
+        "skysynth.outpaint.cli_entry",
+        str(tmp_path / "in.png"),
+        str(tmp_path / "o.png"),
+        "--weights",
+        str(weights),
+        "--set",
+        "sampling.decode_steps=2",
+        "--cloud-type",
+        "auto",
+        "--size",
+        "48",
+        "40",
+    )
+    assert auto.returncode == 0, auto.stderr[-2000:]
+    assert Image.open(tmp_path / "o.png").size == (48, 40)

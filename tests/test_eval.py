@@ -35,13 +35,16 @@ def eval_setup(tmp_path_factory):
 
 
 def eval_cfg(root, task, **overrides):
-    cfg = OmegaConf.load(ROOT / "conf/eval/eval.yaml")
-    cfg.pop("defaults"), cfg.pop("hydra")
+    """The eval's structured config with `overrides` (dotted names for pipeline settings:
+    sampling__sampling__decode_steps=2 stands for sampling.sampling__decode_steps=2)."""
+    from skysynth.eval.config import EvalApp
+
+    cfg = OmegaConf.structured(EvalApp)
     cfg.task, cfg.data, cfg.tokenizer = task, str(root / "shards"), str(root / "tokenizer")
     cfg.weights = str(root / {"vqvae": "tokenizer", "maskgit": "maskgit", "upscaler": "upscaler"}.get(task, ""))
     cfg.val_fraction, cfg.n, cfg.batch, cfg.out = 0.5, 8, 4, str(root / "out" / task)
     for key, value in overrides.items():
-        cfg[key] = value
+        OmegaConf.update(cfg, key.replace("__", "."), value, merge=True)
     return cfg
 
 
@@ -57,7 +60,7 @@ def test_vqvae_eval_reports_metrics_and_grid(eval_setup):
 
 
 def test_maskgit_eval_per_mask_and_samplers(eval_setup):
-    report = run(eval_cfg(eval_setup, "maskgit", decode_steps=2))
+    report = run(eval_cfg(eval_setup, "maskgit", sampling__decode_steps=2))
     assert set(report["per_mask"]) == {
         "right",
         "left",
@@ -71,16 +74,16 @@ def test_maskgit_eval_per_mask_and_samplers(eval_setup):
     assert all(0 <= v["accuracy"] <= 1 and v["nll"] > 0 for v in report["per_mask"].values())
     assert {"halton order", "confidence, annealed noise"} <= set(report["collapse"])
     assert "confidence + pixel guard, 6 redraws, exemption 0.01" in report["collapse"]
-    fast = run(eval_cfg(eval_setup, "maskgit", decode_steps=2, samplers=False))
+    fast = run(eval_cfg(eval_setup, "maskgit", sampling__decode_steps=2, samplers=False))
     assert fast["collapse"] == {} and fast["per_mask"] == report["per_mask"]
     name = "confidence + pixel guard, 3 redraws in Halton order, exemption 0.01"
-    chosen = run(eval_cfg(eval_setup, "maskgit", decode_steps=2, samplers=[name]))
+    chosen = run(eval_cfg(eval_setup, "maskgit", sampling__decode_steps=2, samplers=[name]))
     assert set(chosen["collapse"]) == {name}
-    assert set(run(eval_cfg(eval_setup, "maskgit", decode_steps=2, samplers="halton order"))["collapse"]) == {
+    assert set(run(eval_cfg(eval_setup, "maskgit", sampling__decode_steps=2, samplers="halton order"))["collapse"]) == {
         "halton order"
     }
     with pytest.raises(ValueError, match="unknown sampler 'nosuch'"):
-        run(eval_cfg(eval_setup, "maskgit", decode_steps=2, samplers=["nosuch"]))
+        run(eval_cfg(eval_setup, "maskgit", sampling__decode_steps=2, samplers=["nosuch"]))
 
 
 def test_upscaler_eval_steps_and_seams(eval_setup):
@@ -137,8 +140,16 @@ def test_outpaint_eval_report_with_baselines(eval_setup, tmp_path):
     for i in range(8):
         sky_image(80, 64, seed=300 + i).save(photos / f"s{i}.png")
     cfg = eval_cfg(
-        eval_setup, "outpaint", protocol="left", size=32, n=8, decode_steps=2, progress=False, split="all",
-        c2st_steps=20, c2st_folds=2,
+        eval_setup,
+        "outpaint",
+        protocol="left",
+        size=32,
+        n=8,
+        sampling__decode_steps=2,
+        progress=False,
+        split="all",
+        c2st_steps=20,
+        c2st_folds=2,
     )
     cfg.weights, cfg.data, cfg.classifier, cfg.out = (
         str(weights),
@@ -164,22 +175,26 @@ def test_outpaint_eval_report_with_baselines(eval_setup, tmp_path):
     assert "By the truth's flatness" in report["table"]
     page = (tmp_path / "report" / "report.html").read_text()
     assert page.count("<tr data-") == 8 and "images/0000_truth.png" in page
-    # Pipeline overrides of the wrong kind are refused by name (bool("maybe") would be True).
-    for name, value, message in (
-        ("detail_cap", "abc", "detail_cap must be a float"),
-        ("detail_transfer", "maybe", "detail_transfer must be true or false"),
-        ("collapse_retry_order", "spiral", "retry_order must be None, 'confidence' or 'halton'"),
-    ):
-        bad = cfg.copy()
-        bad[name] = value
-        with pytest.raises(ValueError, match=message):
-            run(bad)
+    # A range the structured config refuses, also when the config is built in Python.
+    bad = cfg.copy()
+    bad.guard.window.retry_order = "spiral"
+    with pytest.raises(ValueError, match="guard.window.retry_order must be null, confidence or halton"):
+        run(bad)
 
 
 @pytest.mark.parametrize(
     "override, message",
-    [("n=0", "n must be at least 1"), ("n=-3", "n must be at least 1"), ("size=0", "size must be at least 8"),
-     ("n=two", "n must be a whole number"), ("device=tpu", "device must be cpu or cuda")],
+    [
+        ("n=0", "n must be at least 1"),
+        ("n=-3", "n must be at least 1"),
+        ("size=0", "size must be at least 8"),
+        ("n=two", "n=two: Value 'two' of type 'str' could not be converted to Integer"),
+        ("device=tpu", "device must be cpu or cuda"),
+        # Pipeline settings of the wrong kind are refused by their dotted name (bool("maybe") would be True).
+        ("finish.detail_copy.cap=abc", "finish.detail_copy.cap=abc: Value 'abc'"),
+        ("finish.detail_copy.enabled=maybe", "finish.detail_copy.enabled=maybe: Value 'maybe'"),
+        ("detail_cap=2", "unknown option 'detail_cap'"),
+    ],
 )
 def test_eval_refuses_nonsense_values_in_one_line(eval_setup, override, message):
     result = run_module("skysynth.eval", "task=outpaint", f"data={eval_setup / 'shards'}", override)
@@ -327,3 +342,50 @@ def test_swd_and_kid_on_identical_blurred_and_sharp_sets():
     assert subsampled(blurred[:12], images[12:])["kid"] == first["kid"]
     reseeded = FeatureDistances(classifier, subset_size=6, subsets=10, seed=1)
     assert reseeded(blurred[:12], images[12:])["kid"] != first["kid"]
+
+
+def test_cloud_type_eval_reports_hit_rates_per_type(tmp_path):
+    """Labelled shards of two types, a tiny conditional MaskGIT and a classifier that calls every
+    sky cumulus: the cumulus column hits, the cirrus column misses, and the table says so."""
+    from skysynth.models.classifier import ClassifierConfig, CloudClassifier
+
+    for folder, seed in (("1_cumulus", 500), ("3_cirrus", 600)):
+        (tmp_path / "photos" / folder).mkdir(parents=True)
+        for i in range(16):
+            sky_image(64, 64, seed=seed + i).save(tmp_path / "photos" / folder / f"p{i:03d}.jpg")
+    cfg = OmegaConf.load(ROOT / "conf/prep/shards.yaml")
+    cfg.pop("defaults"), cfg.pop("hydra")
+    cfg.source, cfg.out, cfg.workers, cfg.progress = str(tmp_path / "photos"), str(tmp_path / "shards"), 1, False
+    shards.run(cfg)
+    classifier = CloudClassifier(ClassifierConfig(class_names=("1_cumulus", "3_cirrus"), channels=(8,), image_size=16))
+    with torch.no_grad():
+        classifier.head.weight.zero_()
+        classifier.head.bias.copy_(torch.tensor([5.0, -5.0]))
+    classifier.save_pretrained(tmp_path / "classifier")
+    weights = tmp_path / "weights"
+    tiny_vqvae().save_pretrained(weights / "tokenizer")
+    tiny_maskgit(side=8, class_names=("cumulus", "cirrus")).save_pretrained(weights / "maskgit")
+    cfg = eval_cfg(tmp_path, "cloud_type", protocol="right", size=32, downscale=1, per_type=2, sampling__decode_steps=2)
+    cfg.weights, cfg.classifier, cfg.progress, cfg.out = (
+        str(weights),
+        str(tmp_path / "classifier"),
+        False,
+        str(tmp_path / "report"),
+    )
+    report = run(cfg)
+    assert report["images"] == 4
+    assert report["summary"]["cumulus"]["hit_rate"] == 1.0 and report["summary"]["cirrus"]["hit_rate"] == 0.0
+    assert report["summary"]["cumulus"]["unconditional_rate"] == 1.0
+    assert report["hits"] == {
+        "cumulus -> cumulus": 1.0,
+        "cumulus -> cirrus": 0.0,
+        "cirrus -> cumulus": 1.0,
+        "cirrus -> cirrus": 0.0,
+    }
+    assert "hit rate" in report["table"] and (tmp_path / "report" / "grid_cloud_types_right.png").is_file()
+    unconditional = tmp_path / "plain"
+    tiny_vqvae().save_pretrained(unconditional / "tokenizer")
+    tiny_maskgit(side=8).save_pretrained(unconditional / "maskgit")
+    cfg.weights = str(unconditional)
+    with pytest.raises(ValueError, match="needs a class-conditional MaskGIT"):
+        run(cfg)

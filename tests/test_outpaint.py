@@ -21,7 +21,7 @@ from tests.conftest import sky_image
 )
 def test_output_size_and_input_preserved(tiny_outpainter, input_size, kwargs):
     image = sky_image(*input_size, seed=3)
-    out = tiny_outpainter(image, generator=torch.Generator().manual_seed(0), **kwargs)
+    out = tiny_outpainter(image, generator=torch.Generator().manual_seed(0), **kwargs).image
     layout = tiny_outpainter.plan(image.size, **kwargs)
     assert out.size == layout.output_size
     left, top = layout.offset
@@ -31,30 +31,23 @@ def test_output_size_and_input_preserved(tiny_outpainter, input_size, kwargs):
 
 def test_same_seed_same_image(tiny_outpainter):
     image = sky_image(48, 48, seed=1)
-    a = tiny_outpainter(image, size=(96, 64), generator=torch.Generator().manual_seed(7))
-    b = tiny_outpainter(image, size=(96, 64), generator=torch.Generator().manual_seed(7))
-    c = tiny_outpainter(image, size=(96, 64), generator=torch.Generator().manual_seed(8))
+    a = tiny_outpainter(image, size=(96, 64), generator=torch.Generator().manual_seed(7)).image
+    b = tiny_outpainter(image, size=(96, 64), generator=torch.Generator().manual_seed(7)).image
+    c = tiny_outpainter(image, size=(96, 64), generator=torch.Generator().manual_seed(8)).image
     assert np.array_equal(np.asarray(a), np.asarray(b))
     assert not np.array_equal(np.asarray(a), np.asarray(c))
 
 
 def test_matching_the_input_moves_generated_colours_towards_it(tiny_outpainter):
-    import dataclasses
+    from tests.conftest import tiny_config
 
     image = sky_image(48, 48, seed=3)
     source = np.asarray(image).astype(float)
-    plain_settings = dataclasses.replace(
-        tiny_outpainter.settings,
-        colour_transfer=False,
-        detail_gain_max=1.0,
-        trend_saturation=0.0,
-        detail_transfer=False,
+    plain = tiny_config("raw")  # a per-call config: the Outpainter's own stays as it is
+    matched = np.asarray(tiny_outpainter(image, pad=(48, 0, 0, 0), generator=torch.Generator().manual_seed(1)).image)
+    plain = np.asarray(
+        tiny_outpainter(image, pad=(48, 0, 0, 0), generator=torch.Generator().manual_seed(1), config=plain).image
     )
-    plain_op = type(tiny_outpainter)(
-        tiny_outpainter.tokenizer, tiny_outpainter.maskgit, tiny_outpainter.upscaler, plain_settings
-    ).to("cpu")
-    matched = np.asarray(tiny_outpainter(image, pad=(48, 0, 0, 0), generator=torch.Generator().manual_seed(1)))
-    plain = np.asarray(plain_op(image, pad=(48, 0, 0, 0), generator=torch.Generator().manual_seed(1)))
     assert np.array_equal(matched[:, 48:], source) and np.array_equal(plain[:, 48:], source)
     # Random tiny networks drift far from the input's colours; matching pulls the mean back.
     drift = lambda out: np.abs(out[:, :40].astype(float).mean((0, 1)) - source.mean((0, 1))).mean()  # noqa: E731
@@ -62,7 +55,9 @@ def test_matching_the_input_moves_generated_colours_towards_it(tiny_outpainter):
 
 
 def test_samples_gives_variants(tiny_outpainter):
-    images = tiny_outpainter(sky_image(48, 48), size=(96, 48), samples=3)
+    result = tiny_outpainter(sky_image(48, 48), size=(96, 48), samples=3)
+    images = result.images
+    assert set(result.timings) >= {"tokenize", "grow tokens", "decode", "upscale", "finish"}
     assert len(images) == 3 and all(i.size == (96, 48) for i in images)
 
 
@@ -96,7 +91,7 @@ def test_bad_layouts(kwargs, message):
 
 
 def test_harmonize_border_fades_input_colours_out_and_leaves_the_rest():
-    from skysynth.outpaint.harmonize import harmonize_border
+    from skysynth.outpaint.finish.border_fade import harmonize_border
 
     generated = torch.full((2, 3, 64, 128), 0.5)
     canvas_input = torch.zeros(1, 3, 64, 128)
@@ -116,7 +111,7 @@ def test_harmonize_border_fades_input_colours_out_and_leaves_the_rest():
 
 def test_mirror_feather_continues_the_input_texture_across_its_border():
     from skysynth.eval.quality import gradient_across, interior_gradient
-    from skysynth.outpaint.harmonize import mirror_feather
+    from skysynth.outpaint.finish.feather import mirror_feather
 
     generator = torch.Generator().manual_seed(0)
     generated = torch.full((2, 3, 64, 128), 0.5)
@@ -156,7 +151,7 @@ def _input_on_canvas(texture: torch.Tensor, width: int = 128) -> tuple[torch.Ten
 
 
 def test_transfer_colour_gives_the_generated_area_the_inputs_statistics():
-    from skysynth.outpaint.harmonize import transfer_colour
+    from skysynth.outpaint.finish.colour import transfer_colour
 
     generator = torch.Generator().manual_seed(0)
     ramp = torch.linspace(0, 1, 64)[None, None, :, None]
@@ -180,7 +175,7 @@ def test_transfer_colour_gives_the_generated_area_the_inputs_statistics():
 
 
 def test_match_detail_raises_generated_fine_detail_to_the_inputs_up_to_a_cap():
-    from skysynth.outpaint.harmonize import match_detail
+    from skysynth.outpaint.finish.detail_gain import match_detail
 
     generator = torch.Generator().manual_seed(0)
     grain = lambda n, amplitude: 0.5 + amplitude * torch.randn(n, 3, 64, 128, generator=generator)  # noqa: E731
@@ -201,7 +196,7 @@ def test_match_detail_raises_generated_fine_detail_to_the_inputs_up_to_a_cap():
 def test_match_bands_gives_generated_sky_the_inputs_energy_per_band():
     import kornia
 
-    from skysynth.outpaint.harmonize import match_bands
+    from skysynth.outpaint.finish.bands import match_bands
 
     generator = torch.Generator().manual_seed(0)
 
@@ -241,7 +236,7 @@ def test_match_bands_gives_generated_sky_the_inputs_energy_per_band():
 def test_transfer_detail_overlapping_tiles_leave_no_grid():
     import kornia
 
-    from skysynth.outpaint.harmonize import transfer_detail
+    from skysynth.outpaint.finish.detail_copy import transfer_detail
 
     # Fine but smooth input texture: butted tiles copied from different places step at their edges.
     noise = kornia.filters.gaussian_blur2d(
@@ -266,13 +261,14 @@ def test_transfer_detail_overlapping_tiles_leave_no_grid():
 
 
 def test_transfer_detail_reach_only_fades_the_copy():
-    from skysynth.outpaint.harmonize import _fade_from_box, transfer_detail
+    from skysynth.outpaint.finish.detail_copy import transfer_detail
+    from skysynth.outpaint.finish.filters import fade_from_box
 
     # Tiles beyond the reach are not searched for: where the copy shows, it must be the same copy.
     generator = torch.Generator().manual_seed(0)
     canvas_input, known = _input_on_canvas(0.5 + 0.05 * torch.randn(1, 3, 64, 48, generator=generator), width=160)
     generated = 0.5 + 0.02 * torch.randn(1, 3, 64, 160, generator=generator)
-    weight = _fade_from_box((0, 64, 0, 48), (64, 160), (16.0, 40.0), (False, False), None)
+    weight = fade_from_box((0, 0, 48, 64), (64, 160), (16.0, 40.0), (False, False), None)
     for overlap in (False, True):
         everywhere = transfer_detail(generated, canvas_input, known, overlap=overlap)
         near = transfer_detail(generated, canvas_input, known, reach=(16.0, 40.0), overlap=overlap)
@@ -281,7 +277,7 @@ def test_transfer_detail_reach_only_fades_the_copy():
 
 
 def test_continue_trend_extends_the_inputs_gradient_and_saturates():
-    from skysynth.outpaint.harmonize import continue_trend
+    from skysynth.outpaint.finish.trend import continue_trend
 
     # The input (left 48 columns) brightens to the right by 0.004 per pixel.
     ramp = 0.3 + 0.004 * torch.arange(48.0)
@@ -303,7 +299,8 @@ def test_continue_trend_extends_the_inputs_gradient_and_saturates():
 
 
 def test_transfer_detail_copies_the_inputs_grain_where_colours_match():
-    from skysynth.outpaint.harmonize import finest_band, transfer_detail
+    from skysynth.outpaint.finish.detail_copy import transfer_detail
+    from skysynth.outpaint.finish.filters import finest_band
 
     generator = torch.Generator().manual_seed(0)
     # Input: grainy dark sky above, smooth bright cloud below.
@@ -332,7 +329,7 @@ def test_transfer_detail_copies_the_inputs_grain_where_colours_match():
 
 
 def test_transfer_colour_band_statistics_follow_the_inputs_border_not_its_mixture():
-    from skysynth.outpaint.harmonize import transfer_colour
+    from skysynth.outpaint.finish.colour import transfer_colour
 
     # The input is mostly white cloud, but deep blue sky along its right border.
     texture = torch.full((1, 3, 64, 48), 0.95)
@@ -347,7 +344,8 @@ def test_transfer_colour_band_statistics_follow_the_inputs_border_not_its_mixtur
 
 
 def test_colour_transfer_then_harmonize_leaves_no_frame_around_the_input():
-    from skysynth.outpaint.harmonize import harmonize_border, transfer_colour
+    from skysynth.outpaint.finish.border_fade import harmonize_border
+    from skysynth.outpaint.finish.colour import transfer_colour
 
     # The decoder's version of the input is brighter than the input, and the generated sky next
     # to it continues that version, brightening away from the input (towards a horizon).
@@ -364,7 +362,8 @@ def test_colour_transfer_then_harmonize_leaves_no_frame_around_the_input():
 
 
 def test_transfer_detail_cap_keeps_a_rims_grain_off_smooth_sky():
-    from skysynth.outpaint.harmonize import finest_band, transfer_detail
+    from skysynth.outpaint.finish.detail_copy import transfer_detail
+    from skysynth.outpaint.finish.filters import finest_band
 
     generator = torch.Generator().manual_seed(0)
     texture = 0.3 + 0.005 * torch.randn(1, 3, 64, 48, generator=generator)  # mostly smooth blue
@@ -382,30 +381,29 @@ def test_transfer_detail_cap_keeps_a_rims_grain_off_smooth_sky():
 def test_output_guard_redraws_flat_outputs_and_keeps_the_most_detailed(tiny_outpainter):
     from PIL import Image
 
+    from tests.conftest import tiny_config
+
     op = tiny_outpainter
     calls = []
 
-    def fake_draw(sharp, layout, samples, generator, upscale, progress, wrap, clock):
+    def fake_draw(call, samples):
         # Draw 1 is flat around the input, draw 2 faintly striped (still flat by the criterion,
         # but more detailed), draw 3 clearly striped.
-        work_w, work_h = layout.work_size
-        left, top, right, bottom = layout.input_box_work
-        canvas = torch.full((samples, 3, work_h, work_w), 0.5)
+        work_h, work_w = call.canvas.size
+        image = torch.full((samples, 3, work_h, work_w), 0.5)
         stripes = (torch.arange(work_w) // 8 % 2).float()
-        canvas = canvas + 0.025 * len(calls) * stripes
-        canvas[..., top:bottom, left:right] = sharp
         calls.append(samples)
-        return canvas
+        return call.canvas.paste(image + 0.025 * (len(calls) - 1) * stripes)
 
     op._draw = fake_draw
     structured = sky_image(32, 32, seed=1)
-    out = np.asarray(op(structured, pad=(96, 0, 0, 0))).astype(float) / 255
+    out = np.asarray(op(structured, pad=(96, 0, 0, 0)).image).astype(float) / 255
     assert calls == [1, 1, 1]  # redrawn twice: the second redraw passes
     assert out[:, :96].std() > 0.02  # and it is the one kept
     calls.clear()
-    op.settings.collapse_output_retries = 1
-    op.settings.grain_strength = 0.0  # the std below is the draw's own, without the grain added after the guard
-    out = np.asarray(op(structured, pad=(96, 0, 0, 0))).astype(float) / 255
+    # The std below is the draw's own, without the grain added after the guard.
+    one_redraw = tiny_config(overrides=["guard.output.retries=1", "finish.grain.enabled=false"])
+    out = np.asarray(op(structured, pad=(96, 0, 0, 0), config=one_redraw).image).astype(float) / 255
     assert calls == [1, 1]
     assert 0.01 < out[:, :96].std() < 0.02  # one redraw: still flat-ish, but better than the first
     calls.clear()
@@ -416,16 +414,16 @@ def test_output_guard_redraws_flat_outputs_and_keeps_the_most_detailed(tiny_outp
     # A nearly clear sky (a faint ramp, luminance std ~0.007: flat for the windows' guard) is not
     # exempt here: its wider view often is not flat.
     ramp = np.repeat(np.linspace(126, 132, 32)[None, :, None], 32, axis=0).repeat(3, axis=2)
-    op(Image.fromarray(ramp.round().astype(np.uint8)), pad=(96, 0, 0, 0))
+    op(Image.fromarray(ramp.round().astype(np.uint8)), pad=(96, 0, 0, 0), config=one_redraw)
     assert calls == [1, 1]
     calls.clear()
-    op.settings.collapse_output_retries = 0
-    op(structured, pad=(96, 0, 0, 0))
+    op(structured, pad=(96, 0, 0, 0), config=tiny_config(overrides=["guard.output.retries=0"]))
     assert calls == [1]
 
 
 def test_transfer_detail_reach_keeps_far_sky_as_generated():
-    from skysynth.outpaint.harmonize import finest_band, transfer_detail
+    from skysynth.outpaint.finish.detail_copy import transfer_detail
+    from skysynth.outpaint.finish.filters import finest_band
 
     generator = torch.Generator().manual_seed(0)
     texture = 0.5 + 0.05 * torch.randn(1, 3, 64, 48, generator=generator)
@@ -441,7 +439,8 @@ def test_transfer_detail_reach_keeps_far_sky_as_generated():
 
 
 def test_add_grain_gives_far_sky_the_inputs_grain_at_its_colour():
-    from skysynth.outpaint.harmonize import add_grain, finest_band
+    from skysynth.outpaint.finish.filters import finest_band
+    from skysynth.outpaint.finish.grain import add_grain
 
     generator = torch.Generator().manual_seed(0)
     # Input: grainy blue sky above, smooth white cloud below.
@@ -475,7 +474,8 @@ def test_add_grain_gives_far_sky_the_inputs_grain_at_its_colour():
 
 
 def test_add_grain_reach_leaves_the_band_next_to_the_input_and_wraps():
-    from skysynth.outpaint.harmonize import add_grain, finest_band
+    from skysynth.outpaint.finish.filters import finest_band
+    from skysynth.outpaint.finish.grain import add_grain
 
     generator = torch.Generator().manual_seed(0)
     texture = 0.5 + 0.05 * torch.randn(1, 3, 64, 48, generator=generator)
@@ -493,7 +493,8 @@ def test_add_grain_reach_leaves_the_band_next_to_the_input_and_wraps():
 
 
 def test_add_grain_matches_smooth_sky_to_smooth_sky_not_to_edges_of_its_mean_colour():
-    from skysynth.outpaint.harmonize import add_grain, finest_band
+    from skysynth.outpaint.finish.filters import finest_band
+    from skysynth.outpaint.finish.grain import add_grain
 
     # Input: smooth sky (0.5) above; below, cloud edges: 4-px stripes 0.3/0.9 (mean 0.6, grainy).
     texture = torch.full((1, 3, 64, 48), 0.5)
@@ -515,7 +516,8 @@ def test_add_grain_matches_smooth_sky_to_smooth_sky_not_to_edges_of_its_mean_col
 
 
 def test_add_grain_is_capped_at_a_quantile_of_the_inputs_grain():
-    from skysynth.outpaint.harmonize import add_grain, finest_band
+    from skysynth.outpaint.finish.filters import finest_band
+    from skysynth.outpaint.finish.grain import add_grain
 
     generator = torch.Generator().manual_seed(0)
     # Input: three quarters smooth sky (0.3), one quarter grainy cloud (0.8).

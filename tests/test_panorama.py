@@ -100,7 +100,7 @@ def wrap_and_interior_seams(picture: np.ndarray) -> tuple[float, float]:
 
 def test_panorama_closes_and_keeps_the_input(tiny_outpainter):
     image = sky_image(48, 40, seed=3)
-    strip = tiny_outpainter.panorama(image, width=150, generator=torch.Generator().manual_seed(0))
+    strip = tiny_outpainter.panorama(image, width=150, generator=torch.Generator().manual_seed(0)).image
     assert strip.size[1] == 40 and strip.size[0] % tiny_outpainter.wrap_unit == 0 and strip.size[0] >= 150
     pixels = np.asarray(strip)
     left = (strip.size[0] - 48) // 2 // tiny_outpainter.token_pixels * tiny_outpainter.token_pixels
@@ -111,7 +111,7 @@ def test_panorama_closes_and_keeps_the_input(tiny_outpainter):
 
 def test_tile_texture_keeps_input_and_wraps_both_ways(tiny_outpainter):
     image = sky_image(40, 40, seed=5)
-    texture = tiny_outpainter.tile(image, size=(100, 90), generator=torch.Generator().manual_seed(1))
+    texture = tiny_outpainter.tile(image, size=(100, 90), generator=torch.Generator().manual_seed(1)).image
     unit = tiny_outpainter.wrap_unit
     assert texture.size[0] % unit == 0 and texture.size[1] % unit == 0
     pixels = np.asarray(texture)
@@ -123,3 +123,15 @@ def test_tile_texture_keeps_input_and_wraps_both_ways(tiny_outpainter):
         for t in range(0, pixels.shape[0] - 39, tiny_outpainter.token_pixels)
         for l in range(0, pixels.shape[1] - 39, tiny_outpainter.token_pixels)
     )
+
+
+def test_a_tile_smaller_than_the_blurs_wraps_round_more_than_once(tiny_outpainter):
+    # A 64-px torus under a 24-px colour fade (72-px blur radius) used to fail in F.pad(circular).
+    image = sky_image(40, 32, seed=1)
+    texture = tiny_outpainter.tile(image, size=(64, 64), generator=torch.Generator().manual_seed(0)).image
+    assert texture.size == (64, 64)
+    # The input's own pixels are somewhere in the tile, unchanged.
+    pixels = np.asarray(texture)
+    source = np.asarray(image)
+    found = any(np.array_equal(pixels[y : y + 32, x : x + 40], source) for y in range(0, 33) for x in range(0, 25))
+    assert found

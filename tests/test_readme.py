@@ -73,3 +73,88 @@ def test_make_prep_data_then_train_resume_export_eval(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads((tmp_path / "eval" / "report.json").read_text())
     assert "PSNR" in report["table"]
+
+
+# Hydra apps the README documents: module -> (config folder under conf/, config name).
+HYDRA_APPS = {
+    "skysynth.outpaint": ("", "outpaint"),
+    "skysynth.serve": ("", "serve"),
+    "skysynth.train": ("", "train"),
+    "skysynth.export": ("", "export"),
+    "skysynth.eval": ("eval", "eval"),
+    "skysynth.eval.train_classifier": ("eval", "classifier"),
+    "data_prep.segment": ("prep", "segment"),
+    "data_prep.shards": ("prep", "shards"),
+    "data_prep.demo_archive": ("prep", "demo_archive"),
+}
+PLACEHOLDER = re.compile(r"\b([A-Z]{1,6}|YYYY-MM-DD)\b|\.\.\.")
+
+
+def _unbracket(word: str) -> str:
+    """'[samples=N]' -> 'samples=N', '[size=[W,H]' -> 'size=[W,H]', 'pad=[L,T,R,B]]' -> 'pad=[L,T,R,B]'."""
+    word = word.lstrip("[") if not word.startswith("[") or "=" in word else word
+    while word.endswith("]") and word.count("]") > word.count("["):
+        word = word[:-1]
+    return word
+
+
+def documented_overrides() -> list[tuple[str, list[str]]]:
+    """(module, key=value words) for every `python -m` line of the README: optional `[...]`
+    groups unwrapped, `a|b` choices taken at their first, a sweep at its first point."""
+    lines = []
+    for block in readme_commands():
+        for line in block.replace("\\\n", " ").splitlines():
+            line = line.split("  #")[0].removeprefix("make setup && ").strip()
+            if not line.startswith(".venv/bin/python -m "):
+                continue
+            words = shlex.split(line)
+            module, sweep = words[2], "-m" in words[3:]
+            words = [_unbracket(w) for w in words[3:]]
+            words = [w.split("|")[0] if "=[" not in w else w for w in words if "=" in w]
+            if sweep:
+                words = [w.split(",")[0] for w in words]
+            lines.append((module, words))
+    return lines
+
+
+def test_every_documented_option_exists_and_its_documented_value_is_accepted():
+    import importlib
+
+    from omegaconf import OmegaConf
+
+    from skysynth.common.hydra_app import CONF_DIR, compose_app
+
+    documented = documented_overrides()
+    assert {module for module, _ in documented} >= {"skysynth.outpaint", "skysynth.eval", "skysynth.train"}
+    for module, words in documented:
+        assert module in HYDRA_APPS, f"README runs {module}, which this test does not know"
+        main = module + ".__main__" if module in ("skysynth.outpaint", "skysynth.serve", "skysynth.eval") else module
+        importlib.import_module(main)  # registers its schemas in Hydra's ConfigStore
+        folder, name = HYDRA_APPS[module]
+        words = [w for w in words if not w.startswith("hydra.")]
+        groups = [w for w in words if w.split("=")[0] in ("model", "experiment", "trainer", "logger", "preset")]
+        if module == "skysynth.train" and not any(w.startswith("model=") for w in groups):
+            groups.append("model=vqvae")
+        cfg = compose_app(name, groups, CONF_DIR / folder)
+        for word in words:
+            key = word.split("=", 1)[0]
+            if key in ("model", "experiment", "trainer", "logger", "preset"):
+                continue
+            parent, _, last = key.rpartition(".")
+            node = OmegaConf.select(cfg, parent) if parent else cfg
+            assert OmegaConf.is_dict(node) and last in node.keys(), f"{module}: the README names {key}"
+        # Values that are not placeholders (IN, DIR, N, ...) must pass the app's type checks.
+        concrete = [w for w in words if w not in groups and not PLACEHOLDER.search(w.split("=", 1)[1])]
+        compose_app(name, groups + concrete, CONF_DIR / folder)
+
+
+def test_readme_python_example_runs(tmp_path, monkeypatch):
+    text = (ROOT / "README.md").read_text()
+    snippet = re.findall(r"```python\n(.*?)```", text, flags=re.S)[0]
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "examples").mkdir()
+    (tmp_path / "examples" / "sky.jpg").write_bytes((ROOT / "examples" / "sky.jpg").read_bytes())
+    namespace: dict = {}
+    exec(compile(snippet, "README.md", "exec"), namespace)
+    assert Image.open(tmp_path / "wide.png").size == (672, 224)
+    assert {"tokenize", "grow tokens", "decode", "finish"} <= set(namespace["result"].timings)

@@ -15,16 +15,16 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from skysynth.outpaint.pipeline import Outpainter, OutpaintSettings
+from skysynth.outpaint.pipeline import Outpainter, OutpaintOutput
 from skysynth.serve.app import Limits, create_app
-from tests.conftest import sky_image, tiny_maskgit, tiny_upscaler, tiny_vqvae
+from tests.conftest import sky_image, tiny_config, tiny_maskgit, tiny_upscaler, tiny_vqvae
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 
 def tiny_outpainter() -> Outpainter:
-    settings = OutpaintSettings(decode_steps=2, upscale_steps=1, upscale_tile=64, upscale_overlap=16, decode_window=16)
-    return Outpainter(tiny_vqvae(), tiny_maskgit(side=8), tiny_upscaler(), settings).to("cpu")
+    config = tiny_config(overrides=["sampling.decode_steps=2", "upscale.steps=1"])
+    return Outpainter(tiny_vqvae(), tiny_maskgit(side=8), tiny_upscaler(), config).to("cpu")
 
 
 def png(width: int, height: int, seed: int = 0) -> bytes:
@@ -135,15 +135,13 @@ class BlockingOutpainter:
 
     def __init__(self):
         self.release = threading.Event()
-        self.settings = OutpaintSettings()
-        self.on_progress = None
         self.device = "cpu"
 
-    def __call__(self, image, pad, samples, generator):
+    def __call__(self, image, pad, samples, generator, temperature=None, cloud_type=None, callback=None):
         while not self.release.wait(0.02):
-            if self.on_progress is not None:
-                self.on_progress({"stage": "grow tokens", "done": 0, "total": 1})
-        return image
+            if callback is not None:
+                callback({"stage": "grow tokens", "done": 0, "total": 1})
+        return OutpaintOutput([image])
 
 
 def test_a_bad_form_value_is_one_readable_message(client):
@@ -264,3 +262,55 @@ def test_end_to_end_in_headless_chromium(tmp_path):
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def test_jobs_with_different_settings_do_not_leak_into_each_other():
+    """Each job's temperature is an argument of its own call: the shared Outpainter's config
+    never changes, and a job draws the same picture whatever ran before it."""
+    op = tiny_outpainter()
+    before = op.config
+    client = TestClient(create_app(lambda: op))
+
+    def result_of(temperature):
+        data = {"left": 16, "seed": 3, **({"temperature": temperature} if temperature is not None else {})}
+        job = client.post("/api/jobs", files={"file": ("s.png", png(32, 32, 5), "image/png")}, data=data).json()
+        done = events_of(client, job["events"])[-1]
+        assert done["type"] == "done", done
+        return client.get(done["results"][0]).content
+
+    # (On these tiny networks temperature 0 draws another picture than any temperature >= 1.)
+    first, hot, again, default = result_of(0.0), result_of(12.0), result_of(0.0), result_of(None)
+    assert first == again and first != hot
+    assert op.config is before and op.config.sampling.temperature == 4.0
+    assert default == result_of(4.0)
+
+
+def test_the_cloud_type_is_chosen_per_job_and_checked():
+    from skysynth.common.cloud_types import CLOUD_TYPES
+    from skysynth.outpaint.pipeline import Outpainter
+    from tests.conftest import tiny_config, tiny_maskgit, tiny_upscaler, tiny_vqvae
+    from tests.test_cloud_type import FixedClassifier
+
+    maskgit = tiny_maskgit(class_names=CLOUD_TYPES)
+    op = Outpainter(tiny_vqvae(), maskgit, tiny_upscaler(), tiny_config(), FixedClassifier("cirrus")).to("cpu")
+    client = TestClient(create_app(lambda: op))
+
+    def done_of(**data):
+        job = client.post(
+            "/api/jobs", files={"file": ("s.png", png(32, 32, 5), "image/png")}, data={"left": 16, **data}
+        )
+        return events_of(client, job.json()["events"])[-1]
+
+    assert done_of(cloud_type="cumulus")["cloud_type"] == "cumulus"
+    assert done_of()["cloud_type"] == "cirrus"  # auto: the input's own type by the classifier
+    assert done_of(cloud_type="none")["cloud_type"] is None
+    bad = client.post(
+        "/api/jobs", files={"file": ("s.png", png(32, 32), "image/png")}, data={"left": 16, "cloud_type": "stormy"}
+    )
+    assert bad.status_code == 400 and "must be one of auto, none, cumulus" in bad.json()["detail"]
+    unconditional = TestClient(create_app(tiny_outpainter))
+    job = unconditional.post(
+        "/api/jobs", files={"file": ("s.png", png(32, 32), "image/png")}, data={"left": 16, "cloud_type": "cumulus"}
+    ).json()
+    error = events_of(unconditional, job["events"])[-1]
+    assert error["type"] == "error" and "needs a class-conditional MaskGIT" in error["message"]

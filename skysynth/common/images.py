@@ -120,3 +120,15 @@ def save_grid(rows: list[torch.Tensor], path: str | os.PathLike) -> Path:
     Image.fromarray(grid_array(rows)).save(tmp, format="PNG")
     os.replace(tmp, path)
     return path
+
+
+def to_tensor(image: Image.Image) -> torch.Tensor:
+    """PIL image -> (1, 3, H, W) float in [0, 1]."""
+    array = np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
+    return torch.from_numpy(array).permute(2, 0, 1)[None].contiguous()
+
+
+def to_image(tensor: torch.Tensor) -> Image.Image:
+    """(3, H, W) float in [0, 1] -> PIL image."""
+    array = (tensor.clamp(0, 1).permute(1, 2, 0).cpu().numpy() * 255.0 + 0.5).astype(np.uint8)
+    return Image.fromarray(array)

@@ -5,6 +5,8 @@
     python -m skysynth.eval task=upscaler [weights=DIR] [tokenizer=DIR] [steps=[4,8,16,50]]
     python -m skysynth.eval task=outpaint data=FOLDER [protocol=center|left|right|top|bottom] [n=N]
                             [weights=DIR] [baselines=[reflect,telea,ns,mean]] [out=REPORT_DIR]
+                            [preset=raw] [finish.grain.enabled=false ...]  (any pipeline setting)
+    python -m skysynth.eval task=cloud_type weights=DIR [protocol=right] [per_type=8]   (a conditional MaskGIT)
 
 Each task prints a table, writes `report.json` and a grid PNG into `out` (default runs/eval/<task>).
 """
@@ -17,24 +19,21 @@ from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
-TASKS = ("vqvae", "maskgit", "upscaler", "outpaint")
+from skysynth.common.hydra_app import CONF_DIR, check_overrides
+from skysynth.eval.config import EvalApp
+from skysynth.outpaint.config import ConfigError, register_configs
+
+register_configs({"eval_app": EvalApp})
 
 
 def run(cfg: DictConfig) -> dict:
     """Run one evaluation task; returns its report (also written to out/report.json)."""
-    if cfg.task not in TASKS:
-        raise ValueError(f"unknown task {cfg.task!r}: choose one of {', '.join(TASKS)}")
-    for name, low in (("n", 1), ("batch", 1), ("size", 8), ("c2st_steps", 1), ("c2st_folds", 2)):
-        value = cfg.get(name)
-        if value is None:
-            continue
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ValueError(f"{name} must be a whole number, got {value!r}")
-        if value < low:
-            raise ValueError(f"{name} must be at least {low}, got {value}")
-    if cfg.get("device", "cpu") not in ("cpu", "cuda") and not str(cfg.device).startswith("cuda:"):
-        raise ValueError(f"device must be cpu or cuda (cuda:N), got {cfg.device!r}")
+    try:
+        OmegaConf.to_object(cfg)  # types and ranges (skysynth.eval.config.EvalApp)
+    except OmegaConfBaseException as error:
+        raise ValueError(str(error).splitlines()[0]) from None
     import importlib
 
     module = importlib.import_module(f"skysynth.eval.{cfg.task}_eval")
@@ -63,7 +62,7 @@ def run(cfg: DictConfig) -> dict:
 def main(cfg: DictConfig) -> None:
     try:
         report = run(cfg)
-    except (FileNotFoundError, ValueError, KeyError) as error:
+    except (FileNotFoundError, ValueError, KeyError, ConfigError) as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
@@ -74,4 +73,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    check_overrides("eval", config_dir=CONF_DIR / "eval")
     main()

@@ -17,9 +17,9 @@ from skysynth.schedulers.masking import MASK_NAMES, GuardedSampler, MaskGITSampl
 
 
 def samplers(cfg, decode=None) -> dict[str, MaskGITSampler]:
-    steps, temperature = int(cfg.decode_steps), float(cfg.temperature)
+    steps, temperature = int(cfg.sampling.decode_steps), float(cfg.sampling.temperature)
     # The guard as session 6 measured it: 6 redraws, flat-known exemption below 0.01 (the pipeline
-    # uses the same exemption with 3 redraws, for speed: OutpaintSettings).
+    # uses the same exemption with 3 redraws, for speed: skysynth.outpaint.guards).
     guard = {"retries": 6, "known_flat_std": 0.01, "retry_temperature_step": 0.0}
     return {
         "confidence, annealed noise": MaskGITSampler(steps, temperature, anneal=True, order="confidence"),

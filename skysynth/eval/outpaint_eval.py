@@ -150,7 +150,8 @@ def to_uint8_batch(images: torch.Tensor) -> torch.Tensor:
 
 
 def evaluate(cfg) -> dict:
-    from skysynth.outpaint.pipeline import Outpainter, OutpaintSettings
+    from skysynth.outpaint.config import to_config
+    from skysynth.outpaint.pipeline import Outpainter
 
     size = int(cfg.get("size") or 224)
     protocol = cfg.get("protocol") or "center"
@@ -165,45 +166,7 @@ def evaluate(cfg) -> dict:
     features = FeatureDistances(classifier, subset_size=subset_size, subsets=100, seed=int(cfg.seed))
     left, top, right, bottom = box
     pad = (left, top, size - right, size - bottom)
-    settings = OutpaintSettings(temperature=float(cfg.temperature), decode_steps=int(cfg.decode_steps))
-    # Pipeline settings the eval may override (null in the config = the pipeline's default).
-    overridable = {
-        "sampling_temperature": float,
-        "harmonize_tokens": float,
-        "harmonize_fine_tokens": float,
-        "border_feather_tokens": float,
-        "top_p": float,
-        "collapse_retries": int,
-        "order": str,
-        "collapse_guard_pixels": bool,
-        "upscale_draws": int,
-        "colour_transfer": bool,
-        "detail_gain_max": float,
-        "trend_saturation": float,
-        "detail_transfer": bool,
-        "detail_cap": float,
-        "grain_strength": float,
-        "colour_band_tokens": float,
-        "collapse_output_retries": int,
-        "collapse_known_flat_std": float,
-        "collapse_output_known_flat_std": float,
-        "collapse_retry_order": str,
-        "collapse_retry_order_after": int,
-        "band_match": bool,
-    }
-    for name, kind in overridable.items():
-        value = cfg.get(name)
-        if value is None:
-            continue
-        # bool("maybe") is True: a flag must come as a real true/false from the command line.
-        try:
-            if kind is bool and not isinstance(value, bool):
-                raise ValueError
-            setattr(settings, name, kind(value))
-        except ValueError:
-            wanted = "true or false" if kind is bool else f"a {kind.__name__}"
-            raise ValueError(f"{name} must be {wanted}, got {value!r}") from None
-    op = Outpainter.from_pretrained(cfg.get("weights"), settings=settings, device=cfg.device)
+    op = Outpainter.from_pretrained(cfg.get("weights"), config=to_config(cfg), device=cfg.device)
     methods = ["skysynth"]
     for name in cfg.get("baselines") or []:
         reason = missing(name)
@@ -221,7 +184,7 @@ def evaluate(cfg) -> dict:
             start = time.perf_counter()
             if method == "skysynth":
                 generator = torch.Generator(device=cfg.device).manual_seed(int(cfg.seed) * 100003 + i)
-                result = np.asarray(op(Image.fromarray(known), pad=pad, generator=generator))
+                result = np.asarray(op(Image.fromarray(known), pad=pad, generator=generator).image)
             else:
                 result = fill(method, known, pad)
             seconds[method] += time.perf_counter() - start

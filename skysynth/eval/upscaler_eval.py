@@ -15,7 +15,7 @@ from skysynth.eval.common import generator, markdown_table, validation_batches, 
 from skysynth.eval.quality import high_frequency_energy, seam_score
 from skysynth.models.upscaler import UNet
 from skysynth.models.vqvae import VQVAE
-from skysynth.outpaint.pipeline import OutpaintSettings
+from skysynth.outpaint.config import OutpaintConfig
 from skysynth.outpaint.tiling import tile_starts, upscale_tiles
 from skysynth.schedulers.noise import sample_detail
 
@@ -36,9 +36,9 @@ def evaluate(cfg) -> dict:
     tokenizer = VQVAE.from_pretrained(weights_dir(cfg.tokenizer, "tokenizer")).float().to(cfg.device).eval()
     factor = net.config.scale_factor
     steps_list = [int(s) for s in cfg.steps]
-    defaults = OutpaintSettings()
+    defaults = OutpaintConfig().upscale
     # Every step count with one draw, and the pipeline's step count averaged over `draws` runs.
-    runs = [(s, 1) for s in steps_list] + [(defaults.upscale_steps, int(d)) for d in cfg.get("draws", []) if int(d) > 1]
+    runs = [(s, 1) for s in steps_list] + [(defaults.steps, int(d)) for d in cfg.get("draws", []) if int(d) > 1]
     name = lambda s, d: f"skysynth {s} steps" + (f" x {d} draws" if d > 1 else "")  # noqa: E731
     methods = ["bicubic of tokens (input)", "bicubic of true half size"] + [name(s, d) for s, d in runs]
     psnr = {m: PeakSignalNoiseRatio(data_range=1.0).to(cfg.device) for m in methods}
@@ -49,7 +49,7 @@ def evaluate(cfg) -> dict:
     seam_tiled, seam_truth_ref = [], []
     gen = generator(cfg)
     # The grid and the seam test use the pipeline's default sampler when it is among those measured.
-    shown = (defaults.upscale_steps, defaults.upscale_draws)
+    shown = (defaults.steps, defaults.draws)
     shown = shown if shown in runs else runs[0]
     for images in validation_batches(cfg, cfg.downscale or 1, cfg.crop or 224):
         blurry = blurry_version(tokenizer, images, factor)
@@ -72,7 +72,7 @@ def evaluate(cfg) -> dict:
             default = name(*shown)
             grid_rows = [images[:6], blurry[:6], outputs[default][:6]]
             # Seams: the same images restored in overlapping tiles, scored across tile borders.
-            tile, overlap = cfg.get("seam_tile", 96), cfg.get("seam_overlap", 16)
+            tile, overlap = cfg.seam_tile, cfg.seam_overlap
             tiled = tiled_restore(net, blurry[:6], shown[0], gen, tile, overlap, shown[1])
             size = images.shape[-1]
             borders = sorted(

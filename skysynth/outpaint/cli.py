@@ -1,7 +1,7 @@
 """Command lines over `Outpainter`: a Hydra app and a plain console command.
 
-python -m skysynth.outpaint input=sky.jpg output=big.png size=[1024,512]
-skysynth-outpaint sky.jpg big.png --size 1024 512 --seed 3
+python -m skysynth.outpaint input=sky.jpg output=big.png size=[1024,512] sampling.temperature=3
+skysynth-outpaint sky.jpg big.png --size 1024 512 --seed 3 --set sampling.temperature=3
 """
 
 from __future__ import annotations
@@ -10,12 +10,16 @@ import argparse
 import os
 import sys
 import tempfile
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import torch
+from omegaconf import MISSING, OmegaConf
 from PIL import Image
 
 from skysynth.common.images import ImageInputError, is_image, open_image
+from skysynth.outpaint.cloud_type import CloudTypeError, check_cloud_type
+from skysynth.outpaint.config import PRESETS, ConfigError, OutpaintConfig, preset, to_config
 
 OUTPUT_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
 
@@ -89,26 +93,46 @@ def jobs_for(input_path: Path, output_path: Path, samples: int) -> list[tuple[Pa
     return [(input_path, _variant_paths(output_path, samples))]
 
 
-def _check_values(**values) -> None:
-    """Types and ranges of the numeric options, before any work (Hydra passes what it parsed)."""
-    rules = {
-        "samples": (int, 1),
-        "seed": (int, None),
-        "decode_steps": (int, 1),
-        "upscale_steps": (int, 1),
-        "upscale_draws": (int, 1),
-        "temperature": (float, 0.0),
-        "sampling_temperature": (float, 0.0),
-    }
-    for name, value in values.items():
-        kind, low = rules[name]
-        if value is None and name == "sampling_temperature":
-            continue
-        if isinstance(value, bool) or not isinstance(value, (int, float) if kind is float else int):
-            raise UserError(f"{name} must be {'a number' if kind is float else 'a whole number'}, got {value!r}")
-        if low is not None and (value < low or (name == "sampling_temperature" and value == 0)):
-            bound = "above 0" if name == "sampling_temperature" else f"at least {low:g}"
-            raise UserError(f"{name} must be {bound}, got {value!r}")
+MODES = ("outpaint", "panorama", "tile")
+
+
+@dataclass
+class JobOptions:
+    """What to outpaint and where: the options of a command line that are not pipeline settings."""
+
+    mode: str = "outpaint"  # outpaint | panorama (360-degree strip) | tile (seamless both ways)
+    size: list[int] | None = None  # [W, H], input centred
+    grow: float | None = None  # factor per side length, input centred (2.0 when nothing is given)
+    pad: list[int] | None = None  # [left, top, right, bottom] pixels
+    width: int | None = None  # panorama: full circle in pixels (default 4x the input's width)
+    height: int | None = None  # panorama: band height (default the input's)
+    samples: int = 1
+    seed: int = 0
+    device: str = "cpu"  # cpu | cuda | cuda:N
+    weights: str | None = None  # folder with tokenizer/, maskgit/, upscaler/; null = bundled
+    progress: bool = True
+
+    def __post_init__(self):
+        if self.mode not in MODES:
+            raise UserError(f"mode must be outpaint, panorama or tile, got {self.mode!r}")
+        if self.mode == "panorama" and (self.size is not None or self.grow is not None or self.pad is not None):
+            raise UserError("mode=panorama takes width= (and height=), not size/grow/pad")
+        if self.mode == "tile" and (self.grow is not None or self.pad is not None):
+            raise UserError("mode=tile takes size=[W,H], not grow/pad")
+        if self.samples < 1:
+            raise UserError(f"samples must be at least 1, got {self.samples!r}")
+        if not isinstance(self.device, str) or self.device.split(":")[0] not in ("cpu", "cuda"):
+            raise UserError(f"device must be cpu or cuda (cuda:N), got {self.device!r}")
+        if self.device.startswith("cuda") and not torch.cuda.is_available():
+            raise UserError("device=cuda but no CUDA GPU is available")
+
+
+@dataclass
+class OutpaintApp(JobOptions, OutpaintConfig):
+    """`python -m skysynth.outpaint`: the job, and every pipeline setting by its dotted name."""
+
+    input: str = MISSING
+    output: str = MISSING
 
 
 def _variant_paths(path: Path, samples: int) -> list[Path]:
@@ -117,93 +141,36 @@ def _variant_paths(path: Path, samples: int) -> list[Path]:
     return [path.with_name(f"{path.stem}_{i}{path.suffix}") for i in range(samples)]
 
 
-def run(
-    input_path,
-    output_path,
-    size=None,
-    grow=None,
-    pad=None,
-    samples=1,
-    seed=0,
-    temperature=4.0,
-    sampling_temperature=None,
-    decode_steps=12,
-    upscale_steps=1,
-    upscale_draws=1,
-    upscale=True,
-    match_input=True,
-    order="confidence",
-    device="cpu",
-    weights=None,
-    progress=True,
-    mode="outpaint",
-    width=None,
-    height=None,
-) -> list[Path]:
-    """Outpaint one image or a folder; returns the written paths.
+def run(input_path, output_path, job: JobOptions | None = None, config: OutpaintConfig | None = None) -> list[Path]:
+    """Outpaint one image or a folder with pipeline `config`; returns the written paths."""
+    from skysynth.outpaint.pipeline import Outpainter
 
-    `mode`: "outpaint" (size/grow/pad), "panorama" (a 360-degree strip `width` wide, `height`
-    high) or "tile" (a texture seamless both ways, `size` = [W, H])."""
-    if mode not in ("outpaint", "panorama", "tile"):
-        raise UserError(f"mode must be outpaint, panorama or tile, got {mode!r}")
-    if mode == "panorama" and (size is not None or grow is not None or pad is not None):
-        raise UserError("mode=panorama takes width= (and height=), not size/grow/pad")
-    if mode == "tile" and (grow is not None or pad is not None):
-        raise UserError("mode=tile takes size=[W,H], not grow/pad")
-    from skysynth.outpaint.pipeline import Outpainter, OutpaintSettings
-
-    _check_values(
-        samples=samples,
-        seed=seed,
-        decode_steps=decode_steps,
-        upscale_steps=upscale_steps,
-        upscale_draws=upscale_draws,
-        temperature=temperature,
-        sampling_temperature=sampling_temperature,
-    )
-    for flag, value in (("upscale", upscale), ("match_input", match_input)):
-        if not isinstance(value, bool):
-            raise UserError(f"{flag} must be true or false, got {value!r}")
-    if order not in ("confidence", "halton"):
-        raise UserError(f"order must be confidence or halton, got {order!r}")
-    if not isinstance(device, str) or device.split(":")[0] not in ("cpu", "cuda"):
-        raise UserError(f"device must be cpu or cuda (cuda:N), got {device!r}")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise UserError("device=cuda but no CUDA GPU is available")
-    jobs = jobs_for(Path(input_path), Path(output_path), samples)
+    job = job or JobOptions()
+    jobs = jobs_for(Path(input_path), Path(output_path), job.samples)
     for _, targets in jobs:
         for target in targets:
             check_output(target)
-    settings = OutpaintSettings(
-        decode_steps=decode_steps,
-        temperature=temperature,
-        upscale_steps=upscale_steps,
-        upscale_draws=upscale_draws,
-        order=order,
-    )
-    if not match_input:  # the generator's own colours and detail, as decoded and upscaled
-        settings.colour_transfer, settings.detail_gain_max = False, 1.0
-        settings.trend_saturation, settings.detail_transfer = 0.0, False
-        settings.grain_strength, settings.band_match = 0.0, False
-    if sampling_temperature is not None:
-        settings.sampling_temperature = float(sampling_temperature)
     try:
-        outpainter = Outpainter.from_pretrained(weights, settings=settings, device=device)
+        outpainter = Outpainter.from_pretrained(job.weights, config=config, device=job.device)
     except FileNotFoundError as error:
         raise UserError(f"missing weights: {error}") from None
+    try:
+        check_cloud_type(outpainter.config.sampling.cloud_type, outpainter.maskgit.config.class_names)
+    except CloudTypeError as error:
+        raise UserError(str(error)) from None
     written, failed = [], []
     for source, targets in jobs:
         try:
             image = read_image(source)
-            generator = torch.Generator(device=device).manual_seed(seed)
-            common = {"samples": samples, "generator": generator, "upscale": upscale, "progress": progress}
+            generator = torch.Generator(device=job.device).manual_seed(job.seed)
+            call = {"samples": job.samples, "generator": generator, "progress": job.progress}
             try:
-                if mode == "panorama":
-                    result = outpainter.panorama(image, width=width, height=height, **common)
-                elif mode == "tile":
-                    result = outpainter.tile(image, size=tuple(size) if size else None, **common)
+                if job.mode == "panorama":
+                    result = outpainter.panorama(image, width=job.width, height=job.height, **call)
+                elif job.mode == "tile":
+                    result = outpainter.tile(image, size=tuple(job.size) if job.size else None, **call)
                 else:
-                    result = outpainter(image, size=size, grow=grow, pad=pad, **common)
+                    result = outpainter(image, size=job.size, grow=job.grow, pad=job.pad, **call)
             except ValueError as error:
                 raise UserError(f"{source.name}: {error}") from None
         except UserError as error:
@@ -211,12 +178,25 @@ def run(
                 raise
             failed.append(f"{source}: {error}")  # a folder batch goes on past a bad image
             continue
-        for target, picture in zip(targets, result if samples > 1 else [result]):
+        for target, picture in zip(targets, result.images):
             save_atomic(picture, target)
             written.append(target)
     if failed:
         raise BatchError(written, failed)
     return written
+
+
+def run_app(cfg) -> list[Path]:
+    """Run a composed `OutpaintApp` config (Hydra's DictConfig)."""
+    try:
+        app = OmegaConf.to_object(cfg)
+        config = to_config(cfg)
+    except ConfigError as error:
+        raise UserError(str(error)) from None
+    except ValueError as error:
+        raise UserError(str(error).splitlines()[0]) from None
+    job = JobOptions(**{f.name: getattr(app, f.name) for f in fields(JobOptions)})
+    return run(app.input, app.output, job, config)
 
 
 def _guard(call):
@@ -239,7 +219,7 @@ def _guard(call):
 
 
 def console_main(argv=None) -> None:
-    """`skysynth-outpaint IN OUT [--size W H | --grow F | --pad L T R B] ...`"""
+    """`skysynth-outpaint IN OUT [--size W H | --grow F | --pad L T R B] [--preset raw] [--set NAME=VALUE ...]`"""
     parser = argparse.ArgumentParser(prog="skysynth-outpaint", description="Extend a sky photo beyond its borders.")
     parser.add_argument("input", type=Path)
     parser.add_argument("output", type=Path)
@@ -247,45 +227,35 @@ def console_main(argv=None) -> None:
     group.add_argument("--size", type=int, nargs=2, metavar=("W", "H"))
     group.add_argument("--grow", type=float)
     group.add_argument("--pad", type=int, nargs=4, metavar=("L", "T", "R", "B"))
-    parser.add_argument("--samples", type=int, default=1)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--temperature", type=float, default=4.0)
-    parser.add_argument("--sampling-temperature", type=float, default=None)
-    parser.add_argument("--decode-steps", type=int, default=12)
-    parser.add_argument("--upscale-steps", type=int, default=1)
-    parser.add_argument("--upscale-draws", type=int, default=1, help="mean of this many upscaler draws")
-    parser.add_argument("--no-upscale", action="store_true")
-    parser.add_argument(
-        "--no-match-input", action="store_true", help="keep the generated colours and fine detail as generated"
-    )
-    parser.add_argument("--order", choices=["confidence", "halton"], default="confidence")
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--weights", default=None, help="folder with tokenizer/, maskgit/, upscaler/")
-    parser.add_argument("--mode", choices=["outpaint", "panorama", "tile"], default="outpaint")
+    parser.add_argument("--samples", type=int)
+    parser.add_argument("--seed", type=int)
+    parser.add_argument("--mode", choices=MODES)
     parser.add_argument("--width", type=int, help="panorama: full circle in pixels")
     parser.add_argument("--height", type=int, help="panorama: band height")
-    args = parser.parse_args(argv)
-    _guard(
-        lambda: run(
-            args.input,
-            args.output,
-            size=args.size,
-            grow=args.grow,
-            pad=args.pad,
-            samples=args.samples,
-            seed=args.seed,
-            temperature=args.temperature,
-            sampling_temperature=args.sampling_temperature,
-            decode_steps=args.decode_steps,
-            upscale_steps=args.upscale_steps,
-            upscale_draws=args.upscale_draws,
-            upscale=not args.no_upscale,
-            match_input=not args.no_match_input,
-            mode=args.mode,
-            width=args.width,
-            height=args.height,
-            order=args.order,
-            device=args.device,
-            weights=args.weights,
-        )
+    parser.add_argument("--device")
+    parser.add_argument("--weights", help="folder with tokenizer/, maskgit/, upscaler/")
+    parser.add_argument("--preset", default="default", choices=sorted(PRESETS), help="raw: the generator's own picture")
+    parser.add_argument(
+        "--cloud-type", metavar="TYPE", help="the sky to grow (auto: the input's own; none: unconditional)"
     )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="any pipeline setting by its dotted name, e.g. sampling.temperature=3 "
+        "(all of them: python -m skysynth.outpaint --cfg job)",
+    )
+    args = parser.parse_args(argv)
+    pipeline = ("input", "output", "preset", "set", "cloud_type")
+    given = {k: v for k, v in vars(args).items() if k not in pipeline and v is not None}
+    overrides = [*args.set, *([f"sampling.cloud_type={args.cloud_type}"] if args.cloud_type else [])]
+
+    def call():
+        try:
+            config = preset(args.preset, overrides)
+        except ConfigError as error:
+            raise UserError(str(error)) from None
+        return run(args.input, args.output, JobOptions(**given), config)
+
+    _guard(call)

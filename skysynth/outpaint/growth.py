@@ -5,6 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
+import torch.nn.functional as F
+
+from skysynth.common.images import to_image
 
 
 def window_starts(length: int, window: int, anchor: int) -> list[int]:
@@ -122,3 +125,29 @@ def grow_tokens(
         if on_window is not None:  # e.g. a live preview: the tokens so far and what is known
             on_window(tokens, known_now)
     return tokens
+
+
+def initial_tokens(encode: Callable, canvas, scale_factor: int, samples: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The input's whole tokens, encoded at the model's scale (`encode`: (1, 3, h, w) images ->
+    (1, h/p, w/p) ids) and placed on the token canvas: (samples, H_t, W_t) ids (0 where unknown)
+    and the (H_t, W_t) known mask. Partial border tokens count as unknown: they are generated,
+    then covered by the input's pixels."""
+    f, p = scale_factor, canvas.token_pixels
+    kl, kt, kr, kb = canvas.layout.known_tokens_box
+    crop = canvas.input[..., kt * p : kb * p, kl * p : kr * p]
+    small = F.interpolate(crop, scale_factor=1 / f, mode="bilinear", antialias=True) if f > 1 else crop
+    width_t, height_t = canvas.layout.canvas_tokens
+    tokens = torch.zeros(samples, height_t, width_t, dtype=torch.long, device=crop.device)
+    tokens[:, kt:kb, kl:kr] = encode(small.clamp(0, 1))
+    known = torch.zeros(height_t, width_t, dtype=torch.bool, device=crop.device)
+    known[kt:kb, kl:kr] = True
+    return tokens, known
+
+
+@torch.no_grad()
+def token_preview(tokenizer, tokens: torch.Tensor, known: torch.Tensor):
+    """The (H, W) token canvas decoded at the model's scale, not-yet-generated tokens in grey (a PIL image)."""
+    image = tokenizer.decode(tokens[None]).clamp(0, 1)[0]
+    p = tokenizer.config.downsample_factor
+    shown = known.repeat_interleave(p, 0).repeat_interleave(p, 1)
+    return to_image(torch.where(shown, image, torch.full_like(image, 0.5)))

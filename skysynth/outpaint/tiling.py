@@ -5,8 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
+import torch.nn.functional as F
 
+from skysynth.outpaint.canvas import Canvas
+from skysynth.outpaint.closing import close_circle, open_periodic
+from skysynth.outpaint.finish.filters import circular_pad
 from skysynth.outpaint.growth import window_starts
+from skysynth.schedulers.noise import sample_detail
 
 
 def tent_weights(height: int, width: int, device=None) -> torch.Tensor:
@@ -108,3 +113,70 @@ def upscale_tiles(
             if progress is not None:
                 progress(1)
     return edges
+
+
+def resize_wrapped(images: torch.Tensor, size: tuple[int, int], wrap) -> torch.Tensor:
+    """Bicubic resize of (B, C, h, w) to `size` = (H, W); circular axes are padded with their
+    other end first, so the wrap stays smooth."""
+    if not any(wrap):
+        return F.interpolate(images, size=size, mode="bicubic", align_corners=False).clamp(0, 1)
+    margin = 4
+    pad_x, pad_y = (margin if wrap[1] else 0), (margin if wrap[0] else 0)
+    padded = circular_pad(images, pad_x, pad_y)
+    fy, fx = size[0] / images.shape[-2], size[1] / images.shape[-1]
+    big = F.interpolate(
+        padded, size=(round(padded.shape[-2] * fy), round(padded.shape[-1] * fx)), mode="bicubic", align_corners=False
+    )
+    top, left = round(pad_y * fy), round(pad_x * fx)
+    return big[..., top : top + size[0], left : left + size[1]].clamp(0, 1)
+
+
+def upscale_canvas(net, blurry: torch.Tensor, canvas: Canvas, config, generator, on_tile=None) -> torch.Tensor:
+    """The upscaler's detail added to (B, 3, H, W) `blurry`, in tiles of `config.tile` pixels
+    (an UpscaleConfig), the input's own detail kept. `on_tile(done, total)` reports progress."""
+    m = net.config.multiple
+    if any(canvas.wrap):
+        # Tiles at the two ends of a circular axis never meet: cut the canvas open with a band
+        # repeated at both ends, upscale it, and cross-fade the band's two versions of the detail.
+        band = max(m, (2 * config.overlap) // m * m)
+        opened = [open_periodic(x, band, canvas.wrap) for x in (blurry, canvas.input, canvas.known)]
+        edges = _upscale_edges(net, *opened, config, generator, on_tile)
+        edges = close_circle(edges, (band if canvas.wrap[0] else 0, band if canvas.wrap[1] else 0), 1)
+    else:
+        edges = _upscale_edges(net, blurry, canvas.input, canvas.known, config, generator, on_tile)
+    return (blurry + edges / net.config.edge_scale).clamp(0, 1)
+
+
+def _upscale_edges(net, blurry, canvas_input, known_mask, config, generator, on_tile):
+    """The upscaler's detail for `blurry`, tile by tile, keeping the input's own detail."""
+    scale, m = net.config.edge_scale, net.config.multiple
+    tile = max(m, config.tile // m * m)
+    h, w = blurry.shape[-2:]
+    pad_h, pad_w = (-h) % m, (-w) % m  # tiles must be multiples of the U-Net's factor
+    blurry_p = F.pad(blurry, (0, pad_w, 0, pad_h), mode="replicate")
+    known_edges = F.pad((canvas_input - blurry) * scale, (0, pad_w, 0, pad_h))
+    mask = F.pad(known_mask, (0, pad_w, 0, pad_h)).expand(blurry.shape[0], 3, -1, -1)
+    height, width = blurry_p.shape[-2:]
+    tile_h, tile_w = min(tile, height), min(tile, width)
+
+    def restore(blurry_tile, known_tile, mask_tile):
+        return sample_detail(net, blurry_tile, config.steps, generator, known_tile, mask_tile, draws=config.draws)
+
+    count = len(tile_starts(height, tile_h, config.overlap)) * len(tile_starts(width, tile_w, config.overlap))
+    done = iter(range(1, count + 1))
+
+    def tile_finished(_):
+        if on_tile is not None:
+            on_tile(next(done, count), count)
+
+    if tile_h == tile_w:
+        edges = upscale_tiles(restore, blurry_p, known_edges, mask, tile_h, config.overlap, tile_finished)
+    else:  # a canvas thinner than one tile: a single row or column of tiles of the canvas's size
+        tile = max(tile_h, tile_w)
+        pad = (0, max(0, tile - width), 0, max(0, tile - height))
+        padded = F.pad(blurry_p, pad, mode="replicate")
+        edges = upscale_tiles(
+            restore, padded, F.pad(known_edges, pad), F.pad(mask, pad), tile, config.overlap, tile_finished
+        )
+        edges = edges[..., :height, :width]
+    return edges[..., :h, :w]

@@ -24,6 +24,8 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingRes
 from PIL import Image, UnidentifiedImageError
 
 from skysynth.common.images import ImageInputError, open_image
+from skysynth.outpaint.cli import JobOptions
+from skysynth.outpaint.config import CLOUD_CHOICES, OutpaintConfig
 from skysynth.outpaint.layout import MAX_OUTPUT_PIXELS
 
 ALLOWED_TYPES = {"JPEG", "PNG", "WEBP"}
@@ -48,8 +50,9 @@ class Job:
     image: Image.Image
     pad: tuple[int, int, int, int]
     seed: int
-    temperature: float
+    temperature: float | None  # None = the server's pipeline config
     samples: int
+    cloud_type: str | None = None  # None = the server's pipeline config
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     events: queue.Queue = field(default_factory=queue.Queue)
     results: list[bytes] = field(default_factory=list)
@@ -149,7 +152,6 @@ class JobRunner:
                 job.events.put({"type": "progress", "stage": "loading weights", "done": 0, "total": 1})
                 self._outpainter = self._make_outpainter()
             op = self._outpainter
-            op.settings.temperature = job.temperature
             last_preview = [0.0]
 
             def on_progress(event):
@@ -163,17 +165,27 @@ class JobRunner:
                     last_preview[0] = now
                 job.events.put(message)
 
-            op.on_progress = on_progress
             generator = torch.Generator(device=op.device).manual_seed(job.seed)
-            result = op(job.image, pad=job.pad, samples=job.samples, generator=generator)
-            images = result if isinstance(result, list) else [result]
+            # Everything this job chooses is an argument of this one call: the shared Outpainter
+            # is never changed, so jobs cannot leak settings into each other.
+            result = op(
+                job.image,
+                pad=job.pad,
+                samples=job.samples,
+                generator=generator,
+                temperature=job.temperature,
+                cloud_type=job.cloud_type,
+                callback=on_progress,
+            )
+            images = result.images
             job.results = [png_bytes(image) for image in images]
             job.events.put(
                 {
                     "type": "done",
                     "results": [f"/api/jobs/{job.id}/result/{i}.png" for i in range(len(images))],
                     "size": list(images[0].size),
-                    "timings": getattr(op, "timings", {}),
+                    "timings": result.timings,
+                    "cloud_type": result.cloud_type,
                 }
             )
         except Cancelled:
@@ -182,13 +194,11 @@ class JobRunner:
             job.events.put({"type": "error", "message": str(error)})
         except Exception as error:  # keep the worker alive; tell the page what went wrong
             job.events.put({"type": "error", "message": f"internal error: {type(error).__name__}: {error}"})
-        finally:
-            if self._outpainter is not None:
-                self._outpainter.on_progress = None
 
 
-def create_app(make_outpainter, limits: Limits | None = None) -> FastAPI:
-    """The web app around `make_outpainter()` (called once, lazily, on the worker thread)."""
+def create_app(make_outpainter, limits: Limits | None = None, defaults: dict | None = None) -> FastAPI:
+    """The web app around `make_outpainter()` (called once, lazily, on the worker thread);
+    `defaults` = the form's initial values (temperature: the pipeline config's)."""
     from importlib.resources import files
 
     limits = limits or Limits()
@@ -207,11 +217,15 @@ def create_app(make_outpainter, limits: Limits | None = None) -> FastAPI:
     @app.exception_handler(Exception)
     async def internal_error(request, error: Exception):
         return JSONResponse({"detail": f"internal error: {type(error).__name__}: {error}"}, status_code=500)
+
     page = (files("skysynth.serve") / "static" / "index.html").read_text()
 
     @app.get("/", response_class=HTMLResponse)
     def index() -> str:
-        return page.replace("__LIMITS__", json.dumps(limits.__dict__))
+        initial = {"temperature": OutpaintConfig().sampling.temperature, **(defaults or {})}
+        initial.update(seed=JobOptions.seed, samples=JobOptions.samples, cloud_type_choices=list(CLOUD_CHOICES))
+        initial.setdefault("cloud_type", OutpaintConfig().sampling.cloud_type)
+        return page.replace("__LIMITS__", json.dumps(limits.__dict__)).replace("__DEFAULTS__", json.dumps(initial))
 
     @app.post("/api/jobs")
     async def create_job(
@@ -220,9 +234,10 @@ def create_app(make_outpainter, limits: Limits | None = None) -> FastAPI:
         top: int = Form(0),
         right: int = Form(0),
         bottom: int = Form(0),
-        seed: int = Form(0),
-        temperature: float = Form(4.0),
-        samples: int = Form(1),
+        seed: int = Form(JobOptions.seed),
+        temperature: float | None = Form(None),
+        samples: int = Form(JobOptions.samples),
+        cloud_type: str | None = Form(None),
     ):
         image = read_upload(await file.read(), limits)
         pad = (left, top, right, bottom)
@@ -240,9 +255,11 @@ def create_app(make_outpainter, limits: Limits | None = None) -> FastAPI:
             )
         if not 1 <= samples <= limits.max_samples:
             raise HTTPException(400, f"variants must be between 1 and {limits.max_samples}")
-        if not 0.0 <= temperature <= 20.0:
+        if temperature is not None and not 0.0 <= temperature <= 20.0:
             raise HTTPException(400, "temperature must be between 0 and 20")
-        job = Job(image=image, pad=pad, seed=seed, temperature=temperature, samples=samples)
+        if cloud_type is not None and cloud_type not in CLOUD_CHOICES:
+            raise HTTPException(400, f"cloud type must be one of {', '.join(CLOUD_CHOICES)}, got {cloud_type!r}")
+        job = Job(image=image, pad=pad, seed=seed, temperature=temperature, samples=samples, cloud_type=cloud_type)
         position = runner.submit(job)
         if position is None:
             raise HTTPException(503, "the server is busy: too many jobs are waiting, try again in a minute")

@@ -1,0 +1,83 @@
+"""Finishing stages: what the pipeline does to the networks' picture so that it joins the photo.
+
+Each stage is one file with its own small config and a pure function underneath; a stage is a
+callable `stage(image, canvas, generator) -> image` on (B, 3, H, W) work canvases. The order is
+declared here, once, per phase of the pipeline:
+
+- after decoding (at the upscaler's input): colour, trend, border_fade;
+- after upscaling (before the input is pasted back): detail_copy, detail_gain, feather, bands;
+- after the collapse guard has chosen the draws: grain (noise must not pass a flat sky as a
+  detailed one).
+
+A stage whose config says `enabled: false` is left out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import torch
+
+from skysynth.outpaint.canvas import Canvas
+from skysynth.outpaint.finish.bands import BandsConfig, MatchBands
+from skysynth.outpaint.finish.border_fade import BorderFade, BorderFadeConfig
+from skysynth.outpaint.finish.colour import ColourConfig, ColourTransfer
+from skysynth.outpaint.finish.detail_copy import DetailCopy, DetailCopyConfig
+from skysynth.outpaint.finish.detail_gain import DetailGain, DetailGainConfig
+from skysynth.outpaint.finish.feather import FeatherConfig, MirrorFeather
+from skysynth.outpaint.finish.grain import AddGrain, GrainConfig
+from skysynth.outpaint.finish.trend import ContinueTrend, TrendConfig
+
+
+class Stage(Protocol):
+    def __call__(self, image: torch.Tensor, canvas: Canvas, generator: torch.Generator | None) -> torch.Tensor: ...
+
+
+@dataclass
+class FinishConfig:
+    colour: ColourConfig = field(default_factory=ColourConfig)
+    trend: TrendConfig = field(default_factory=TrendConfig)
+    border_fade: BorderFadeConfig = field(default_factory=BorderFadeConfig)
+    detail_copy: DetailCopyConfig = field(default_factory=DetailCopyConfig)
+    detail_gain: DetailGainConfig = field(default_factory=DetailGainConfig)
+    feather: FeatherConfig = field(default_factory=FeatherConfig)
+    bands: BandsConfig = field(default_factory=BandsConfig)
+    grain: GrainConfig = field(default_factory=GrainConfig)
+
+
+@dataclass(frozen=True)
+class Phases:
+    after_decode: tuple[Stage, ...]
+    after_upscale: tuple[Stage, ...]
+    after_choice: tuple[Stage, ...]
+
+
+def build_phases(config: FinishConfig) -> Phases:
+    """The enabled stages of `config`, in their declared order."""
+    c = config
+
+    def enabled(*stages):
+        return tuple(stage for stage, settings in stages if settings.enabled)
+
+    copy_reach = tuple(c.detail_copy.reach_tokens) if c.detail_copy.enabled else None
+    return Phases(
+        after_decode=enabled(
+            (ColourTransfer(c.colour), c.colour),
+            (ContinueTrend(c.trend), c.trend),
+            (BorderFade(c.border_fade), c.border_fade),
+        ),
+        after_upscale=enabled(
+            (DetailCopy(c.detail_copy), c.detail_copy),
+            (DetailGain(c.detail_gain), c.detail_gain),
+            (MirrorFeather(c.feather), c.feather),
+            (MatchBands(c.bands), c.bands),
+        ),
+        after_choice=enabled((AddGrain(c.grain, copy_reach), c.grain)),
+    )
+
+
+def run_stages(stages: tuple[Stage, ...], image: torch.Tensor, canvas: Canvas, generator) -> torch.Tensor:
+    for stage in stages:
+        image = stage(image, canvas, generator)
+    return image

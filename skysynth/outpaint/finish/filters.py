@@ -1,0 +1,111 @@
+"""Filters shared by the finishing stages: blurs that respect circular axes, the finest
+Laplacian band, distances from the input's box and where the input's own tiles are taken from."""
+
+from __future__ import annotations
+
+import math
+
+import kornia
+import torch
+import torch.nn.functional as F
+
+from skysynth.outpaint.canvas import Box
+
+
+def circular_pad(images: torch.Tensor, pad_x: int, pad_y: int) -> torch.Tensor:
+    """Pad (..., H, W) with the other end of each axis, `pad_x` columns left and right and `pad_y`
+    rows above and below; unlike F.pad(mode="circular") any amount works (a pad wider than the
+    side wraps round more than once: a small tile canvas under a wide blur)."""
+    h, w = images.shape[-2:]
+    rows = torch.arange(-pad_y, h + pad_y, device=images.device) % h
+    cols = torch.arange(-pad_x, w + pad_x, device=images.device) % w
+    return images[..., rows[:, None], cols[None, :]]
+
+
+def blur(images: torch.Tensor, sigma: float, wrap: tuple[bool, bool]) -> torch.Tensor:
+    """Gaussian blur; circular axes (wrap_y, wrap_x) are padded with their other end."""
+    radius = int(3 * sigma)
+    pad_x, pad_y = (radius if wrap[1] else 0), (radius if wrap[0] else 0)
+    padded = circular_pad(images, pad_x, pad_y) if pad_x or pad_y else images
+    kernel = 2 * radius + 1
+    blurred = kornia.filters.gaussian_blur2d(padded, (kernel, kernel), (sigma, sigma), border_type="constant")
+    return blurred[..., pad_y : pad_y + images.shape[-2], pad_x : pad_x + images.shape[-1]]
+
+
+def outside(index: torch.Tensor, low: int, high: int, length: int | None = None) -> torch.Tensor:
+    """Distance (pixels) of positions `index` outside [low, high) along one axis: 0 inside, 1 on
+    the first line outside. With `length` the axis is circular and the shorter way round counts."""
+    distance = torch.clamp(low - index, min=0) + torch.clamp(index - (high - 1), min=0)
+    if length is not None:
+        around = torch.clamp(index + length - (high - 1), min=0) * (index < low)
+        around = around + torch.clamp(low + length - index, min=0) * (index > high - 1)
+        distance = torch.where(around > 0, torch.minimum(distance, around), distance)
+    return distance
+
+
+def smooth(images: torch.Tensor, sigma: float, wrap, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Gaussian blur by normalised convolution: borders (and, with `mask`, pixels outside it) do
+    not pull the average towards zero."""
+    weight = torch.ones_like(images[:1, :1]) if mask is None else mask.to(images.dtype)
+    return blur(images * weight, sigma, wrap) / blur(weight, sigma, wrap).clamp_min(1e-6)
+
+
+def border_bands(known_mask: torch.Tensor, width: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """The bands `width` pixels wide outside and inside the border of `known_mask` (1, 1, H, W),
+    or the whole areas if either band is empty."""
+    # Square dilation/erosion by max-pooling (a large kernel in kornia.morphology unfolds the
+    # whole canvas per kernel element).
+    radius = int(math.ceil(width))
+    mask = known_mask.float()
+    grown = F.max_pool2d(mask, 2 * radius + 1, stride=1, padding=radius) > 0.5
+    shrunk = F.max_pool2d(1 - mask, 2 * radius + 1, stride=1, padding=radius) < 0.5
+    outer, inner = grown & ~known_mask, known_mask & ~shrunk
+    if bool(outer.any()) and bool(inner.any()):
+        return outer, inner
+    return ~known_mask, known_mask
+
+
+def finest_band(images: torch.Tensor, wrap: tuple[bool, bool] = (False, False)) -> torch.Tensor:
+    """The first level of a Laplacian pyramid (image minus its pyrdown-pyrup low pass): the
+    pixel-scale detail. Circular axes are padded with their other end first."""
+    margin = 4
+    pad = (margin if wrap[1] else 0, margin if wrap[1] else 0, margin if wrap[0] else 0, margin if wrap[0] else 0)
+    padded = circular_pad(images, pad[0], pad[2]) if any(wrap) else images
+    low = kornia.geometry.transform.pyrup(kornia.geometry.transform.pyrdown(padded))
+    if low.shape[-2:] != padded.shape[-2:]:  # odd sides
+        low = F.interpolate(low, size=padded.shape[-2:], mode="bilinear", align_corners=False)
+    band = padded - low
+    return band[..., pad[2] : pad[2] + images.shape[-2], pad[0] : pad[0] + images.shape[-1]]
+
+
+def fade_from_box(box, shape, reach, wrap, device) -> torch.Tensor:
+    """(H, W) weights: 1 up to reach[0] pixels (Chebyshev) outside `box` = (left, top, right,
+    bottom), cosine down to 0 at reach[1]; circular axes measure the shorter way round."""
+    left, top, right, bottom = box
+    rows = torch.arange(shape[0], device=device, dtype=torch.float32)
+    cols = torch.arange(shape[1], device=device, dtype=torch.float32)
+    dy = outside(rows, top, bottom, shape[0] if wrap[0] else None)
+    dx = outside(cols, left, right, shape[1] if wrap[1] else None)
+    distance = torch.maximum(dy[:, None], dx[None, :])
+    full, none = reach
+    progress = ((distance - full) / max(none - full, 1e-6)).clamp(0, 1)
+    return 0.5 + 0.5 * torch.cos(math.pi * progress)
+
+
+def input_interior(generated, canvas_input, known_mask, block: int, max_candidates: int):
+    """Where the input's own tiles are taken from (transfer_detail, add_grain): its `Box`, the
+    canvas with the input pasted in, the index of its interior (away from its border, where its
+    finest band sees the generated sky) and a stride that keeps the tile positions there at most
+    `max_candidates`. None if the interior holds no tile."""
+    rows, cols = torch.nonzero(known_mask[0, 0], as_tuple=True)
+    top, bottom = int(rows.min()), int(rows.max()) + 1
+    left, right = int(cols.min()), int(cols.max()) + 1
+    margin = 4
+    inner_h, inner_w = bottom - top - 2 * margin, right - left - 2 * margin
+    if inner_h < block or inner_w < block:
+        return None
+    source = torch.where(known_mask, canvas_input, generated[:1])
+    inner = (..., slice(top + margin, bottom - margin), slice(left + margin, right - margin))
+    positions = (inner_h - block + 1) * (inner_w - block + 1)
+    stride = max(1, math.ceil(math.sqrt(positions / max_candidates)))
+    return Box(left, top, right, bottom), source, inner, stride

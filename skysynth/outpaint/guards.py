@@ -1,0 +1,92 @@
+"""Collapse guards: windows or whole outputs whose generated sky came out flat are drawn again.
+
+A MaskGIT draw sometimes collapses to one flat token field ("monochrome collapse") next to a
+textured input. Two guards, one config:
+
+- `window`: each grown window is judged as it is drawn (GuardedSampler: token share and, with
+  `pixels`, decoded flatness) and redrawn up to `retries` times;
+- `output`: a finished output whose generated area is flatter than `flat_std` while its input is
+  not is drawn again whole, up to `retries` times; the most detailed draw is kept.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from skysynth.flatness import luminance_std
+from skysynth.outpaint.canvas import Canvas
+from skysynth.schedulers.masking import GuardedSampler, MaskGITSampler
+
+
+@dataclass
+class WindowGuardConfig:
+    enabled: bool = True
+    retries: int = 3
+    pixels: bool = True  # also judge decoded pixels, not only the token ids
+    known_flat_std: float = 0.01  # a known part flatter than this exempts its window (a clear sky may stay clear)
+    retry_temperature_step: float = 0.0  # each redraw's softmax temperature rises by this much
+    retry_order: str | None = None  # unmasking order of redraws (None = the first draw's)
+    retry_order_after: int = 0  # ...from the redraw after this many on
+
+    def __post_init__(self):
+        if self.retries < 0:
+            raise ValueError(f"guard.window.retries must be at least 0, got {self.retries}")
+        if self.retry_order not in (None, "confidence", "halton"):
+            raise ValueError(f"guard.window.retry_order must be null, confidence or halton, got {self.retry_order!r}")
+
+
+@dataclass
+class OutputGuardConfig:
+    retries: int = 2  # 0 = off
+    flat_std: float = 0.02  # the evaluation's collapse criterion (luminance std of the generated area)
+    known_flat_std: float = 0.005  # an input flatter than this may stay flat
+
+    def __post_init__(self):
+        if self.retries < 0:
+            raise ValueError(f"guard.output.retries must be at least 0, got {self.retries}")
+
+
+@dataclass
+class GuardConfig:
+    window: WindowGuardConfig = field(default_factory=WindowGuardConfig)
+    output: OutputGuardConfig = field(default_factory=OutputGuardConfig)
+
+
+def guarded_sampler(config: WindowGuardConfig, sampler: MaskGITSampler, decode=None):
+    """`sampler` wrapped in the window guard (or as it is when the guard is off); `decode`
+    (tokens -> images in [0, 1]) lets it judge pixels."""
+    if not config.enabled:
+        return sampler
+    return GuardedSampler(
+        sampler,
+        retries=config.retries,
+        decode=decode if config.pixels else None,
+        known_flat_std=config.known_flat_std,
+        retry_temperature_step=config.retry_temperature_step,
+        retry_order=config.retry_order,
+        retry_order_after=config.retry_order_after,
+    )
+
+
+def redraw_flat_outputs(config: OutputGuardConfig, result: torch.Tensor, canvas: Canvas, draw) -> torch.Tensor:
+    """(B, 3, H, W) `result` with outputs whose generated area is flat redrawn by `draw(n)` (n new
+    draws, (n, 3, H, W)) while the input is textured; each keeps its most detailed draw."""
+    if config.retries <= 0:
+        return result
+    generated_area = canvas.generated_area
+    detail = luminance_std(result, generated_area)
+    textured_input = luminance_std(result, canvas.known) >= config.known_flat_std
+    collapsed = (detail < config.flat_std) & textured_input
+    for _ in range(config.retries):
+        if not bool(collapsed.any()):
+            break
+        redrawn = torch.nonzero(collapsed).flatten()
+        again = draw(len(redrawn))
+        again_detail = luminance_std(again, generated_area)
+        better = again_detail > detail[redrawn]
+        result[redrawn[better]] = again[better]
+        detail[redrawn[better]] = again_detail[better]
+        collapsed[redrawn] = detail[redrawn] < config.flat_std
+    return result
