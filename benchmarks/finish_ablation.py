@@ -150,7 +150,7 @@ def main() -> None:
             figures.update(realism_tests(stacked, truths, box, c2st, 96, args.seed))
             rows.append(
                 [
-                    name,
+                    name if name in chosen else f"peer: {name}",
                     figures["c2st"],
                     figures["c2st_ci"],
                     figures["c2st_seam"],
