@@ -222,9 +222,9 @@ def create_app(make_outpainter, limits: Limits | None = None, defaults: dict | N
 
     @app.get("/", response_class=HTMLResponse)
     def index() -> str:
-        initial = {"temperature": OutpaintConfig().sampling.temperature, **(defaults or {})}
+        sampling = OutpaintConfig().sampling
+        initial = {"temperature": sampling.temperature, "cloud_type": sampling.cloud_type, **(defaults or {})}
         initial.update(seed=JobOptions.seed, samples=JobOptions.samples, cloud_type_choices=list(CLOUD_CHOICES))
-        initial.setdefault("cloud_type", OutpaintConfig().sampling.cloud_type)
         return page.replace("__LIMITS__", json.dumps(limits.__dict__)).replace("__DEFAULTS__", json.dumps(initial))
 
     @app.post("/api/jobs")

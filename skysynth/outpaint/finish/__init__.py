@@ -15,7 +15,7 @@ A stage whose config says `enabled: false` is left out.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import torch
 
@@ -31,6 +31,8 @@ from skysynth.outpaint.finish.trend import ContinueTrend, TrendConfig
 
 
 class Stage(Protocol):
+    config: Any  # the stage's own config; its `enabled` flag decides whether it runs
+
     def __call__(self, image: torch.Tensor, canvas: Canvas, generator: torch.Generator | None) -> torch.Tensor: ...
 
 
@@ -58,22 +60,15 @@ def build_phases(config: FinishConfig) -> Phases:
     c = config
 
     def enabled(*stages):
-        return tuple(stage for stage, settings in stages if settings.enabled)
+        return tuple(stage for stage in stages if stage.config.enabled)
 
     copy_reach = tuple(c.detail_copy.reach_tokens) if c.detail_copy.enabled else None
     return Phases(
-        after_decode=enabled(
-            (ColourTransfer(c.colour), c.colour),
-            (ContinueTrend(c.trend), c.trend),
-            (BorderFade(c.border_fade), c.border_fade),
-        ),
+        after_decode=enabled(ColourTransfer(c.colour), ContinueTrend(c.trend), BorderFade(c.border_fade)),
         after_upscale=enabled(
-            (DetailCopy(c.detail_copy), c.detail_copy),
-            (DetailGain(c.detail_gain), c.detail_gain),
-            (MirrorFeather(c.feather), c.feather),
-            (MatchBands(c.bands), c.bands),
+            DetailCopy(c.detail_copy), DetailGain(c.detail_gain), MirrorFeather(c.feather), MatchBands(c.bands)
         ),
-        after_choice=enabled((AddGrain(c.grain, copy_reach), c.grain)),
+        after_choice=enabled(AddGrain(c.grain, copy_reach)),
     )
 
 
