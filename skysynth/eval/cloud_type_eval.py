@@ -20,7 +20,7 @@ from skysynth.common.cloud_types import UNKNOWN, cloud_type_of
 from skysynth.common.images import save_grid
 from skysynth.data.datamodule import SkyShardDataModule
 from skysynth.eval.common import markdown_table, weights_dir
-from skysynth.eval.outpaint_eval import protocol_box, to_uint8
+from skysynth.eval.outpaint_eval import input_mask, protocol_box, to_uint8
 from skysynth.eval.realism import FeatureDistances
 from skysynth.models.classifier import CloudClassifier
 
@@ -150,11 +150,8 @@ def evaluate(cfg) -> dict:
         ],
     )
     grid_inputs = [next(k for k, (_, t) in enumerate(inputs) if t == row) for row in present]
-    masked = photos[[inputs[k][0] for k in grid_inputs]].clone()
-    outside = torch.ones_like(masked, dtype=torch.bool)
-    outside[..., top:bottom, left:right] = False
-    masked = torch.where(outside, torch.full_like(masked, 0.5), masked)
-    # Rows of the PNG: the inputs (grey outside), then each requested type; columns: one input per type.
+    masked = photos[[inputs[k][0] for k in grid_inputs]] * input_mask(box, size)
+    # Rows of the PNG: the inputs (dimmed outside), then each requested type; columns: one input per type.
     rows_grid = [masked] + [stacked[name][grid_inputs] for name in columns]
     grid = save_grid(rows_grid, f"{cfg.out}/grid_cloud_types_{cfg.protocol}.png")
     return {

@@ -217,7 +217,7 @@ def evaluate(cfg) -> dict:
         results["real vs real (floor)"].update(floor)
     out = Path(cfg.out)
     page = _side_by_side(out, protocol, truths, outputs, results, page_figures, box, flatness)
-    rows_grid = [truths[:6] * _input_mask(box, size)] + [torch.stack(outputs[m][:6]) for m in methods[1:]]
+    rows_grid = [truths[:6] * input_mask(box, size)] + [torch.stack(outputs[m][:6]) for m in methods[1:]]
     rows_grid += [torch.stack(outputs["skysynth"][:6]), truths[:6]]
     grid = save_grid(rows_grid, out / f"grid_{protocol}.png")
     plot = _plot(results, out / f"metrics_{protocol}.png")
@@ -330,7 +330,8 @@ _REPORT_COLUMNS = {
 }
 
 
-def _input_mask(box, size) -> torch.Tensor:
+def input_mask(box, size) -> torch.Tensor:
+    """(1, 1, size, size): 1 inside the input box, 0.15 outside (grids show the input dimmed around it)."""
     mask = torch.full((1, 1, size, size), 0.15)
     left, top, right, bottom = box
     mask[..., top:bottom, left:right] = 1.0
