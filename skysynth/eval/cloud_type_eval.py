@@ -16,35 +16,12 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
-from skysynth.common.cloud_types import UNKNOWN, cloud_type_of
+from skysynth.common.cloud_types import cloud_type_of
 from skysynth.common.images import save_grid
-from skysynth.data.datamodule import SkyShardDataModule
-from skysynth.eval.common import markdown_table, weights_dir
+from skysynth.eval.common import markdown_table, validation_split, weights_dir
 from skysynth.eval.outpaint_eval import input_mask, protocol_box, to_uint8
 from skysynth.eval.realism import FeatureDistances
 from skysynth.models.classifier import CloudClassifier
-
-
-def labelled_photos(data: str, size: int, downscale: float, val_fraction: float, seed: int):
-    """(N, 3, size, size) validation photos of a shard folder (centre crops after `downscale`)
-    and their cloud types."""
-    module = SkyShardDataModule(
-        shards=data,
-        batch_size=32,
-        crop_size=size,
-        downscale=downscale,
-        val_fraction=val_fraction,
-        num_workers=0,
-        seed=seed,
-    )
-    module.setup("validate")
-    images, labels = [], []
-    for batch in module.val_dataloader():
-        images.append(batch["image"])
-        labels += list(batch.get("label") or [UNKNOWN] * len(batch["image"]))
-    if not images:
-        raise ValueError(f"the validation split of {data} is empty")
-    return torch.cat(images), labels
 
 
 def generated_squares(box: tuple[int, int, int, int], size: int) -> list[tuple[int, int, int, int]]:
@@ -98,7 +75,7 @@ def evaluate(cfg) -> dict:
     if not requested:
         raise ValueError("task=cloud_type needs a class-conditional MaskGIT: pass weights=DIR with one")
     # GCD photos are 224 px: `size` 224 takes them whole; `downscale=` for other sources.
-    photos, labels = labelled_photos(cfg.data, size, cfg.get("downscale") or 224 / size, cfg.val_fraction, seed)
+    photos, labels = validation_split(cfg.data, size, cfg.get("downscale") or 224 / size, cfg.val_fraction, seed)
     rng = np.random.default_rng(seed)
     inputs = []  # (photo index, its type), per_type of each type the MaskGIT knows
     for name in requested:

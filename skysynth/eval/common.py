@@ -6,6 +6,7 @@ from pathlib import Path
 
 import torch
 
+from skysynth.common.cloud_types import UNKNOWN
 from skysynth.data.datamodule import SkyShardDataModule
 from skysynth.weights import bundled_path
 
@@ -17,24 +18,33 @@ def weights_dir(path: str | None, bundled_name: str) -> Path:
     return directory
 
 
+def validation_split(data: str, crop: int, downscale: float, val_fraction: float, seed: int, batch: int = 32):
+    """The whole validation split (key hash) of a shard folder as centre crops: (N, 3, crop, crop)
+    images and their N cloud-type labels."""
+    module = SkyShardDataModule(
+        shards=data,
+        batch_size=batch,
+        crop_size=crop,
+        downscale=downscale,
+        val_fraction=val_fraction,
+        num_workers=0,
+        seed=seed,
+    )
+    module.setup("validate")
+    images, labels = [], []
+    for part in module.val_dataloader():
+        images.append(part["image"])
+        labels += list(part.get("label") or [UNKNOWN] * len(part["image"]))
+    if not images:
+        raise ValueError(f"the validation split of {data} is empty")
+    return torch.cat(images), labels
+
+
 def validation_batches(cfg, downscale: float, crop: int):
     """Centre crops of the validation split (key hash): `cfg.n` photos drawn at random (seeded)
     from the whole split, in batches. Shards keep the source folder's order (grouped by cloud
     class), so the first n photos would not represent the split."""
-    data = SkyShardDataModule(
-        shards=cfg.data,
-        batch_size=cfg.batch,
-        crop_size=crop,
-        downscale=downscale,
-        val_fraction=cfg.val_fraction,
-        num_workers=0,
-        seed=cfg.seed,
-    )
-    data.setup("validate")
-    images = [batch["image"] for batch in data.val_dataloader()]
-    if not images:
-        raise ValueError(f"the validation split of {cfg.data} is empty")
-    everything = torch.cat(images)
+    everything, _ = validation_split(cfg.data, crop, downscale, cfg.val_fraction, int(cfg.seed), int(cfg.batch))
     pick = torch.randperm(len(everything), generator=torch.Generator().manual_seed(int(cfg.seed)))[: int(cfg.n)]
     chosen = everything[pick.sort().values]
     for start in range(0, len(chosen), int(cfg.batch)):
