@@ -49,8 +49,12 @@ def continue_trend(
         features.append(grid_y)
     if len(features) == 1:
         return generated
-    design = torch.stack([f.flatten() for f in features], 1)  # (N, F)
-    coef = torch.linalg.lstsq(design, small[0].flatten(1).T).solution  # (F, 3)
+    # Least squares by the normal equations in float64: LAPACK's lstsq on float32 can differ in
+    # the last bit from call to call (it depends on memory alignment), and the upscaler amplifies that.
+    design = torch.stack([f.flatten() for f in features], 1).double()  # (N, F)
+    values = small[0].flatten(1).T.double()  # (N, 3)
+    gram = (design[:, :, None] * design[:, None, :]).sum(0)  # (F, F)
+    coef = torch.linalg.solve(gram, (design[:, :, None] * values[:, None, :]).sum(0)).float()  # (F, 3)
 
     height, width = generated.shape[-2:]
     y = normalised(height, 0, 1, cy, hy)
