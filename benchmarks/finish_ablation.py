@@ -96,7 +96,11 @@ def main() -> None:
     parser.add_argument("--protocols", nargs="+", default=["center", "right"])
     parser.add_argument("--stages", nargs="+", default=STAGES, choices=STAGES)
     parser.add_argument("--peers", nargs="*", default=["resynthesizer", "patchmatch", "reflect"], choices=BASELINES)
-    parser.add_argument("--c2st-steps", type=int, default=300)
+    parser.add_argument("--c2st-steps", type=int, default=C2STConfig.steps)
+    parser.add_argument("--c2st-folds", type=int, default=C2STConfig.folds)
+    parser.add_argument(
+        "--c2st-size", type=int, default=224, help="whole images resized to this side for the test (224 = as made)"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=str(ROOT / "work_data" / "finish_ablation"))
     args = parser.parse_args()
@@ -142,12 +146,12 @@ def main() -> None:
                 image = fill(name, np.asarray(known), pad)
                 seconds[name] += time.perf_counter() - start
                 outputs[name].append(torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float() / 255)
-        c2st = C2STConfig(steps=args.c2st_steps)
+        c2st = C2STConfig(steps=args.c2st_steps, folds=args.c2st_folds)
         rows = []
         for name in tqdm(outputs, desc="realism measures", unit="variant"):
             stacked = torch.stack(outputs[name])
             figures = evaluate_outputs(stacked, truths, box, features, args.seed)
-            figures.update(realism_tests(stacked, truths, box, c2st, 96, args.seed))
+            figures.update(realism_tests(stacked, truths, box, c2st, 96, args.seed, whole_size=args.c2st_size))
             rows.append(
                 [
                     name if name in chosen else f"peer: {name}",

@@ -12,7 +12,7 @@ from tests.conftest import sky_image
 
 SIZE, PAIRS = 64, 40
 # The evaluation's architecture with a smaller budget, so the suite stays fast.
-SMALL = C2STConfig(folds=4, steps=200, batch_size=16)
+SMALL = C2STConfig(folds=3, steps=100, batch_size=16)
 
 
 def skies(n: int, seed: int) -> torch.Tensor:

@@ -243,10 +243,20 @@ def evaluate(cfg) -> dict:
     }
 
 
-def realism_tests(outputs, truths, box, config: C2STConfig, seam_crop: int, seed: int) -> dict:
-    """Two-sample classifier tests: whole images, and crops centred on the input's border (the
-    same places in a truth and in its output)."""
-    whole = two_sample_test(truths, outputs, config, seed=seed)
+def realism_tests(
+    outputs, truths, box, config: C2STConfig, seam_crop: int, seed: int, whole_size: int | None = None
+) -> dict:
+    """Two-sample classifier tests: whole images (resized to `whole_size` first where given: a
+    cheaper budget, at the cost of fine detail), and full-resolution crops centred on the input's
+    border (the same places in a truth and in its output)."""
+
+    def small(images):
+        if not whole_size or whole_size == images.shape[-1]:
+            return images
+        size = (whole_size, whole_size)
+        return kornia.geometry.transform.resize(images, size, interpolation="bilinear", antialias=True)
+
+    whole = two_sample_test(small(truths), small(outputs), config, seed=seed)
     crop = min(seam_crop, truths.shape[-1])
     crops = [border_crops(x, box, crop, 2, torch.Generator().manual_seed(seed)) for x in (truths, outputs)]
     seam = two_sample_test(*crops, config, seed=seed)
