@@ -104,6 +104,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=str(ROOT / "work_data" / "finish_ablation"))
     args = parser.parse_args()
+    if args.c2st_folds < 2 or args.c2st_steps < 1 or args.c2st_size < 32:
+        parser.error("--c2st-folds must be >= 2, --c2st-steps >= 1 and --c2st-size >= 32 (pixels)")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     op, plain = GrowOnce.from_pretrained(), Outpainter.from_pretrained()
