@@ -1,16 +1,25 @@
-"""Outpainting speed with the bundled weights, split per stage.
+"""Outpainting speed with the bundled weights on real validation photos, quiet and loaded.
 
 Jobs: the thesis's default (a 128x128 input grown sideways to 1024 wide x 512 high, one sample)
-and 112x112 -> 224x224. Each job runs with skysynth's defaults and, as the in-process baseline,
-with the thesis's sampler settings (50 upscaler steps); the ratio is baseline / ours. For context:
-the thesis's TensorFlow implementation takes 446 s for the default job on a 2-core CPU.
+and 112x112 -> 224x224, on validation photos of the GCD folder chosen from flat (clear sky) to
+textured by luminance std (examples/sky.jpg where ../shared is missing). Each row runs:
 
-    .venv/bin/python benchmarks/outpaint_speed.py [--device cpu] [--repeats 1]
+- `baseline`: the path before batched growth, in this process: windows one by one, window
+  redraws unbounded, torch's default threads (one per core);
+- `skysynth`: today's defaults with `threads=auto` (one thread per free core).
+
+`--load` adds a second CPU-bound process (a single-threaded matmul loop) for the loaded rows.
+Prints seconds per photo, the median and worst over the photos, the per-stage split and the
+ratio baseline / skysynth.
+
+    .venv/bin/python benchmarks/outpaint_speed.py [--photos 6] [--jobs thesis,224] [--load both]
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -21,46 +30,90 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from skysynth.common.images import to_tensor  # noqa: E402
+from skysynth.common.threads import usable_cores, use_threads  # noqa: E402
+from skysynth.eval.outpaint_eval import photo_split  # noqa: E402
+from skysynth.flatness import luminance_std  # noqa: E402
 from skysynth.outpaint.config import OutpaintConfig, with_overrides  # noqa: E402
 from skysynth.outpaint.pipeline import Outpainter  # noqa: E402
 
-JOBS = {"128 -> 1024x512": (128, (1024, 512)), "112 -> 224x224": (112, (224, 224))}
+JOBS = {"thesis": (128, (1024, 512)), "224": (112, (224, 224))}
+GCD = ROOT.parent / "shared" / "data" / "gcd" / "train"
+BASELINE = {"sampling.batch_windows": 1, "guard.window.redraw_budget": 1e6}
 
 
-def run_job(op: Outpainter, side: int, size, repeats: int) -> tuple[float, dict]:
-    image = Image.open(ROOT / "examples" / "sky.jpg").convert("RGB").resize((side, side), Image.Resampling.LANCZOS)
-    best, stages = float("inf"), {}
-    for repeat in range(repeats):
-        start = time.perf_counter()
-        result = op(image, size=size, generator=torch.Generator(device=op.device).manual_seed(repeat))
-        elapsed = time.perf_counter() - start
-        if elapsed < best:
-            best, stages = elapsed, dict(result.timings)
-    return best, stages
+def photos(count: int) -> list[tuple[str, Image.Image, float]]:
+    """`count` validation photos spread from the flattest to the most textured: (name, image, std)."""
+    if not GCD.is_dir():
+        image = Image.open(ROOT / "examples" / "sky.jpg").convert("RGB")
+        return [("examples/sky.jpg", image, float(luminance_std(to_tensor(image.resize((224, 224))))))]
+    files = photo_split(GCD, sorted(GCD.glob("*/*.jpg")), 0.05)[::4]
+    scored = []
+    for path in files:
+        image = Image.open(path).convert("RGB")
+        scored.append((float(luminance_std(to_tensor(image))), path, image))
+    scored.sort(key=lambda item: item[0])
+    picks = [scored[round(i * (len(scored) - 1) / max(count - 1, 1))] for i in range(count)]
+    return [(f"{p.parent.name}/{p.name}", image, std) for std, p, image in picks]
+
+
+def _spin(stop) -> None:
+    torch.set_num_threads(1)
+    a = torch.randn(256, 256)
+    while not stop.is_set():
+        a = torch.tanh(a @ a)
+
+
+def run_job(op: Outpainter, image: Image.Image, side: int, size, config, threads: str) -> tuple[float, dict, int]:
+    used = use_threads(threads)
+    small = image.resize((side, side), Image.Resampling.LANCZOS)
+    start = time.perf_counter()
+    result = op(small, size=size, config=config, generator=torch.Generator().manual_seed(0))
+    return time.perf_counter() - start, result.timings, used
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--repeats", type=int, default=1)
-    parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = default)")
+    parser.add_argument("--photos", type=int, default=6)
+    parser.add_argument("--jobs", default="thesis,224", help=f"comma-separated: {', '.join(JOBS)}")
+    parser.add_argument("--load", choices=("quiet", "loaded", "both"), default="both")
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    ours = OutpaintConfig()
-    thesis = with_overrides(ours, {"upscale.steps": 50})
-    print(f"device={args.device} threads={torch.get_num_threads()} torch={torch.__version__}")
-    print(f"defaults: {ours}")
-    print(f"{'job':18s} {'settings':9s} {'total s':>8s}  stages")
-    for job, (side, size) in JOBS.items():
-        totals = {}
-        for name, config in (("skysynth", ours), ("thesis", thesis)):
-            op = Outpainter.from_pretrained(config=config, device=args.device)
-            total, stages = run_job(op, side, size, args.repeats)
-            totals[name] = total
-            split = ", ".join(f"{k} {v:.2f}" for k, v in stages.items())
-            print(f"{job:18s} {name:9s} {total:8.2f}  {split}")
-        print(f"{job:18s} speed-up vs thesis settings: {totals['thesis'] / totals['skysynth']:.2f}x")
+    jobs = args.jobs.split(",")
+    if args.photos < 1 or any(job not in JOBS for job in jobs):
+        parser.error(f"--photos must be at least 1 and --jobs from {', '.join(JOBS)}")
+    op = Outpainter.from_pretrained()
+    ours, baseline = OutpaintConfig(), with_overrides(OutpaintConfig(), BASELINE)
+    chosen = photos(args.photos)
+    default_threads = str(usable_cores())
+    print(f"torch={torch.__version__} cores={usable_cores()} photos={len(chosen)}")
+    op(chosen[0][1].resize((112, 112)), size=(224, 224))  # warm-up
+    loads = ("quiet", "loaded") if args.load == "both" else (args.load,)
+    for load in loads:
+        stop = multiprocessing.Event()
+        spinner = multiprocessing.Process(target=_spin, args=(stop,), daemon=True) if load == "loaded" else None
+        if spinner:
+            spinner.start()
+            time.sleep(1.0)
+        try:
+            for job in jobs:
+                side, size = JOBS[job]
+                totals = {"baseline": [], "skysynth": []}
+                print(f"\n{job} job ({side} -> {size[0]}x{size[1]}), {load}")
+                print(f"{'photo':42s} {'std':>6s} {'baseline s':>10s} {'skysynth s':>10s} {'ratio':>6s}  stages (skysynth)")
+                for name, image, std in chosen:
+                    base, _, _ = run_job(op, image, side, size, baseline, default_threads)
+                    ours_s, stages, used = run_job(op, image, side, size, ours, "auto")
+                    totals["baseline"].append(base)
+                    totals["skysynth"].append(ours_s)
+                    split = ", ".join(f"{k} {v:.2f}" for k, v in stages.items())
+                    print(f"{name:42s} {std:6.3f} {base:10.2f} {ours_s:10.2f} {base / ours_s:5.2f}x  [{used} thr] {split}")
+                for label, pick in (("median", statistics.median), ("worst", max)):
+                    b, o = pick(totals["baseline"]), pick(totals["skysynth"])
+                    print(f"{label:42s} {'':6s} {b:10.2f} {o:10.2f} {b / o:5.2f}x")
+        finally:
+            if spinner:
+                stop.set()
+                spinner.join()
 
 
 if __name__ == "__main__":

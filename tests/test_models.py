@@ -344,6 +344,32 @@ def test_collapse_guard_exempts_only_known_parts_flatter_than_its_threshold():
     assert not redrawn(0.5)  # the known part counts as flat: a flat continuation may stay
 
 
+class RowCountingSampler(MaskGITSampler):
+    """A MaskGITSampler that adds up the window rows it is asked to draw."""
+
+    rows = 0
+
+    def sample(self, net, tokens, unknown, generator):
+        self.rows += tokens.shape[0]
+        return super().sample(net, tokens, unknown, generator)
+
+
+def test_collapse_guard_redraws_no_more_windows_than_its_budget_over_all_calls():
+    tokens, unknown = _textured_window()
+    tokens, unknown = tokens.expand(4, -1, -1), unknown.expand(4, -1, -1)
+    sampler = RowCountingSampler(decode_steps=2)
+    guard = GuardedSampler(sampler, retries=3, decode=_decode_grey_ids, redraw_budget=5)
+    guard.sample(FlatFirst([0, 1, 2, 3], 100), tokens, unknown, torch.Generator().manual_seed(0))
+    assert sampler.rows == 4 + 5  # every window stays collapsed: 4 first draws, then the budget's 5 redraws
+    guard.sample(FlatFirst([0, 1, 2, 3], 100), tokens, unknown, torch.Generator().manual_seed(0))
+    assert sampler.rows == 4 + 5 + 4  # spent: the next call's windows are drawn once
+    unbounded = RowCountingSampler(decode_steps=2)
+    GuardedSampler(unbounded, retries=3, decode=_decode_grey_ids).sample(
+        FlatFirst([0, 1, 2, 3], 100), tokens, unknown, torch.Generator().manual_seed(0)
+    )
+    assert unbounded.rows == 4 * (1 + 3)
+
+
 class RecordingSampler(MaskGITSampler):
     """A MaskGITSampler that logs (softmax temperature, order) of every draw into `draws`
     (shared by the guard's copies of it)."""
@@ -450,8 +476,15 @@ def test_conditional_training_sees_labels_and_drops_some_to_none(tmp_path):
     from skysynth.lit.maskgit import MaskGITLit
 
     tiny_vqvae().save_pretrained(tmp_path / "tok")
-    net = {"codebook_size": 16, "tokens_per_side": 8, "hidden_size": 32, "intermediate_size": 64, "num_heads": 2,
-           "num_layers": 1, "class_names": ["cumulus", "cirrus"]}
+    net = {
+        "codebook_size": 16,
+        "tokens_per_side": 8,
+        "hidden_size": 32,
+        "intermediate_size": 64,
+        "num_heads": 2,
+        "num_layers": 1,
+        "class_names": ["cumulus", "cirrus"],
+    }
     lit = MaskGITLit(net=net, optim=OPTIM, tokenizer=str(tmp_path / "tok"), grid_every_n_steps=0, label_dropout=0.5)
     batch = {"image": torch.rand(400, 3, 8, 8), "label": ["cirrus", "unknown", "cumulus", "mixed"] * 100}
     kept = lit.labels_of(batch, drop=False)
@@ -464,8 +497,14 @@ def test_conditional_training_sees_labels_and_drops_some_to_none(tmp_path):
     batches = [{"image": images, "key": list("abcd"), "label": ["cirrus", "cumulus", "cirrus", "cumulus"]}] * 2
     import lightning as L
 
-    trainer = L.Trainer(max_steps=2, accelerator="cpu", logger=False, enable_checkpointing=False,
-                        enable_progress_bar=False, enable_model_summary=False)
+    trainer = L.Trainer(
+        max_steps=2,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
     trainer.fit(lit, train_dataloaders=torch.utils.data.DataLoader(batches, batch_size=None))
     assert not torch.equal(before, lit.net.class_embedding.weight)  # the condition is learned
 

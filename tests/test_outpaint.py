@@ -1,12 +1,13 @@
 import functools
+import itertools
 
 import numpy as np
 import pytest
 import torch
 
-from skysynth.outpaint.growth import growth_plan
+from skysynth.outpaint.growth import growth_plan, growth_waves
 from skysynth.outpaint.layout import plan
-from tests.conftest import sky_image
+from tests.conftest import sky_image, tiny_config
 
 
 @pytest.mark.parametrize(
@@ -73,6 +74,36 @@ def test_growth_plan_sides_before_corners():
     assert covered.all()
     assert all(share > 0 for share in first_shares)  # always next to known tokens
     assert first_shares[0] == 0.5  # a side window first: half known
+
+
+def _overlap(a, b) -> bool:
+    return a[0] < b[0] + b[2] and b[0] < a[0] + a[2] and a[1] < b[1] + b[3] and b[1] < a[1] + a[3]
+
+
+def test_growth_waves_keep_every_overlapping_pair_in_plan_order_and_batch_the_rest():
+    known = torch.zeros(12, 48, dtype=torch.bool)
+    known[3:9, 21:27] = True
+    order = growth_plan(known, window=8, anchor=(3, 21))
+    waves = growth_waves(order, (12, 48))
+    wave_of = {w: k for k, wave in enumerate(waves) for w in wave}
+    assert sorted(wave_of) == list(range(len(order)))
+    for i, j in itertools.combinations(range(len(order)), 2):
+        if _overlap(order[i], order[j]):
+            assert wave_of[i] < wave_of[j]  # a window sees what every earlier overlapping one drew
+    assert len(waves) < len(order)  # the two growth fronts, at least, share waves
+
+
+def test_batched_windows_draw_the_same_pixels_as_windows_one_by_one(tiny_outpainter):
+    image = sky_image(48, 48, seed=3)
+    outputs = {}
+    for batch in (1, 16):
+        config = tiny_config(overrides=[f"sampling.batch_windows={batch}"])
+        result = tiny_outpainter(
+            image, size=(256, 96), samples=2, config=config, generator=torch.Generator().manual_seed(4)
+        )
+        outputs[batch] = [np.asarray(i) for i in result.images]
+    assert all(np.array_equal(a, b) for a, b in zip(outputs[1], outputs[16]))
+    assert not np.array_equal(outputs[1][0], outputs[1][1])  # the two samples still differ
 
 
 @pytest.mark.parametrize(
@@ -434,6 +465,24 @@ def test_output_guard_redraws_flat_outputs_and_keeps_the_most_detailed(tiny_outp
     calls.clear()
     op(structured, pad=(96, 0, 0, 0), config=tiny_config(overrides=["guard.output.retries=0"]))
     assert calls == [1]
+
+
+def test_a_flat_input_is_judged_once_and_skips_both_guards():
+    from skysynth.common.images import to_tensor
+    from skysynth.outpaint.canvas import Canvas
+    from skysynth.outpaint.guards import GuardConfig, flat_input, guarded_sampler
+    from skysynth.schedulers.masking import GuardedSampler, MaskGITSampler
+
+    layout = plan((32, 32), 8, pad=(96, 0, 0, 0))
+    config = GuardConfig()
+    clear = Canvas.place(torch.full((1, 3, 32, 32), 0.6), layout)
+    textured = Canvas.place(to_tensor(sky_image(32, 32, seed=1)), layout)
+    # The black around the placed input must not count as the input's texture.
+    assert flat_input(config, clear) and not flat_input(config, textured)
+    sampler = MaskGITSampler()
+    assert guarded_sampler(config, sampler, windows=9, flat=True) is sampler
+    guarded = guarded_sampler(config, sampler, windows=9)
+    assert isinstance(guarded, GuardedSampler) and guarded.redraws_left == 5  # half the windows, rounded up
 
 
 def test_transfer_detail_reach_keeps_far_sky_as_generated():

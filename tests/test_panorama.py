@@ -32,7 +32,7 @@ def test_circular_growth_never_changes_known_tokens(width, left, span, seed):
     known[:, window_index(left, min(span, width - 1), width, True)] = True
     generator = torch.Generator().manual_seed(seed)
     tokens = torch.randint(0, 16, (2, 6, width), generator=generator)
-    fill = lambda window_tokens, unknown: torch.full_like(window_tokens, 99)  # noqa: E731
+    fill = lambda window_tokens, unknown, generators: torch.full_like(window_tokens, 99)  # noqa: E731
     grown = grow_tokens(tokens, known, 8, (0, left), fill, wrap=(False, True))
     assert torch.equal(grown[:, known], tokens[:, known])
     assert (grown[:, ~known] == 99).all()
@@ -67,7 +67,7 @@ def test_opened_circle_grows_both_fronts_past_each_other_and_keeps_known_tokens(
     tokens = torch.randint(0, 16, (1, 4, 40))
     opened, opened_known = open_circle(tokens, known, (0, 8))
     assert opened.shape == (1, 4, 48) and torch.equal(opened[:, :, 20:28], tokens[:, :, 16:24])
-    fill = lambda window_tokens, unknown: torch.full_like(window_tokens, 99)  # noqa: E731
+    fill = lambda window_tokens, unknown, generators: torch.full_like(window_tokens, 99)  # noqa: E731
     grown = grow_tokens(opened, opened_known, 8, (0, 20), fill)
     assert torch.equal(grown[:, :, 20:28], tokens[:, :, 16:24]) and (grown[:, :, :20] == 99).all()
 

@@ -22,6 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from skysynth.common.hydra_app import CONF_DIR, check_overrides
+from skysynth.common.threads import use_threads
 from skysynth.eval.config import EvalApp
 from skysynth.outpaint.config import ConfigError, register_configs
 
@@ -36,6 +37,7 @@ def run(cfg: DictConfig) -> dict:
         raise ValueError(str(error).splitlines()[0]) from None
     import importlib
 
+    use_threads(cfg.threads)
     module = importlib.import_module(f"skysynth.eval.{cfg.task}_eval")
     report = module.evaluate(cfg)
     out = Path(cfg.out)

@@ -8,6 +8,7 @@ from typing import Any
 
 from omegaconf import MISSING
 
+from skysynth.common.threads import parse_threads
 from skysynth.outpaint.config import OutpaintConfig
 
 TASKS = ("vqvae", "maskgit", "upscaler", "outpaint", "cloud_type")
@@ -26,6 +27,7 @@ class EvalApp(OutpaintConfig):
     batch: int = 16
     seed: int = 0
     device: str = "cpu"
+    threads: str = "auto"  # CPU threads: auto = one per core that is free (judged per image), or a number
     out: str = "runs/eval/${task}"
     # maskgit: decode with every sampler (collapse rates); false = accuracy and NLL only; or a list of names
     samplers: Any = True
@@ -56,5 +58,6 @@ class EvalApp(OutpaintConfig):
         for name, low in (("n", 1), ("per_type", 1), ("batch", 1), ("size", 8), ("c2st_steps", 1), ("c2st_folds", 2)):
             if getattr(self, name) < low:
                 raise ValueError(f"{name} must be at least {low}, got {getattr(self, name)}")
+        parse_threads(self.threads)
         if self.device not in ("cpu", "cuda") and not self.device.startswith("cuda:"):
             raise ValueError(f"device must be cpu or cuda (cuda:N), got {self.device!r}")

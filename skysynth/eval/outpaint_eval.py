@@ -21,6 +21,7 @@ from tqdm import tqdm
 
 from skysynth.common.images import is_image, save_grid, to_rgb
 from skysynth.common.keys import is_validation, sample_key
+from skysynth.common.threads import use_threads
 from skysynth.eval.baselines import BASELINES, fill, missing
 from skysynth.eval.c2st import C2STConfig, border_crops, two_sample_test
 from skysynth.eval.common import markdown_table, weights_dir
@@ -180,6 +181,7 @@ def evaluate(cfg) -> dict:
     seconds = {m: 0.0 for m in methods}
     for i, truth in enumerate(tqdm(truths, desc=f"outpaint ({protocol})", unit="img", disable=not cfg.progress)):
         known = to_uint8(truth)[top:bottom, left:right]
+        use_threads(cfg.threads)  # per image: the machine's load changes during a long run
         for method in methods:
             start = time.perf_counter()
             if method == "skysynth":

@@ -18,6 +18,7 @@ from omegaconf import MISSING, OmegaConf
 from PIL import Image
 
 from skysynth.common.images import ImageInputError, is_image, open_image
+from skysynth.common.threads import parse_threads, use_threads
 from skysynth.outpaint.cloud_type import CloudTypeError, check_cloud_type
 from skysynth.outpaint.config import PRESETS, ConfigError, OutpaintConfig, preset, to_config
 
@@ -111,6 +112,8 @@ class JobOptions:
     device: str = "cpu"  # cpu | cuda | cuda:N
     weights: str | None = None  # folder with tokenizer/, maskgit/, upscaler/; null = bundled
     progress: bool = True
+    threads: str = "auto"  # CPU threads: auto = one per core that is free when an image starts, or a number
+    profile: bool = False  # print each image's seconds per stage
 
     def __post_init__(self):
         if self.mode not in MODES:
@@ -125,6 +128,10 @@ class JobOptions:
             raise UserError(f"device must be cpu or cuda (cuda:N), got {self.device!r}")
         if self.device.startswith("cuda") and not torch.cuda.is_available():
             raise UserError("device=cuda but no CUDA GPU is available")
+        try:
+            parse_threads(self.threads)
+        except ValueError as error:
+            raise UserError(str(error)) from None
 
 
 @dataclass
@@ -162,6 +169,7 @@ def run(input_path, output_path, job: JobOptions | None = None, config: Outpaint
     for source, targets in jobs:
         try:
             image = read_image(source)
+            threads = use_threads(job.threads)  # judged per image: the machine's load changes
             generator = torch.Generator(device=job.device).manual_seed(job.seed)
             call = {"samples": job.samples, "generator": generator, "progress": job.progress}
             try:
@@ -178,12 +186,21 @@ def run(input_path, output_path, job: JobOptions | None = None, config: Outpaint
                 raise
             failed.append(f"{source}: {error}")  # a folder batch goes on past a bad image
             continue
+        if job.profile:
+            print(profile_line(source, result.timings, threads), file=sys.stderr)
         for target, picture in zip(targets, result.images):
             save_atomic(picture, target)
             written.append(target)
     if failed:
         raise BatchError(written, failed)
     return written
+
+
+def profile_line(source: Path, timings: dict[str, float], threads: int) -> str:
+    """'profile sky.jpg: 3.21 s on 2 threads = grow tokens 2.90 (90%), ...'"""
+    total = sum(timings.values())
+    split = ", ".join(f"{stage} {seconds:.2f} ({seconds / max(total, 1e-9):.0%})" for stage, seconds in timings.items())
+    return f"profile {source.name}: {total:.2f} s on {threads} thread{'s' if threads > 1 else ''} = {split}"
 
 
 def run_app(cfg) -> list[Path]:
@@ -233,6 +250,8 @@ def console_main(argv=None) -> None:
     parser.add_argument("--width", type=int, help="panorama: full circle in pixels")
     parser.add_argument("--height", type=int, help="panorama: band height")
     parser.add_argument("--device")
+    parser.add_argument("--threads", help="CPU threads: auto (one per free core, the default) or a number")
+    parser.add_argument("--profile", action="store_true", default=None, help="print each image's seconds per stage")
     parser.add_argument("--weights", help="folder with tokenizer/, maskgit/, upscaler/")
     parser.add_argument("--preset", default="default", choices=sorted(PRESETS), help="raw: the generator's own picture")
     parser.add_argument(

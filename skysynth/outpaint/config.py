@@ -40,9 +40,13 @@ class SamplingConfig:
     # input's own type by the bundled classifier, "none" = unconditional.
     cloud_type: str = "auto"
     guidance_scale: float = 1.0  # classifier-free guidance towards cloud_type (1 = the conditional model alone)
+    # Windows that do not overlap are drawn together, this many per network pass at most (1 =
+    # one by one); the tokens are the same either way, only the speed and the memory differ.
+    batch_windows: int = 16
 
     def __post_init__(self):
         _at_least("sampling.decode_steps", self.decode_steps, 1)
+        _at_least("sampling.batch_windows", self.batch_windows, 1)
         _at_least("sampling.temperature", self.temperature, 0.0)
         if not self.sampling_temperature > 0:
             raise ValueError(f"sampling.sampling_temperature must be above 0, got {self.sampling_temperature!r}")

@@ -96,34 +96,70 @@ def growth_plan(
     return order
 
 
+def growth_waves(plan: list[tuple[int, int, int, int]], shape: tuple[int, int], wrap=(False, False)) -> list[list[int]]:
+    """The windows of `plan` (indices) in waves: a window joins the wave after the last earlier
+    window it overlaps, so the windows of one wave touch none of each other's tokens and can be
+    drawn in one batch with exactly the result of drawing them in plan order."""
+    height, width = shape
+    owner = torch.full(shape, -1, dtype=torch.long)  # wave of the last window that covered each token
+    waves: list[list[int]] = []
+    for index, (top, left, win_h, win_w) in enumerate(plan):
+        rows = window_index(top, win_h, height, wrap[0] and height > win_h)
+        cols = window_index(left, win_w, width, wrap[1] and width > win_w)
+        area = (rows[:, None], cols[None, :])
+        wave = int(owner[area].max()) + 1
+        if wave == len(waves):
+            waves.append([])
+        waves[wave].append(index)
+        owner[area] = wave
+    return waves
+
+
 def grow_tokens(
     tokens: torch.Tensor,
     known: torch.Tensor,
     window: int,
     anchor: tuple[int, int],
-    fill: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    fill: Callable[[torch.Tensor, torch.Tensor, list[torch.Generator]], torch.Tensor],
+    generator: torch.Generator | None = None,
     progress=None,
     wrap: tuple[bool, bool] = (False, False),
     on_window: Callable[[torch.Tensor, torch.Tensor], None] | None = None,
+    batch_windows: int = 16,
 ) -> torch.Tensor:
-    """Fill the unknown tokens of `tokens` (B, H, W) by calling `fill(window_tokens, unknown)`
-    on each window of the growth plan; known tokens are never changed. `wrap`: see growth_plan."""
+    """Fill the unknown tokens of `tokens` (B, H, W) by calling `fill(window_tokens, unknown,
+    generators)` on the windows of the growth plan, up to `batch_windows` windows of one wave
+    per call (growth_waves); known tokens are never changed. Every (window, sample) row draws
+    from its own generator, seeded from `generator`, so the tokens do not depend on
+    `batch_windows`. `wrap`: see growth_plan. `progress(n)` and `on_window(tokens, known)`
+    are called after each batch."""
+    if batch_windows < 1:
+        raise ValueError(f"batch_windows must be at least 1, got {batch_windows}")
     tokens = tokens.clone()
     known_now = known.clone()
-    height, width = known.shape
-    for top, left, win_h, win_w in growth_plan(known, window, anchor, wrap):
-        rows = window_index(top, win_h, height, wrap[0] and height > win_h).to(tokens.device)
-        cols = window_index(left, win_w, width, wrap[1] and width > win_w).to(tokens.device)
-        area = (rows[:, None], cols[None, :])
-        current = tokens[:, area[0], area[1]]
-        unknown = ~known_now[area]
-        filled = fill(current, unknown.expand(tokens.shape[0], -1, -1))
-        tokens[:, area[0], area[1]] = torch.where(unknown, filled, current)
-        known_now[area] = True
-        if progress is not None:
-            progress(1)
-        if on_window is not None:  # e.g. a live preview: the tokens so far and what is known
-            on_window(tokens, known_now)
+    samples, (height, width) = tokens.shape[0], known.shape
+    order = growth_plan(known, window, anchor, wrap)
+    generator = generator if generator is not None else torch.Generator().manual_seed(0)
+    seeds = torch.randint(0, 2**62, (len(order), samples), generator=generator, device=generator.device).tolist()
+    device = tokens.device
+    areas = []
+    for top, left, win_h, win_w in order:
+        rows = window_index(top, win_h, height, wrap[0] and height > win_h).to(device)
+        cols = window_index(left, win_w, width, wrap[1] and width > win_w).to(device)
+        areas.append((rows[:, None], cols[None, :]))
+    for wave in growth_waves(order, (height, width), wrap):
+        for chunk in (wave[i : i + batch_windows] for i in range(0, len(wave), batch_windows)):
+            current = torch.cat([tokens[:, areas[w][0], areas[w][1]] for w in chunk])
+            unknown = torch.cat([(~known_now[areas[w]]).expand(samples, -1, -1) for w in chunk])
+            generators = [torch.Generator(device).manual_seed(seeds[w][s]) for w in chunk for s in range(samples)]
+            filled = torch.where(unknown, fill(current, unknown, generators), current)
+            for i, w in enumerate(chunk):
+                tokens[:, areas[w][0], areas[w][1]] = filled[i * samples : (i + 1) * samples]
+                known_now[areas[w]] = True
+            if progress is not None:
+                progress(len(chunk))
+            if on_window is not None:  # e.g. a live preview: the tokens so far and what is known
+                on_window(tokens, known_now)
     return tokens
 
 

@@ -7,10 +7,16 @@ textured input. Two guards, one config:
   `pixels`, decoded flatness) and redrawn up to `retries` times;
 - `output`: a finished output whose generated area is flatter than `flat_std` while its input is
   not is drawn again whole, up to `retries` times; the most detailed draw is kept.
+
+Whether the input itself is flat (`flat_input_std`) is judged once per call, for both guards: a
+flat input may be continued flat, and its windows are not redrawn for being as flat as it is.
+The window guard's redraws are bounded per call (`redraw_budget`), so no sky costs more than
+about 1 + budget times a draw without redraws.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import torch
@@ -26,6 +32,7 @@ class WindowGuardConfig:
     retries: int = 3
     pixels: bool = True  # also judge decoded pixels, not only the token ids
     known_flat_std: float = 0.01  # a known part flatter than this exempts its window (a clear sky may stay clear)
+    redraw_budget: float = 0.5  # window redraws per call, as a share of the windows grown
     retry_temperature_step: float = 0.0  # each redraw's softmax temperature rises by this much
     retry_order: str | None = None  # unmasking order of redraws (None = the first draw's)
     retry_order_after: int = 0  # ...from the redraw after this many on
@@ -33,6 +40,8 @@ class WindowGuardConfig:
     def __post_init__(self):
         if self.retries < 0:
             raise ValueError(f"guard.window.retries must be at least 0, got {self.retries}")
+        if self.redraw_budget < 0:
+            raise ValueError(f"guard.window.redraw_budget must be at least 0, got {self.redraw_budget}")
         if self.retry_order not in (None, "confidence", "halton"):
             raise ValueError(f"guard.window.retry_order must be null, confidence or halton, got {self.retry_order!r}")
 
@@ -41,7 +50,6 @@ class WindowGuardConfig:
 class OutputGuardConfig:
     retries: int = 2  # 0 = off
     flat_std: float = 0.02  # the evaluation's collapse criterion (luminance std of the generated area)
-    known_flat_std: float = 0.005  # an input flatter than this may stay flat
 
     def __post_init__(self):
         if self.retries < 0:
@@ -52,33 +60,45 @@ class OutputGuardConfig:
 class GuardConfig:
     window: WindowGuardConfig = field(default_factory=WindowGuardConfig)
     output: OutputGuardConfig = field(default_factory=OutputGuardConfig)
+    flat_input_std: float = 0.005  # an input flatter than this may stay flat: neither guard runs
 
 
-def guarded_sampler(config: WindowGuardConfig, sampler: MaskGITSampler, decode=None):
-    """`sampler` wrapped in the window guard (or as it is when the guard is off); `decode`
-    (tokens -> images in [0, 1]) lets it judge pixels."""
-    if not config.enabled:
+def flat_input(config: GuardConfig, canvas: Canvas) -> bool:
+    """Is the input on `canvas` flat enough to be continued flat? (luminance std, judged once)"""
+    box = canvas.input_box
+    crop = canvas.input[..., box.top : box.bottom, box.left : box.right]
+    return float(luminance_std(crop)[0]) < config.flat_input_std
+
+
+def guarded_sampler(config: GuardConfig, sampler: MaskGITSampler, windows: int, decode=None, flat: bool = False):
+    """`sampler` wrapped in the window guard for a call that grows `windows` window rows, or as
+    it is when the guard is off or the input is `flat`; `decode` (tokens -> images in [0, 1])
+    lets it judge pixels."""
+    window = config.window
+    if not window.enabled or flat:
         return sampler
     return GuardedSampler(
         sampler,
-        retries=config.retries,
-        decode=decode if config.pixels else None,
-        known_flat_std=config.known_flat_std,
-        retry_temperature_step=config.retry_temperature_step,
-        retry_order=config.retry_order,
-        retry_order_after=config.retry_order_after,
+        retries=window.retries,
+        decode=decode if window.pixels else None,
+        known_flat_std=window.known_flat_std,
+        retry_temperature_step=window.retry_temperature_step,
+        retry_order=window.retry_order,
+        retry_order_after=window.retry_order_after,
+        redraw_budget=math.ceil(window.redraw_budget * windows),
     )
 
 
-def redraw_flat_outputs(config: OutputGuardConfig, result: torch.Tensor, canvas: Canvas, draw) -> torch.Tensor:
+def redraw_flat_outputs(
+    config: OutputGuardConfig, result: torch.Tensor, canvas: Canvas, draw, flat: bool = False
+) -> torch.Tensor:
     """(B, 3, H, W) `result` with outputs whose generated area is flat redrawn by `draw(n)` (n new
-    draws, (n, 3, H, W)) while the input is textured; each keeps its most detailed draw."""
-    if config.retries <= 0:
+    draws, (n, 3, H, W)) unless the input is `flat`; each keeps its most detailed draw."""
+    if config.retries <= 0 or flat:
         return result
     generated_area = canvas.generated_area
     detail = luminance_std(result, generated_area)
-    textured_input = luminance_std(result, canvas.known) >= config.known_flat_std
-    collapsed = (detail < config.flat_std) & textured_input
+    collapsed = detail < config.flat_std
     for _ in range(config.retries):
         if not bool(collapsed.any()):
             break

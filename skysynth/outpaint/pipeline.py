@@ -27,7 +27,7 @@ from skysynth.outpaint.cloud_type import resolve_cloud_type
 from skysynth.outpaint.config import OutpaintConfig
 from skysynth.outpaint.finish import Phases, build_phases, run_stages
 from skysynth.outpaint.growth import grow_tokens, growth_plan, initial_tokens, token_preview
-from skysynth.outpaint.guards import guarded_sampler, redraw_flat_outputs
+from skysynth.outpaint.guards import flat_input, guarded_sampler, redraw_flat_outputs
 from skysynth.outpaint.layout import Layout, plan, plan_wrapped
 from skysynth.outpaint.tiling import decode_windows, resize_wrapped, upscale_canvas
 from skysynth.outpaint.timing import StageClock
@@ -61,6 +61,7 @@ class _Call:
     progress: bool
     report: Callable[[dict], None]  # the caller's callback(event)
     cloud_type: tuple[str | None, int | None] = (None, None)  # (name, MaskGIT class index)
+    flat_input: bool = False  # judged once: a flat input may be continued flat (guards.py)
     clock: StageClock = field(default_factory=StageClock)
 
 
@@ -168,20 +169,24 @@ class Outpainter:
         if samples < 1:
             raise ValueError(f"samples must be at least 1, got {samples}")
         pixels = to_tensor(image).to(self.device)
+        canvas = Canvas.place(pixels, layout, wrap)
         call = _Call(
             config,
-            Canvas.place(pixels, layout, wrap),
+            canvas,
             build_phases(config.finish),
             generator or torch.Generator().manual_seed(0),
             upscale and config.upscale.enabled and self.upscaler is not None,
             progress,
             callback or (lambda event: None),
             resolve_cloud_type(config.sampling.cloud_type, self.maskgit.config.class_names, self.classifier, pixels),
+            flat_input=flat_input(config.guard, canvas),
         )
         result = self._draw(call, samples)
         # Outputs that came out flat next to a textured input are drawn again (guards.py); the
         # grain comes after that choice: noise must not pass a flat sky as a detailed one.
-        result = redraw_flat_outputs(config.guard.output, result, call.canvas, lambda n: self._draw(call, n))
+        result = redraw_flat_outputs(
+            config.guard.output, result, call.canvas, lambda n: self._draw(call, n), call.flat_input
+        )
         result = run_stages(call.phases.after_choice, result, call.canvas, call.generator)
         call.clock.lap("finish")
         return OutpaintOutput([to_image(o) for o in call.canvas.crop(result)], call.clock.seconds, call.cloud_type[0])
@@ -217,21 +222,38 @@ class Outpainter:
         kt, kl = kt + overlap[0] // 2, kl + overlap[1] // 2
         grow_wrap = (canvas.wrap[0] and overlap[0] == 0, canvas.wrap[1] and overlap[1] == 0)
         sampler = MaskGITSampler(s.decode_steps, s.temperature, s.sampling_temperature, order=s.order, top_p=s.top_p)
-        sampler = guarded_sampler(call.config.guard.window, sampler, lambda t: self.tokenizer.decode(t).clamp(0, 1))
         steps = len(growth_plan(known, window, (kt, kl), grow_wrap))
-        done = iter(range(1, steps + 1))
+        decode = lambda t: self.tokenizer.decode(t).clamp(0, 1)  # noqa: E731
+        sampler = guarded_sampler(call.config.guard, sampler, steps * samples, decode, call.flat_input)
+        done = 0
+
+        def on_windows(count):
+            nonlocal done
+            done += count
+            bar.update(count)
 
         def on_window(current, known_now):
             preview = lambda: token_preview(self.tokenizer, current[0], known_now)  # noqa: E731
-            call.report({"stage": "grow tokens", "done": next(done), "total": steps, "preview": preview})
+            call.report({"stage": "grow tokens", "done": done, "total": steps, "preview": preview})
 
         net = GuidedNet(self.maskgit, call.cloud_type[1], s.guidance_scale)
 
-        def fill(window_tokens, unknown):
-            return sampler.sample(net, window_tokens, unknown, call.generator)
+        def fill(window_tokens, unknown, generators):
+            return sampler.sample(net, window_tokens, unknown, generators)
 
         with tqdm(total=steps, desc="grow tokens", unit="window", disable=not call.progress) as bar:
-            tokens = grow_tokens(tokens, known, window, (kt, kl), fill, bar.update, wrap=grow_wrap, on_window=on_window)
+            tokens = grow_tokens(
+                tokens,
+                known,
+                window,
+                (kt, kl),
+                fill,
+                call.generator,
+                on_windows,
+                wrap=grow_wrap,
+                on_window=on_window,
+                batch_windows=s.batch_windows,
+            )
         call.clock.lap("grow tokens")
         return tokens, grow_wrap, overlap
 

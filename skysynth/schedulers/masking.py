@@ -88,6 +88,18 @@ def halton_order(height: int, width: int, generator: torch.Generator | None = No
     return torch.tensor(order[: height * width])
 
 
+def row_generators(generator, rows: int) -> list[torch.Generator]:
+    """One generator per batch row: `generator` is one (shared, consumed row by row) or a sequence
+    of `rows` generators (each row its own stream, so a row draws the same whatever else is in
+    the batch: windows batched together come out as if drawn one by one)."""
+    if isinstance(generator, torch.Generator):
+        return [generator] * rows
+    generators = list(generator)
+    if len(generators) != rows:
+        raise ValueError(f"{len(generators)} generators for {rows} rows")
+    return generators
+
+
 def nucleus(probs: torch.Tensor, top_p: float) -> torch.Tensor:
     """Zero the least likely entries of each distribution (last dim) outside its top-p nucleus.
     The most likely entry always stays; the result is not renormalised (multinomial does not need it)."""
@@ -134,38 +146,40 @@ class MaskGITSampler:
         return int(math.floor(float(gamma(step / self.decode_steps)) * unknown))
 
     @torch.no_grad()
-    def sample(self, net, tokens: torch.Tensor, unknown: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        """(B, h, w) tokens and (B, h, w) bool unknown mask -> (B, h, w) tokens, all filled."""
+    def sample(self, net, tokens: torch.Tensor, unknown: torch.Tensor, generator) -> torch.Tensor:
+        """(B, h, w) tokens and (B, h, w) bool unknown mask -> (B, h, w) tokens, all filled.
+        `generator`: one torch.Generator, or one per row (see `row_generators`)."""
         mask_id = net.config.mask_token_id
         tokens = torch.where(unknown, torch.full_like(tokens, mask_id), tokens)
         b, h, w = tokens.shape
+        rows = row_generators(generator, b)
         flat, still = tokens.view(b, -1).clone(), unknown.view(b, -1).clone()
-        initial = still.sum(1)
+        initial = still.sum(1).tolist()
         priority = None
         if self.order == "halton":
-            order = halton_order(h, w, generator if generator.device.type == "cpu" else None).to(tokens.device)
-            priority = torch.empty(h * w, device=tokens.device)
-            priority[order] = torch.linspace(1.0, 0.0, h * w, device=tokens.device)
+            ranks = torch.linspace(1.0, 0.0, h * w, device=tokens.device)
+            priority = torch.empty(b, h * w, device=tokens.device)
+            for i, g in enumerate(rows):
+                order = halton_order(h, w, g if g.device.type == "cpu" else None).to(tokens.device)
+                priority[i, order] = ranks
         for step in range(1, self.decode_steps + 1):
             if not still.any():
                 break
             logits = net(flat.view(b, h, w)).view(b, h * w, -1).float()
-            probs = torch.softmax(logits / max(self.sampling_temperature, 1e-6), dim=-1)
-            drawn = torch.multinomial(
-                nucleus(probs, self.top_p).view(-1, probs.shape[-1]), 1, generator=generator
-            ).view(b, -1)
+            probs = nucleus(torch.softmax(logits / max(self.sampling_temperature, 1e-6), dim=-1), self.top_p)
+            drawn = torch.stack([torch.multinomial(probs[i], 1, generator=g).squeeze(1) for i, g in enumerate(rows)])
             if priority is None:
                 noise_scale = self.temperature * (1 - step / self.decode_steps) if self.anneal else self.temperature
-                uniform = torch.rand(drawn.shape, generator=generator, device=drawn.device).clamp(1e-20, 1 - 1e-7)
-                gumbel = -torch.log(-torch.log(uniform))
+                uniform = torch.stack([torch.rand(h * w, generator=g, device=drawn.device) for g in rows])
+                gumbel = -torch.log(-torch.log(uniform.clamp(1e-20, 1 - 1e-7)))
                 confidence = torch.log(probs.gather(-1, drawn[..., None]).squeeze(-1).clamp_min(1e-30))
                 confidence = confidence + noise_scale * gumbel
             else:
-                confidence = priority.expand(b, -1).clone()
+                confidence = priority.clone()
             confidence = confidence.masked_fill(~still, float("inf"))
             candidate = torch.where(still, drawn, flat)
             for i in range(b):
-                keep_masked = self.remaining_after(step, int(initial[i]))
+                keep_masked = self.remaining_after(step, initial[i])
                 new_still = torch.zeros_like(still[i])
                 if keep_masked > 0:
                     new_still[torch.topk(confidence[i], keep_masked, largest=False).indices] = True
@@ -185,7 +199,8 @@ class GuardedSampler:
     the known part instead of the unseen truth. Collapsed windows are sampled again with fresh
     noise, up to `retries` times; each redraw may raise the softmax temperature of the token draw
     by `retry_temperature_step` (more varied draws where the plain sampler keeps landing on flat
-    sky), and redraws after the first `retry_order_after` may use another unmasking order
+    sky), `redraw_budget` bounds the redrawn windows over all calls of this sampler (the worst
+    first), and redraws after the first `retry_order_after` may use another unmasking order
     (`retry_order`, e.g. "halton" after confidence-ordered draws). A redraw replaces the old
     draw when it is not collapsed, or is less collapsed (more generated detail when judging
     pixels, else a smaller dominant share). No token id is banned: a sky that is flat in the
@@ -204,6 +219,7 @@ class GuardedSampler:
         retry_temperature_step: float = 0.0,
         retry_order: str | None = None,
         retry_order_after: int = 0,
+        redraw_budget: int | None = None,
     ):
         if retry_order not in (None, "confidence", "halton"):
             raise ValueError(f"retry_order must be None, 'confidence' or 'halton', got {retry_order!r}")
@@ -212,6 +228,7 @@ class GuardedSampler:
         self.known_flat_std = flat_std if known_flat_std is None else known_flat_std
         self.retry_temperature_step = retry_temperature_step
         self.retry_order, self.retry_order_after = retry_order, retry_order_after
+        self.redraws_left = redraw_budget  # window redraws left over all calls (None = unbounded)
 
     @staticmethod
     def dominant_share(
@@ -256,14 +273,21 @@ class GuardedSampler:
         return redraw
 
     @torch.no_grad()
-    def sample(self, net, tokens: torch.Tensor, unknown: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    def sample(self, net, tokens: torch.Tensor, unknown: torch.Tensor, generator) -> torch.Tensor:
+        """As MaskGITSampler.sample; a row's redraws use that row's generator."""
         vocabulary = net.config.codebook_size
-        result = self.sampler.sample(net, tokens, unknown, generator)
+        rows = row_generators(generator, tokens.shape[0])
+        result = self.sampler.sample(net, tokens, unknown, rows)
         bad, badness = self.judge(result, unknown, vocabulary)
         for attempt in range(1, self.retries + 1):
+            if self.redraws_left is not None:  # over budget: only the worst windows are redrawn
+                flagged = torch.nonzero(bad).flatten()
+                bad[flagged[badness[flagged].argsort(descending=True)[self.redraws_left :]]] = False
+                self.redraws_left -= int(bad.sum())
             if not bool(bad.any()):
                 break
-            again = self._redraw_sampler(attempt).sample(net, tokens[bad], unknown[bad], generator)
+            again_rows = [rows[i] for i in torch.nonzero(bad).flatten().tolist()]
+            again = self._redraw_sampler(attempt).sample(net, tokens[bad], unknown[bad], again_rows)
             again_bad, again_badness = self.judge(again, unknown[bad], vocabulary)
             better = ~again_bad | (again_badness < badness[bad])
             replaced, replaced_badness = result[bad], badness[bad]

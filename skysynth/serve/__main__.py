@@ -12,6 +12,7 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from skysynth.common.hydra_app import check_overrides
+from skysynth.common.threads import parse_threads
 from skysynth.outpaint.config import ConfigError, OutpaintConfig, register_configs, to_config
 
 
@@ -25,6 +26,7 @@ class ServeApp(OutpaintConfig):
     max_input_megapixels: float = 4.0
     max_output_megapixels: float = 16.0
     max_samples: int = 4
+    threads: str = "auto"  # CPU threads per job: auto = one per core that is free when the job starts, or a number
 
     def __post_init__(self):
         for name, low, high in (
@@ -35,6 +37,7 @@ class ServeApp(OutpaintConfig):
                 raise ValueError(f"{name} must be from {low:g} to {high:g}, got {getattr(self, name)!r}")
         if self.device not in ("cpu", "cuda"):
             raise ValueError(f"device must be cpu or cuda, got {self.device!r}")
+        parse_threads(self.threads)
 
 
 register_configs({"serve_app": ServeApp})
@@ -74,7 +77,10 @@ def main(cfg: DictConfig) -> None:
     )
     make = lambda: Outpainter.from_pretrained(app_cfg.weights, config=config, device=app_cfg.device)  # noqa: E731
     app = create_app(
-        make, limits, defaults={"temperature": config.sampling.temperature, "cloud_type": config.sampling.cloud_type}
+        make,
+        limits,
+        defaults={"temperature": config.sampling.temperature, "cloud_type": config.sampling.cloud_type},
+        threads=app_cfg.threads,
     )
     if app_cfg.host not in ("127.0.0.1", "localhost", "::1"):
         print(f"warning: serving on {app_cfg.host}: anyone who can reach this address can use it", file=sys.stderr)

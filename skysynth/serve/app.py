@@ -24,6 +24,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingRes
 from PIL import Image, UnidentifiedImageError
 
 from skysynth.common.images import ImageInputError, open_image
+from skysynth.common.threads import use_threads
 from skysynth.outpaint.cli import JobOptions
 from skysynth.outpaint.config import CLOUD_CHOICES, OutpaintConfig
 from skysynth.outpaint.layout import MAX_OUTPUT_PIXELS
@@ -98,8 +99,9 @@ def read_upload(data: bytes, limits: Limits) -> Image.Image:
 class JobRunner:
     """Runs jobs in order on one thread; `submit` returns at once with the job's queue position."""
 
-    def __init__(self, make_outpainter, keep: int = 32, max_queue: int = 16):
+    def __init__(self, make_outpainter, keep: int = 32, max_queue: int = 16, threads: str = "auto"):
         self._make_outpainter = make_outpainter
+        self._threads = threads  # CPU threads per job: auto = the cores free when the job starts
         self._outpainter = None
         self._pending: queue.Queue[Job] = queue.Queue()
         self._waiting: list[str] = []
@@ -165,6 +167,7 @@ class JobRunner:
                     last_preview[0] = now
                 job.events.put(message)
 
+            use_threads(self._threads)
             generator = torch.Generator(device=op.device).manual_seed(job.seed)
             # Everything this job chooses is an argument of this one call: the shared Outpainter
             # is never changed, so jobs cannot leak settings into each other.
@@ -196,13 +199,16 @@ class JobRunner:
             job.events.put({"type": "error", "message": f"internal error: {type(error).__name__}: {error}"})
 
 
-def create_app(make_outpainter, limits: Limits | None = None, defaults: dict | None = None) -> FastAPI:
+def create_app(
+    make_outpainter, limits: Limits | None = None, defaults: dict | None = None, threads: str = "auto"
+) -> FastAPI:
     """The web app around `make_outpainter()` (called once, lazily, on the worker thread);
-    `defaults` = the form's initial values (temperature: the pipeline config's)."""
+    `defaults` = the form's initial values (temperature: the pipeline config's); `threads`:
+    CPU threads per job (skysynth.common.threads)."""
     from importlib.resources import files
 
     limits = limits or Limits()
-    runner = JobRunner(make_outpainter, max_queue=limits.max_queue)
+    runner = JobRunner(make_outpainter, max_queue=limits.max_queue, threads=threads)
     app = FastAPI(title="skysynth", docs_url=None, redoc_url=None)
 
     @app.exception_handler(RequestValidationError)
