@@ -99,14 +99,16 @@ def main() -> None:
                 side, size = JOBS[job]
                 totals = {"baseline": [], "skysynth": []}
                 print(f"\n{job} job ({side} -> {size[0]}x{size[1]}), {load}")
-                print(f"{'photo':42s} {'std':>6s} {'baseline s':>10s} {'skysynth s':>10s} {'ratio':>6s}  stages (skysynth)")
+                header = f"{'photo':42s} {'std':>6s} {'baseline s':>10s} {'skysynth s':>10s} {'ratio':>6s}"
+                print(f"{header}  stages (skysynth)")
                 for name, image, std in chosen:
                     base, _, _ = run_job(op, image, side, size, baseline, default_threads)
                     ours_s, stages, used = run_job(op, image, side, size, ours, "auto")
                     totals["baseline"].append(base)
                     totals["skysynth"].append(ours_s)
                     split = ", ".join(f"{k} {v:.2f}" for k, v in stages.items())
-                    print(f"{name:42s} {std:6.3f} {base:10.2f} {ours_s:10.2f} {base / ours_s:5.2f}x  [{used} thr] {split}")
+                    row = f"{name:42s} {std:6.3f} {base:10.2f} {ours_s:10.2f} {base / ours_s:5.2f}x"
+                    print(f"{row}  [{used} thr] {split}")
                 for label, pick in (("median", statistics.median), ("worst", max)):
                     b, o = pick(totals["baseline"]), pick(totals["skysynth"])
                     print(f"{label:42s} {'':6s} {b:10.2f} {o:10.2f} {b / o:5.2f}x")
