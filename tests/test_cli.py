@@ -29,9 +29,17 @@ def test_outpaint_size_samples_and_folder(weights, tmp_path):
     sky_image(40, 32, seed=1).save(tmp_path / "a.png")
     sky_image(24, 24, seed=2).save(tmp_path / "b.jpg")
     result = outpaint(
-        weights, f"input={tmp_path / 'a.png'}", f"output={tmp_path / 'out.png'}", "size=[72,48]", "samples=2"
+        weights,
+        f"input={tmp_path / 'a.png'}",
+        f"output={tmp_path / 'out.png'}",
+        "size=[72,48]",
+        "samples=2",
+        "profile=true",
+        "threads=1",
     )
     assert result.returncode == 0, result.stderr[-2000:]
+    profile = [line for line in result.stderr.splitlines() if line.startswith("profile a.png:")]
+    assert len(profile) == 1 and " on 1 thread = " in profile[0] and "grow tokens" in profile[0], result.stderr
     for i in range(2):
         picture = np.asarray(Image.open(tmp_path / f"out_{i}.png"))
         assert picture.shape == (48, 72, 3)
@@ -152,9 +160,11 @@ def test_console_command_with_flags(weights, tmp_path):
         "upscale.steps=1",
         "--preset",
         "raw",
+        "--profile",
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert Image.open(tmp_path / "o.jpg").size == (48, 40)
+    assert "profile in.png:" in result.stderr and "upscale" in result.stderr
     bad = run_module(
         "skysynth.outpaint.cli_entry", str(tmp_path / "in.png"), str(tmp_path / "x.png"), "--set", "decode_steps=2"
     )
