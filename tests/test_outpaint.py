@@ -485,6 +485,18 @@ def test_a_flat_input_is_judged_once_and_skips_both_guards():
     assert isinstance(guarded, GuardedSampler) and guarded.redraws_left == 5  # half the windows, rounded up
 
 
+def test_square_max_is_the_square_max_pool_in_two_passes():
+    import torch.nn.functional as F
+
+    from skysynth.outpaint.finish.filters import square_max
+
+    generator = torch.Generator().manual_seed(0)
+    for radius in (0, 1, 5, 32):
+        spots = (torch.rand(2, 1, 57, 83, generator=generator) > 0.97).float()
+        square = F.max_pool2d(spots, 2 * radius + 1, stride=1, padding=radius) if radius else spots
+        assert torch.equal(square_max(spots, radius), square), radius
+
+
 def test_transfer_detail_reach_keeps_far_sky_as_generated():
     from skysynth.outpaint.finish.detail_copy import transfer_detail
     from skysynth.outpaint.finish.filters import finest_band

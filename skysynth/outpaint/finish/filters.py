@@ -50,15 +50,24 @@ def smooth(images: torch.Tensor, sigma: float, wrap, mask: torch.Tensor | None =
     return blur(images * weight, sigma, wrap) / blur(weight, sigma, wrap).clamp_min(1e-6)
 
 
+def square_max(images: torch.Tensor, radius: int) -> torch.Tensor:
+    """Maximum over the (2 radius + 1)^2 square around each pixel of (B, C, H, W) `images`: a
+    square dilation, done as a row pass then a column pass (a square max-pool costs the kernel's
+    area per pixel, a large kernel in kornia.morphology unfolds the whole canvas per element)."""
+    if radius <= 0:
+        return images
+    k = 2 * radius + 1
+    rows = F.max_pool2d(images, (1, k), stride=1, padding=(0, radius))
+    return F.max_pool2d(rows, (k, 1), stride=1, padding=(radius, 0))
+
+
 def border_bands(known_mask: torch.Tensor, width: float) -> tuple[torch.Tensor, torch.Tensor]:
     """The bands `width` pixels wide outside and inside the border of `known_mask` (1, 1, H, W),
     or the whole areas if either band is empty."""
-    # Square dilation/erosion by max-pooling (a large kernel in kornia.morphology unfolds the
-    # whole canvas per kernel element).
     radius = int(math.ceil(width))
     mask = known_mask.float()
-    grown = F.max_pool2d(mask, 2 * radius + 1, stride=1, padding=radius) > 0.5
-    shrunk = F.max_pool2d(1 - mask, 2 * radius + 1, stride=1, padding=radius) < 0.5
+    grown = square_max(mask, radius) > 0.5
+    shrunk = square_max(1 - mask, radius) < 0.5
     outer, inner = grown & ~known_mask, known_mask & ~shrunk
     if bool(outer.any()) and bool(inner.any()):
         return outer, inner
