@@ -18,8 +18,8 @@ import hydra
 import torch
 from omegaconf import DictConfig
 
-from skysynth.lit.base import build_config
 from skysynth.models.maskgit import MaskGIT, MaskGITConfig
+from skysynth.models.pretrained import build_config
 from skysynth.models.upscaler import UNet, UpscalerConfig
 from skysynth.models.vqvae import VQVAE, VQVAEConfig
 

@@ -13,7 +13,6 @@ import sys
 from pathlib import Path
 
 import hydra
-import lightning as L
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
 from omegaconf import DictConfig, OmegaConf
@@ -70,6 +69,7 @@ def trainer_settings(trainer_cfg: DictConfig, native_bf16: bool | None = None) -
 
 def train(cfg: DictConfig, run_dir: Path) -> Path:
     """Fit the configured model; returns the folder of the exported weights."""
+    import lightning as L  # here, not at the top: a bad command line is refused without it
     from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 
     if "lit" not in (cfg.get("model") or {}):

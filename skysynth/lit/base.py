@@ -21,15 +21,6 @@ def to_plain(values):
     return values
 
 
-def build_config(config_class, values):
-    """A model config dataclass from a dict or DictConfig (lists become tuples)."""
-    from omegaconf import DictConfig, OmegaConf
-
-    if isinstance(values, DictConfig):
-        values = OmegaConf.to_container(values, resolve=True)
-    return config_class(**{k: tuple(v) if isinstance(v, list) else v for k, v in dict(values).items()})
-
-
 class SkyLitModule(L.LightningModule):
     """Base class. Subclasses set `self.net` (a pure nn.Module with `save_pretrained`)."""
 

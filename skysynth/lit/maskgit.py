@@ -7,9 +7,10 @@ import torch.nn.functional as F
 from torchmetrics import MeanMetric
 
 from skysynth.common.cloud_types import UNKNOWN
-from skysynth.lit.base import SkyLitModule, build_config, to_plain
+from skysynth.lit.base import SkyLitModule, to_plain
 from skysynth.lit.tokenizer import load_frozen_tokenizer
 from skysynth.models.maskgit import MaskGIT, MaskGITConfig
+from skysynth.models.pretrained import build_config
 from skysynth.schedulers.masking import MASK_NAMES, MaskGITSampler, MaskSchedule, outpaint_masks
 
 

@@ -7,8 +7,9 @@ import torch.nn.functional as F
 from torchmetrics.image import PeakSignalNoiseRatio
 
 from skysynth.common.degrade import blurry_version
-from skysynth.lit.base import SkyLitModule, build_config, to_plain
+from skysynth.lit.base import SkyLitModule, to_plain
 from skysynth.lit.tokenizer import load_frozen_tokenizer
+from skysynth.models.pretrained import build_config
 from skysynth.models.upscaler import UNet, UpscalerConfig
 from skysynth.schedulers.noise import CosineNoiseSchedule, sample_detail
 

@@ -6,13 +6,14 @@ import torch
 from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMeasure
 
 from skysynth.common.codebook import CodebookUsage
-from skysynth.lit.base import SkyLitModule, build_config, to_plain
+from skysynth.lit.base import SkyLitModule, to_plain
 from skysynth.models.discriminator import (
     PatchDiscriminator,
     PatchDiscriminatorConfig,
     hinge_discriminator_loss,
     hinge_generator_loss,
 )
+from skysynth.models.pretrained import build_config
 from skysynth.models.vqvae import VQVAE, VQVAEConfig, ema_codebook, kmeans
 
 

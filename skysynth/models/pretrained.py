@@ -64,6 +64,15 @@ def _tuple(value):
     return tuple(value) if isinstance(value, list) else value
 
 
+def build_config(config_class, values):
+    """A model config dataclass from a dict or DictConfig (lists become tuples)."""
+    from omegaconf import DictConfig, OmegaConf
+
+    if isinstance(values, DictConfig):
+        values = OmegaConf.to_container(values, resolve=True)
+    return config_class(**{k: _tuple(v) for k, v in dict(values).items()})
+
+
 def _atomic_write(path: Path, write) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
