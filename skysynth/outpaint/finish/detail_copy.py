@@ -82,7 +82,7 @@ def transfer_detail(
         found = torch.empty(len(searched), dtype=torch.long, device=generated.device)
         for start in range(0, len(searched), 2048):  # bounded memory for big canvases
             chunk = searched[start : start + 2048]
-            distance = candidate_norms[None, :] - 2 * chunk @ candidates_guide.T
+            distance = torch.addmm(candidate_norms[None, :], chunk, candidates_guide.T, alpha=-2.0)  # one pass
             if choices > 1:
                 nearest = distance.topk(min(choices, distance.shape[1]), dim=1, largest=False).indices
                 device = generator.device if generator is not None else nearest.device
