@@ -9,7 +9,7 @@ test (whole images and crops on the input's border; 50% = real-looking), KID on 
 classifier's features, SWD and the ring error next to the input's border. A grid per protocol
 (rows: truth, each variant, each peer) goes to --out for viewing (not committed: GCD photos).
 
-    .venv/bin/python benchmarks/finish_ablation.py [--n 100] [--protocols center right] [--stages colour grain]
+    .venv/bin/python benchmarks/finish_ablation.py [--n 100] [--protocols center right] [--stages colour bands]
 """
 
 from __future__ import annotations

@@ -79,7 +79,7 @@ def test_panorama_and_tile_modes(weights, tmp_path):
         ("ok", ["size=[100000,100000]"], "memory guard"),
         ("ok", ["size=[64,64]", "output_ext=.gif"], "output must end in"),
         ("ok", ["size=[64,64]", "upscale.draws=0"], "upscale.draws must be at least 1"),
-        ("ok", ["size=[64,64]", "finish.grain.enabled=maybe"], "finish.grain.enabled=maybe: Value 'maybe'"),
+        ("ok", ["size=[64,64]", "finish.bands.enabled=maybe"], "finish.bands.enabled=maybe: Value 'maybe'"),
         ("ok", ["size=[64,64]", "samples=0"], "samples must be at least 1"),
         ("ok", ["size=[64,64]", "sampling.decode_steps=1.5"], "could not be converted to Integer"),
         ("ok", ["size=[64,64]", "sampling.order=spiral"], "sampling.order must be confidence or halton"),
@@ -178,7 +178,7 @@ def test_a_preset_then_overrides_on_the_command_line(weights, tmp_path):
     sky_image(40, 32, seed=3).save(tmp_path / "in.png")
     common = [f"input={tmp_path / 'in.png'}", "size=[72,48]"]
     raw = outpaint(weights, *common, f"output={tmp_path / 'raw.png'}", "preset=raw")
-    stages = [f"finish.{s}.enabled=false" for s in ("colour", "trend", "detail_copy", "detail_gain", "grain", "bands")]
+    stages = [f"finish.{s}.enabled=false" for s in ("colour", "trend", "detail_copy", "bands")]
     by_hand = outpaint(weights, *common, f"output={tmp_path / 'hand.png'}", *stages)
     default = outpaint(weights, *common, f"output={tmp_path / 'default.png'}")
     back_on = outpaint(weights, *common, f"output={tmp_path / 'back.png'}", "preset=raw", "finish.colour.enabled=true")

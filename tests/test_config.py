@@ -34,8 +34,8 @@ def test_every_hydra_app_runs_with_the_pipeline_config_defaults(app, folder, mod
     importlib.import_module(module)
     required = {"outpaint": ["input=a.jpg", "output=b.png"], "eval": ["task=outpaint"]}.get(app, [])
     assert to_config(compose_app(app, required, CONF_DIR / folder)) == OutpaintConfig()
-    raw = to_config(compose_app(app, [*required, "preset=raw", "finish.grain.strength=0.5"], CONF_DIR / folder))
-    assert raw == preset("raw", {"finish.grain.strength": 0.5})
+    raw = to_config(compose_app(app, [*required, "preset=raw", "finish.bands.ramp_tokens=0.5"], CONF_DIR / folder))
+    assert raw == preset("raw", {"finish.bands.ramp_tokens": 0.5})
 
 
 def test_no_yaml_file_repeats_a_pipeline_setting():
@@ -91,8 +91,8 @@ def test_overrides_are_type_and_range_checked_with_hints():
         preset("stormy")
     # A config is a value: overriding never changes the one it starts from.
     base = OutpaintConfig()
-    with_overrides(base, ["finish.grain.enabled=false"])
-    assert base.finish.grain.enabled
+    with_overrides(base, ["finish.bands.enabled=false"])
+    assert base.finish.bands.enabled
 
 
 def test_presets_name_real_fields():

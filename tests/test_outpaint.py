@@ -1,4 +1,3 @@
-import functools
 import itertools
 
 import numpy as np
@@ -203,25 +202,6 @@ def test_transfer_colour_gives_the_generated_area_the_inputs_statistics():
     kept = transfer_colour(generated, flat_input, known, sigma=4.0, std_range=(0.5, 2.0))
     assert float(kept[..., 56:].std()) > 0.4 * float(generated[..., 56:].std())
     assert torch.equal(transfer_colour(generated, canvas_input, known, sigma=0.0), generated)
-
-
-def test_match_detail_raises_generated_fine_detail_to_the_inputs_up_to_a_cap():
-    from skysynth.outpaint.finish.detail_gain import match_detail
-
-    generator = torch.Generator().manual_seed(0)
-    grain = lambda n, amplitude: 0.5 + amplitude * torch.randn(n, 3, 64, 128, generator=generator)  # noqa: E731
-    canvas_input, known = _input_on_canvas(grain(1, 0.04)[..., :48])
-    generated = grain(2, 0.02)
-    out = match_detail(generated, canvas_input, known, max_gain=3.0)
-    assert torch.equal(out[..., :48], generated[..., :48])
-    ratio = float((out[..., 56:] - 0.5).std() / (generated[..., 56:] - 0.5).std())
-    assert 1.6 < ratio < 2.4  # about the input's energy (x2 amplitude)
-    capped = match_detail(generated, canvas_input, known, max_gain=1.3)
-    assert float((capped[..., 56:] - 0.5).std() / (generated[..., 56:] - 0.5).std()) < 1.35
-    # A smoother input never smooths the generated sky.
-    smooth_input, _ = _input_on_canvas(torch.full((1, 3, 64, 48), 0.5))
-    assert torch.equal(match_detail(generated, smooth_input, known, max_gain=3.0), generated)
-    assert torch.equal(match_detail(generated, canvas_input, known, max_gain=1.0), generated)
 
 
 def test_match_bands_gives_generated_sky_the_inputs_energy_per_band():
@@ -447,8 +427,7 @@ def test_output_guard_redraws_flat_outputs_and_keeps_the_most_detailed(tiny_outp
     assert calls == [1, 1, 1]  # redrawn twice: the second redraw passes
     assert out[:, :96].std() > 0.02  # and it is the one kept
     calls.clear()
-    # The std below is the draw's own, without the grain added after the guard.
-    one_redraw = tiny_config(overrides=["guard.output.retries=1", "finish.grain.enabled=false"])
+    one_redraw = tiny_config(overrides=["guard.output.retries=1"])
     out = np.asarray(op(structured, pad=(96, 0, 0, 0), config=one_redraw).image).astype(float) / 255
     assert calls == [1, 1]
     assert 0.01 < out[:, :96].std() < 0.02  # one redraw: still flat-ish, but better than the first
@@ -512,97 +491,3 @@ def test_transfer_detail_reach_keeps_far_sky_as_generated():
     # On a circular axis the far side of the canvas is near the input again.
     wrapped = transfer_detail(generated, canvas_input, known, reach=(16.0, 32.0), wrap=(False, True))
     assert float(finest_band(wrapped, (False, True)).std(dim=(1, 2))[0][-12:-2].mean()) > 0.02
-
-
-def test_add_grain_gives_far_sky_the_inputs_grain_at_its_colour():
-    from skysynth.outpaint.finish.filters import finest_band
-    from skysynth.outpaint.finish.grain import add_grain
-
-    generator = torch.Generator().manual_seed(0)
-    # Input: grainy blue sky above, smooth white cloud below.
-    texture = torch.full((1, 3, 64, 48), 0.9)
-    texture[..., :32, :] = 0.3 + 0.04 * torch.randn(1, 1, 32, 48, generator=generator)
-    canvas_input, known = _input_on_canvas(texture, width=160)
-    # Generated, smooth: white above, blue below (the input's layout swapped).
-    generated = torch.full((1, 3, 64, 160), 0.3)
-    generated[..., :32, :] = 0.9
-    # (No cap: half of this input is smooth, so its lower quartile of grain is none.)
-    add_grain_free = functools.partial(add_grain, cap_quantile=1.0)
-    out = add_grain_free(generated, canvas_input, known, generator=torch.Generator().manual_seed(1))
-    assert torch.equal(out[..., :48], generated[..., :48])
-    grain = lambda x, rows, cols: float(finest_band(x)[..., rows, cols].pow(2).mean().sqrt())  # noqa: E731
-    input_grain = grain(canvas_input, slice(4, 28), slice(4, 44))
-    blue_grain = grain(out, slice(40, 60), slice(60, 156))
-    assert 0.6 * input_grain < blue_grain < 1.4 * input_grain  # the blue sky got the blue sky's grain
-    assert grain(out, slice(4, 24), slice(60, 156)) < 0.1 * blue_grain  # the white stays smooth
-    # Coarse content stays the generated one.
-    coarse = lambda x: torch.nn.functional.avg_pool2d(x, 8)  # noqa: E731
-    assert (coarse(out) - coarse(generated))[..., [1, 2, 5, 6], 7:-1].abs().max() < 0.02
-    assert torch.equal(out, add_grain_free(generated, canvas_input, known, generator=torch.Generator().manual_seed(1)))
-    assert not torch.equal(
-        out, add_grain_free(generated, canvas_input, known, generator=torch.Generator().manual_seed(2))
-    )
-    # Sky already as grainy as the input gets nothing more; strength 0 is off.
-    grainy = generated + (out - generated) * 1.5
-    regrained = add_grain_free(grainy, canvas_input, known, generator=generator)
-    assert grain(regrained, slice(40, 60), slice(60, 156)) < 1.05 * grain(grainy, slice(40, 60), slice(60, 156))
-    assert torch.equal(add_grain(generated, canvas_input, known, strength=0.0), generated)
-
-
-def test_add_grain_reach_leaves_the_band_next_to_the_input_and_wraps():
-    from skysynth.outpaint.finish.filters import finest_band
-    from skysynth.outpaint.finish.grain import add_grain
-
-    generator = torch.Generator().manual_seed(0)
-    texture = 0.5 + 0.05 * torch.randn(1, 3, 64, 48, generator=generator)
-    canvas_input, known = _input_on_canvas(texture, width=160)
-    generated = torch.full((1, 3, 64, 160), 0.5)
-    out = add_grain(generated, canvas_input, known, reach=(16.0, 32.0), generator=generator)
-    grain = finest_band(out).std(dim=(1, 2))[0]
-    assert float(grain[50:58].max()) < 1e-6  # the copy's band: no noise
-    assert float(grain[84:150].mean()) > 0.02  # beyond the reach: the input's grain
-    # On a circular axis the far side of the canvas is near the input again: no noise there.
-    wrapped = add_grain(generated, canvas_input, known, reach=(16.0, 32.0), generator=generator, wrap=(False, True))
-    wrapped_grain = finest_band(wrapped, (False, True)).std(dim=(1, 2))[0]
-    assert float(wrapped_grain[-12:-2].max()) < 1e-6
-    assert float(wrapped_grain[84:110].mean()) > 0.02
-
-
-def test_add_grain_matches_smooth_sky_to_smooth_sky_not_to_edges_of_its_mean_colour():
-    from skysynth.outpaint.finish.filters import finest_band
-    from skysynth.outpaint.finish.grain import add_grain
-
-    # Input: smooth sky (0.5) above; below, cloud edges: 4-px stripes 0.3/0.9 (mean 0.6, grainy).
-    texture = torch.full((1, 3, 64, 48), 0.5)
-    texture[..., 32:, :] = 0.3 + 0.6 * ((torch.arange(48) // 4) % 2).float()
-    canvas_input, known = _input_on_canvas(texture, width=160)
-    generated = torch.full((1, 3, 64, 160), 0.58)  # smooth, nearer the edges' mean than the sky's
-    grain = lambda x: float(finest_band(x)[..., 8:-8, 60:156].pow(2).mean().sqrt())  # noqa: E731
-    by_colour = add_grain(
-        generated,
-        canvas_input,
-        known,
-        structure_weight=0.0,
-        cap_quantile=1.0,
-        generator=torch.Generator().manual_seed(1),
-    )
-    by_look = add_grain(generated, canvas_input, known, cap_quantile=1.0, generator=torch.Generator().manual_seed(1))
-    assert grain(by_colour) > 0.1  # the edges' grain (about 0.18) on smooth sky
-    assert grain(by_look) < 0.2 * grain(by_colour)  # mostly the smooth sky's (none)
-
-
-def test_add_grain_is_capped_at_a_quantile_of_the_inputs_grain():
-    from skysynth.outpaint.finish.filters import finest_band
-    from skysynth.outpaint.finish.grain import add_grain
-
-    generator = torch.Generator().manual_seed(0)
-    # Input: three quarters smooth sky (0.3), one quarter grainy cloud (0.8).
-    texture = torch.full((1, 3, 64, 48), 0.3) + 0.002 * torch.randn(1, 1, 64, 48, generator=generator)
-    texture[..., 48:, :] = 0.8 + 0.05 * torch.randn(1, 1, 16, 48, generator=generator)
-    canvas_input, known = _input_on_canvas(texture, width=160)
-    generated = torch.full((1, 3, 64, 160), 0.8)  # smooth, the cloud's colour
-    grain = lambda x: float(finest_band(x)[..., 8:-8, 60:156].pow(2).mean().sqrt())  # noqa: E731
-    free = add_grain(generated, canvas_input, known, cap_quantile=1.0, generator=torch.Generator().manual_seed(1))
-    capped = add_grain(generated, canvas_input, known, generator=torch.Generator().manual_seed(1))
-    assert grain(free) > 0.02  # the cloud's grain
-    assert grain(capped) < 0.1 * grain(free)  # at most the smooth sky's (the lower quartile)

@@ -5,7 +5,7 @@
     python -m skysynth.eval task=upscaler [weights=DIR] [tokenizer=DIR] [steps=[4,8,16,50]]
     python -m skysynth.eval task=outpaint data=FOLDER [protocol=center|left|right|top|bottom] [n=N]
                             [weights=DIR] [baselines=[reflect,telea,ns,mean]] [out=REPORT_DIR]
-                            [preset=raw] [finish.grain.enabled=false ...]  (any pipeline setting)
+                            [preset=raw] [finish.bands.enabled=false ...]  (any pipeline setting)
     python -m skysynth.eval task=cloud_type weights=DIR [protocol=right] [per_type=8]   (a conditional MaskGIT)
 
 Each task prints a table, writes `report.json` and a grid PNG into `out` (default runs/eval/<task>).

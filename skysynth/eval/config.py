@@ -1,5 +1,5 @@
 """The evaluation's structured config: its own options and, for task=outpaint, the whole
-pipeline config by dotted name (`finish.grain.enabled=false`, `preset=raw`)."""
+pipeline config by dotted name (`finish.bands.enabled=false`, `preset=raw`)."""
 
 from __future__ import annotations
 

@@ -5,9 +5,9 @@ Sections: `sampling` (MaskGIT token draws), `decode` (windowed decoding, circula
 and `finish` (finishing stages, skysynth.outpaint.finish). Every entry point overrides a field by
 its dotted name, type-checked against these dataclasses:
 
-    python -m skysynth.outpaint input=a.jpg output=b.png finish.grain.strength=0 preset=raw
+    python -m skysynth.outpaint input=a.jpg output=b.png finish.bands.enabled=false preset=raw
     skysynth-outpaint a.jpg b.png --set sampling.temperature=3 --preset raw
-    with_overrides(OutpaintConfig(), ["finish.grain.enabled=false"])
+    with_overrides(OutpaintConfig(), ["finish.detail_copy.enabled=false"])
 
 Presets are named sets of overrides (`PRESETS`): `raw` is the generator's own picture, with
 the stages that move colour and detail towards the input's off.
@@ -101,8 +101,6 @@ PRESETS: dict[str, dict[str, Any]] = {
         "finish.colour.enabled": False,
         "finish.trend.enabled": False,
         "finish.detail_copy.enabled": False,
-        "finish.detail_gain.enabled": False,
-        "finish.grain.enabled": False,
         "finish.bands.enabled": False,
     },
 }

@@ -182,13 +182,10 @@ class Outpainter:
             flat_input=flat_input(config.guard, canvas),
         )
         result = self._draw(call, samples)
-        # Outputs that came out flat next to a textured input are drawn again (guards.py); the
-        # grain comes after that choice: noise must not pass a flat sky as a detailed one.
+        # Outputs that came out flat next to a textured input are drawn again (guards.py).
         result = redraw_flat_outputs(
             config.guard.output, result, call.canvas, lambda n: self._draw(call, n), call.flat_input
         )
-        result = run_stages(call.phases.after_choice, result, call.canvas, call.generator)
-        call.clock.lap("finish")
         return OutpaintOutput([to_image(o) for o in call.canvas.crop(result)], call.clock.seconds, call.cloud_type[0])
 
     def _draw(self, call: _Call, samples: int) -> torch.Tensor:

@@ -5,9 +5,9 @@ callable `stage(image, canvas, generator) -> image` on (B, 3, H, W) work canvase
 declared here, once, per phase of the pipeline:
 
 - after decoding (at the upscaler's input): colour, trend, border_fade;
-- after upscaling (before the input is pasted back): detail_copy, detail_gain, feather, bands;
-- after the collapse guard has chosen the draws: grain (noise must not pass a flat sky as a
-  detailed one).
+- after upscaling (before the input is pasted back): detail_copy, feather, bands.
+
+Why each stage is kept: the finishing-stage ablation in benchmarks/RESULTS.md.
 
 A stage whose config says `enabled: false` is left out.
 """
@@ -24,9 +24,7 @@ from skysynth.outpaint.finish.bands import BandsConfig, MatchBands
 from skysynth.outpaint.finish.border_fade import BorderFade, BorderFadeConfig
 from skysynth.outpaint.finish.colour import ColourConfig, ColourTransfer
 from skysynth.outpaint.finish.detail_copy import DetailCopy, DetailCopyConfig
-from skysynth.outpaint.finish.detail_gain import DetailGain, DetailGainConfig
 from skysynth.outpaint.finish.feather import FeatherConfig, MirrorFeather
-from skysynth.outpaint.finish.grain import AddGrain, GrainConfig
 from skysynth.outpaint.finish.trend import ContinueTrend, TrendConfig
 
 
@@ -42,17 +40,14 @@ class FinishConfig:
     trend: TrendConfig = field(default_factory=TrendConfig)
     border_fade: BorderFadeConfig = field(default_factory=BorderFadeConfig)
     detail_copy: DetailCopyConfig = field(default_factory=DetailCopyConfig)
-    detail_gain: DetailGainConfig = field(default_factory=DetailGainConfig)
     feather: FeatherConfig = field(default_factory=FeatherConfig)
     bands: BandsConfig = field(default_factory=BandsConfig)
-    grain: GrainConfig = field(default_factory=GrainConfig)
 
 
 @dataclass(frozen=True)
 class Phases:
     after_decode: tuple[Stage, ...]
     after_upscale: tuple[Stage, ...]
-    after_choice: tuple[Stage, ...]
 
 
 def build_phases(config: FinishConfig) -> Phases:
@@ -62,13 +57,9 @@ def build_phases(config: FinishConfig) -> Phases:
     def enabled(*stages):
         return tuple(stage for stage in stages if stage.config.enabled)
 
-    copy_reach = tuple(c.detail_copy.reach_tokens) if c.detail_copy.enabled else None
     return Phases(
         after_decode=enabled(ColourTransfer(c.colour), ContinueTrend(c.trend), BorderFade(c.border_fade)),
-        after_upscale=enabled(
-            DetailCopy(c.detail_copy), DetailGain(c.detail_gain), MirrorFeather(c.feather), MatchBands(c.bands)
-        ),
-        after_choice=enabled(AddGrain(c.grain, copy_reach)),
+        after_upscale=enabled(DetailCopy(c.detail_copy), MirrorFeather(c.feather), MatchBands(c.bands)),
     )
 
 

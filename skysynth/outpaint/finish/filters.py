@@ -102,7 +102,7 @@ def fade_from_box(box, shape, reach, wrap, device) -> torch.Tensor:
 
 
 def input_interior(generated, canvas_input, known_mask, block: int, max_candidates: int):
-    """Where the input's own tiles are taken from (transfer_detail, add_grain): its `Box`, the
+    """Where the input's own tiles are taken from (transfer_detail): its `Box`, the
     canvas with the input pasted in, the index of its interior (away from its border, where its
     finest band sees the generated sky) and a stride that keeps the tile positions there at most
     `max_candidates`. None if the interior holds no tile."""
