@@ -5,12 +5,14 @@ and 112x112 -> 224x224, on validation photos of the GCD folder chosen from flat 
 textured by luminance std (examples/sky.jpg where ../shared is missing). Each row runs:
 
 - `baseline`: the path before batched growth, in this process: windows one by one, window
-  redraws unbounded, torch's default threads (one per core);
-- `skysynth`: today's defaults with `threads=auto` (one thread per free core).
+  redraws unbounded, fp32, torch's default threads (one per core);
+- `fp32` (where the CPU has bf16 hardware): today's defaults with `sampling.bf16=false`;
+- `skysynth`: today's defaults (MaskGIT in bf16 where the CPU computes it natively) with
+  `threads=auto` (one thread per free core).
 
 `--load` adds a second CPU-bound process (a single-threaded matmul loop) for the loaded rows.
 Prints seconds per photo, the median and worst over the photos, the per-stage split and the
-ratio baseline / skysynth.
+ratios baseline / skysynth and fp32 / skysynth.
 
     .venv/bin/python benchmarks/outpaint_speed.py [--photos 6] [--jobs thesis,224] [--load both]
 """
@@ -30,6 +32,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from skysynth.common.hardware import use_bf16  # noqa: E402
 from skysynth.common.images import to_tensor  # noqa: E402
 from skysynth.common.threads import usable_cores, use_threads  # noqa: E402
 from skysynth.eval.outpaint_eval import photo_split  # noqa: E402
@@ -39,7 +42,7 @@ from skysynth.outpaint.pipeline import Outpainter  # noqa: E402
 
 JOBS = {"thesis": (128, (1024, 512)), "224": (112, (224, 224))}
 GCD = ROOT.parent / "shared" / "data" / "gcd" / "train"
-BASELINE = {"sampling.batch_windows": 1, "guard.window.redraw_budget": 1e6}
+BASELINE = {"sampling.batch_windows": 1, "guard.window.redraw_budget": 1e6, "sampling.bf16": False}
 
 
 def photos(count: int) -> list[tuple[str, Image.Image, float]]:
@@ -82,10 +85,13 @@ def main() -> None:
     if args.photos < 1 or any(job not in JOBS for job in jobs):
         parser.error(f"--photos must be at least 1 and --jobs from {', '.join(JOBS)}")
     op = Outpainter.from_pretrained()
-    ours, baseline = OutpaintConfig(), with_overrides(OutpaintConfig(), BASELINE)
+    configs = {"baseline": with_overrides(OutpaintConfig(), BASELINE)}
+    if use_bf16(None, "cpu"):
+        configs["fp32"] = with_overrides(OutpaintConfig(), {"sampling.bf16": False})
+    configs["skysynth"] = OutpaintConfig()
     chosen = photos(args.photos)
     default_threads = str(usable_cores())
-    print(f"torch={torch.__version__} cores={usable_cores()} photos={len(chosen)}")
+    print(f"torch={torch.__version__} cores={usable_cores()} photos={len(chosen)} bf16={use_bf16(None, 'cpu')}")
     op(chosen[0][1].resize((112, 112)), size=(224, 224))  # warm-up
     loads = ("quiet", "loaded") if args.load == "both" else (args.load,)
     for load in loads:
@@ -97,25 +103,35 @@ def main() -> None:
         try:
             for job in jobs:
                 side, size = JOBS[job]
-                totals = {"baseline": [], "skysynth": []}
+                totals = {label: [] for label in configs}
                 print(f"\n{job} job ({side} -> {size[0]}x{size[1]}), {load}")
-                header = f"{'photo':42s} {'std':>6s} {'baseline s':>10s} {'skysynth s':>10s} {'ratio':>6s}"
-                print(f"{header}  stages (skysynth)")
+                columns = "".join(f" {label + ' s':>11s}" for label in configs)
+                ratios = " base/sky" + (" fp32/sky" if "fp32" in configs else "")
+                print(f"{'photo':42s} {'std':>6s}{columns}{ratios}  stages (skysynth)")
                 for name, image, std in chosen:
-                    base, _, _ = run_job(op, image, side, size, baseline, default_threads)
-                    ours_s, stages, used = run_job(op, image, side, size, ours, "auto")
-                    totals["baseline"].append(base)
-                    totals["skysynth"].append(ours_s)
+                    for label, config in configs.items():
+                        threads = default_threads if label == "baseline" else "auto"
+                        seconds, stages, used = run_job(op, image, side, size, config, threads)
+                        totals[label].append(seconds)
                     split = ", ".join(f"{k} {v:.2f}" for k, v in stages.items())
-                    row = f"{name:42s} {std:6.3f} {base:10.2f} {ours_s:10.2f} {base / ours_s:5.2f}x"
-                    print(f"{row}  [{used} thr] {split}")
+                    print(f"{name:42s} {std:6.3f}{_figures(totals, -1)}  [{used} thr] {split}")
                 for label, pick in (("median", statistics.median), ("worst", max)):
-                    b, o = pick(totals["baseline"]), pick(totals["skysynth"])
-                    print(f"{label:42s} {'':6s} {b:10.2f} {o:10.2f} {b / o:5.2f}x")
+                    picked = {k: [pick(v)] for k, v in totals.items()}
+                    print(f"{label:42s} {'':6s}{_figures(picked, -1)}")
         finally:
             if spinner:
                 stop.set()
                 spinner.join()
+
+
+def _figures(totals: dict[str, list[float]], index: int) -> str:
+    """The seconds of each config at `index`, then baseline / skysynth and fp32 / skysynth."""
+    seconds = {label: values[index] for label, values in totals.items()}
+    text = "".join(f" {value:11.2f}" for value in seconds.values())
+    text += f" {seconds['baseline'] / seconds['skysynth']:7.2f}x"
+    if "fp32" in seconds:
+        text += f" {seconds['fp32'] / seconds['skysynth']:7.2f}x"
+    return text
 
 
 if __name__ == "__main__":

@@ -660,6 +660,15 @@ def test_upscaler_trains_on_windows_of_a_whole_round_trip(tmp_path):
         UpscalerLit(net={"channels": [8, 16]}, optim=OPTIM, tokenizer=str(tmp_path / "tok"), train_crop=7)
 
 
+def test_upscaler_validation_samples_in_fp32_under_bf16_training(tmp_path):
+    lit = tiny_upscaler_lit(tmp_path).eval()
+    seen = []
+    lit.net.register_forward_hook(lambda m, i, out: seen.append(out.dtype))
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        lit.validation_step({"image": torch.rand(2, 3, 32, 32)}, 1)  # batch 1: no grid to save
+    assert seen and set(seen) == {torch.float32}
+
+
 def test_tiled_upscaling_leaves_no_seams():
     """Overlapping tiles with known-pixel replacement agree: across tile borders the output is as
     smooth as inside tiles (seam score ~1), unlike tiles restored independently."""

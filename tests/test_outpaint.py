@@ -105,6 +105,45 @@ def test_batched_windows_draw_the_same_pixels_as_windows_one_by_one(tiny_outpain
     assert not np.array_equal(outputs[1][0], outputs[1][1])  # the two samples still differ
 
 
+@pytest.mark.parametrize("bf16", [True, False])
+def test_bf16_runs_maskgit_in_bf16_and_judges_pixels_in_fp32(tiny_outpainter, bf16):
+    seen = {"maskgit": set(), "decoder": set()}
+    hooks = [
+        tiny_outpainter.maskgit.register_forward_hook(lambda m, i, out: seen["maskgit"].add(out.dtype)),
+    ]
+    decode = tiny_outpainter.tokenizer.decode
+
+    def recording_decode(tokens):
+        out = decode(tokens)
+        seen["decoder"].add(out.dtype)
+        return out
+
+    tiny_outpainter.tokenizer.decode = recording_decode
+    try:
+        image = sky_image(40, 32, seed=2)
+        config = tiny_config(overrides=[f"sampling.bf16={str(bf16).lower()}"])
+        result = tiny_outpainter(image, size=(96, 64), config=config, generator=torch.Generator().manual_seed(1))
+    finally:
+        for hook in hooks:
+            hook.remove()
+        del tiny_outpainter.tokenizer.decode
+    assert seen["maskgit"] == ({torch.bfloat16} if bf16 else {torch.float32})
+    assert seen["decoder"] == {torch.float32}  # guard checks and the final decode
+    out = np.asarray(result.image)
+    left, top = (96 - 40) // 2, (64 - 32) // 2
+    assert np.array_equal(out[top : top + 32, left : left + 40], np.asarray(image))
+
+
+def test_bf16_auto_follows_the_hardware(monkeypatch):
+    from skysynth.common import hardware
+
+    assert hardware.use_bf16(True, "cpu") and not hardware.use_bf16(False, "cpu")
+    monkeypatch.setattr(hardware, "cpu_has_native_bf16", lambda: False)
+    assert not hardware.use_bf16(None, "cpu")
+    monkeypatch.setattr(hardware, "cpu_has_native_bf16", lambda: True)
+    assert hardware.use_bf16(None, "cpu")
+
+
 @pytest.mark.parametrize(
     "kwargs, message",
     [

@@ -18,7 +18,10 @@ def test_outputs_are_pixel_identical_to_the_pinned_ones(outputs, name):
     assert got.shape == expected.shape
     differing = np.count_nonzero(got != expected)
     largest = np.abs(got.astype(int) - expected).max()
-    assert differing == 0, f"{name}: {differing} of {got.size} values differ, max {largest}"
+    # Another CPU's float rounding may move a stray value by one level (seen: 1 of 49,152 values
+    # on an AVX512 CPU against pins made on an AVX2 one); any change of the algorithm moves far more.
+    message = f"{name}: {differing} of {got.size} values differ, max {largest}"
+    assert largest <= 1 and differing <= got.size // 1000, message
 
 
 def test_the_jobs_are_not_trivial():

@@ -90,7 +90,10 @@ class UpscalerLit(SkyLitModule):
     def validation_step(self, batch, batch_idx):
         sharp = batch["image"]
         blurry = blurry_version(self.tokenizer, sharp, self.net.config.scale_factor)
-        restored = self.upscale(blurry, self.hparams.val_steps, self.step_generator(f"val{batch_idx}"))
+        # The sampler in fp32 even when training runs under bf16 autocast: in bf16 its few-step
+        # estimate of the detail comes out near zero, and validation would read bicubic's PSNR.
+        with torch.autocast(sharp.device.type, enabled=False):
+            restored = self.upscale(blurry.float(), self.hparams.val_steps, self.step_generator(f"val{batch_idx}"))
         self.val_psnr.update(restored, sharp)
         self.val_psnr_bicubic.update(blurry, sharp)
         if batch_idx == 0:

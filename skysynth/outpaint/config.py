@@ -43,6 +43,9 @@ class SamplingConfig:
     # Windows that do not overlap are drawn together, this many per network pass at most (1 =
     # one by one); the tokens are the same either way, only the speed and the memory differ.
     batch_windows: int = 16
+    # MaskGIT's passes under bf16 autocast (the draws in fp32); None = where the device computes
+    # bf16 natively. A different choice draws different tokens from the same seed.
+    bf16: bool | None = None
 
     def __post_init__(self):
         _at_least("sampling.decode_steps", self.decode_steps, 1)

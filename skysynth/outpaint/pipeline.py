@@ -16,6 +16,7 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
+from skysynth.common.hardware import use_bf16
 from skysynth.common.images import to_image, to_tensor
 from skysynth.models.classifier import CloudClassifier
 from skysynth.models.maskgit import MaskGIT
@@ -220,7 +221,11 @@ class Outpainter:
         grow_wrap = (canvas.wrap[0] and overlap[0] == 0, canvas.wrap[1] and overlap[1] == 0)
         sampler = MaskGITSampler(s.decode_steps, s.temperature, s.sampling_temperature, order=s.order, top_p=s.top_p)
         steps = len(growth_plan(known, window, (kt, kl), grow_wrap))
-        decode = lambda t: self.tokenizer.decode(t).clamp(0, 1)  # noqa: E731
+
+        def decode(window_tokens):  # the guard judges pixels in fp32 whatever MaskGIT runs in
+            with torch.autocast(self.device.type, enabled=False):
+                return self.tokenizer.decode(window_tokens).clamp(0, 1)
+
         sampler = guarded_sampler(call.config.guard, sampler, steps * samples, decode, call.flat_input)
         done = 0
 
@@ -234,9 +239,11 @@ class Outpainter:
             call.report({"stage": "grow tokens", "done": done, "total": steps, "preview": preview})
 
         net = GuidedNet(self.maskgit, call.cloud_type[1], s.guidance_scale)
+        bf16 = use_bf16(s.bf16, self.device)
 
         def fill(window_tokens, unknown, generators):
-            return sampler.sample(net, window_tokens, unknown, generators)
+            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bf16):
+                return sampler.sample(net, window_tokens, unknown, generators)
 
         with tqdm(total=steps, desc="grow tokens", unit="window", disable=not call.progress) as bar:
             tokens = grow_tokens(
