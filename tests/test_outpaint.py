@@ -108,9 +108,7 @@ def test_batched_windows_draw_the_same_pixels_as_windows_one_by_one(tiny_outpain
 @pytest.mark.parametrize("bf16", [True, False])
 def test_bf16_runs_maskgit_in_bf16_and_judges_pixels_in_fp32(tiny_outpainter, bf16):
     seen = {"maskgit": set(), "decoder": set()}
-    hooks = [
-        tiny_outpainter.maskgit.register_forward_hook(lambda m, i, out: seen["maskgit"].add(out.dtype)),
-    ]
+    hook = tiny_outpainter.maskgit.register_forward_hook(lambda m, i, out: seen["maskgit"].add(out.dtype))
     decode = tiny_outpainter.tokenizer.decode
 
     def recording_decode(tokens):
@@ -124,8 +122,7 @@ def test_bf16_runs_maskgit_in_bf16_and_judges_pixels_in_fp32(tiny_outpainter, bf
         config = tiny_config(overrides=[f"sampling.bf16={str(bf16).lower()}"])
         result = tiny_outpainter(image, size=(96, 64), config=config, generator=torch.Generator().manual_seed(1))
     finally:
-        for hook in hooks:
-            hook.remove()
+        hook.remove()
         del tiny_outpainter.tokenizer.decode
     assert seen["maskgit"] == ({torch.bfloat16} if bf16 else {torch.float32})
     assert seen["decoder"] == {torch.float32}  # guard checks and the final decode

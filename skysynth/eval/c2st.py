@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from skysynth.common.hardware import cpu_has_native_bf16
+from skysynth.common.hardware import use_bf16
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,7 @@ def _train_fold(images: torch.Tensor, labels: torch.Tensor, config: C2STConfig, 
     optimizer = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=config.steps, pct_start=0.2)
     net.train()
-    use_bf16 = cpu_has_native_bf16() if config.bf16 is None else config.bf16
+    bf16 = use_bf16(config.bf16, "cpu")
     order = torch.empty(0, dtype=torch.long)
     for _ in range(config.steps):
         if len(order) < config.batch_size:  # epochs without replacement, as many as the steps need
@@ -82,7 +82,7 @@ def _train_fold(images: torch.Tensor, labels: torch.Tensor, config: C2STConfig, 
         x, y = images[batch], labels[batch]
         flip = torch.rand(len(batch), generator=generator) < 0.5  # the same flips for both classes
         x = torch.where(flip[:, None, None, None], x.flip(-1), x)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16 and x.device.type == "cpu"):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16 and x.device.type == "cpu"):
             logits = net(x)
         loss = F.binary_cross_entropy_with_logits(logits.float(), y)
         optimizer.zero_grad(set_to_none=True)

@@ -221,11 +221,7 @@ class Outpainter:
         grow_wrap = (canvas.wrap[0] and overlap[0] == 0, canvas.wrap[1] and overlap[1] == 0)
         sampler = MaskGITSampler(s.decode_steps, s.temperature, s.sampling_temperature, order=s.order, top_p=s.top_p)
         steps = len(growth_plan(known, window, (kt, kl), grow_wrap))
-
-        def decode(window_tokens):  # the guard judges pixels in fp32 whatever MaskGIT runs in
-            with torch.autocast(self.device.type, enabled=False):
-                return self.tokenizer.decode(window_tokens).clamp(0, 1)
-
+        decode = lambda t: self.tokenizer.decode(t).clamp(0, 1)  # noqa: E731
         sampler = guarded_sampler(call.config.guard, sampler, steps * samples, decode, call.flat_input)
         done = 0
 
@@ -238,12 +234,10 @@ class Outpainter:
             preview = lambda: token_preview(self.tokenizer, current[0], known_now)  # noqa: E731
             call.report({"stage": "grow tokens", "done": done, "total": steps, "preview": preview})
 
-        net = GuidedNet(self.maskgit, call.cloud_type[1], s.guidance_scale)
-        bf16 = use_bf16(s.bf16, self.device)
+        net = GuidedNet(self.maskgit, call.cloud_type[1], s.guidance_scale, bf16=use_bf16(s.bf16, self.device))
 
         def fill(window_tokens, unknown, generators):
-            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bf16):
-                return sampler.sample(net, window_tokens, unknown, generators)
+            return sampler.sample(net, window_tokens, unknown, generators)
 
         with tqdm(total=steps, desc="grow tokens", unit="window", disable=not call.progress) as bar:
             tokens = grow_tokens(

@@ -11,17 +11,22 @@ import torch
 
 
 class GuidedNet:
-    """`net(tokens)` with one cloud type for every window of the call."""
+    """`net(tokens)` with one cloud type for every window of the call; `bf16` runs the network's
+    passes under bf16 autocast and returns fp32 logits, so the draws stay in fp32."""
 
-    def __init__(self, net, label: int | None, guidance_scale: float = 1.0):
+    def __init__(self, net, label: int | None, guidance_scale: float = 1.0, bf16: bool = False):
         if guidance_scale < 0:
             raise ValueError(f"guidance_scale must be at least 0, got {guidance_scale}")
         if label is not None and not net.config.class_names:
             raise ValueError("this MaskGIT has no class condition: cloud types need a conditional model")
-        self.net, self.label, self.guidance_scale = net, label, guidance_scale
+        self.net, self.label, self.guidance_scale, self.bf16 = net, label, guidance_scale, bf16
         self.config = net.config
 
     def __call__(self, tokens: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(tokens.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+            return self._logits(tokens).float()
+
+    def _logits(self, tokens: torch.Tensor) -> torch.Tensor:
         if self.label is None:
             return self.net(tokens)
         b = tokens.shape[0]
