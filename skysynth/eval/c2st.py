@@ -33,7 +33,9 @@ class C2STConfig:
     weight_decay: float = 1e-4
     stem: int = 24  # a 4x4, stride-2 conv without normalisation first (normalising at full size is slow)
     widths: tuple = (32, 64, 96, 96)  # then one stride-2 stage each (224 px: 112 -> 56 -> 28 -> 14 -> 7)
-    bf16: bool | None = None  # autocast on the CPU; None = where it has bf16 hardware (2x faster there)
+    # fp32 by default: bf16 rounds away the fine grain that tells a blurred fill from a photo, and the
+    # verdict must not depend on the CPU (None = bf16 where the hardware has it, for quick looks).
+    bf16: bool | None = False
 
 
 class C2STNet(nn.Module):
