@@ -186,7 +186,7 @@ def evaluate(cfg) -> dict:
             start = time.perf_counter()
             if method == "skysynth":
                 generator = torch.Generator(device=cfg.device).manual_seed(int(cfg.seed) * 100003 + i)
-                result = np.asarray(op(Image.fromarray(known), pad=pad, generator=generator).image)
+                result = np.array(op(Image.fromarray(known), pad=pad, generator=generator).image)  # writable
             else:
                 result = fill(method, known, pad)
             seconds[method] += time.perf_counter() - start
