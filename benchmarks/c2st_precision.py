@@ -10,24 +10,17 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-import kornia
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests' synthetic skies
 from skysynth.eval.c2st import two_sample_test  # noqa: E402
-from tests.test_c2st import SIZE, SMALL, skies, with_right_half  # noqa: E402
+from tests.test_c2st import SMALL, skies, visible_fills, with_right_half  # noqa: E402
 
 
 def main() -> None:
     torch.set_num_threads(2)
     real = skies(40, seed=1)
-    half = real[..., : SIZE // 2]
-    fills = {
-        "mirror": half.flip(-1),
-        "blur": kornia.filters.gaussian_blur2d(real, (13, 13), (3.0, 3.0))[..., SIZE // 2 :],
-        "mean": half.mean(dim=(2, 3), keepdim=True).expand_as(half),
-        "other_real": None,
-    }
+    fills = {**visible_fills(real), "other_real": None}
     print("precision fill       seed accuracy ci_low seconds")
     for bf16 in (False, True):
         for name, fill in fills.items():
