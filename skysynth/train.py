@@ -82,7 +82,17 @@ def train(cfg: DictConfig, run_dir: Path) -> Path:
         # Fine-tuning: start the network from exported weights (a resumed checkpoint still wins).
         start = type(module.net).from_pretrained(cfg.init_weights)
         theirs, ours = start.state_dict(), module.net.state_dict()
-        if {k: v.shape for k, v in theirs.items()} != {k: v.shape for k, v in ours.items()}:
+        deeper = getattr(start.config, "num_layers", 0) < getattr(module.net.config, "num_layers", 0)
+        if deeper and hasattr(module.net, "grow_from"):
+            module.net.grow_from(start)  # raises with one line when more than the depth differs
+            log.info(
+                "growing %s from %d to %d blocks: the new blocks start as identities",
+                cfg.init_weights,
+                start.config.num_layers,
+                module.net.config.num_layers,
+            )
+            theirs = module.net.state_dict()
+        elif {k: v.shape for k, v in theirs.items()} != {k: v.shape for k, v in ours.items()}:
             raise ValueError(f"init_weights={cfg.init_weights} has another architecture than model.lit.net")
         # Settings that leave the weights' shapes alone (e.g. the codebook update rule) may change
         # on purpose when fine-tuning; the run's own settings win, and the change is said.

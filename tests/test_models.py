@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 from hypothesis import given, settings
@@ -432,6 +434,29 @@ def test_maskgit_save_load_round_trip(tmp_path, local_mixing):
     tokens = torch.randint(0, 17, (2, 8, 6))
     with torch.no_grad():
         assert torch.allclose(net(tokens), loaded(tokens), atol=1e-2)  # fp16 weights on disk
+
+
+@pytest.mark.parametrize("local_mixing", [False, True])
+def test_a_grown_maskgit_starts_as_the_shallower_one_and_then_learns_with_every_block(local_mixing):
+    small = tiny_maskgit(local_mixing=local_mixing, class_names=("cumulus", "cirrus"))
+    with torch.no_grad():
+        small.class_embedding.weight.normal_(0, 1.0, generator=torch.Generator().manual_seed(1))
+    config = dataclasses.replace(small.config, num_layers=small.config.num_layers + 2)
+    grown = MaskGIT(config)
+    grown.grow_from(small)
+    small.eval(), grown.eval()
+    tokens, labels = torch.randint(0, 17, (2, 8, 6)), torch.tensor([0, 2])
+    with torch.no_grad():
+        assert torch.allclose(grown(tokens, labels), small(tokens, labels), atol=1e-6)
+    # The new blocks are not dead: one step of training moves their residual outputs off zero.
+    grown.train()
+    grown(tokens, labels).logsumexp(-1).mean().backward()
+    new_block = grown.blocks[-1]
+    assert new_block.proj.weight.grad.abs().sum() > 0 and new_block.mlp[2].weight.grad.abs().sum() > 0
+    # Only depth may differ; a shallower or wider target is refused.
+    for change in ({"num_layers": small.config.num_layers}, {"num_layers": 9, "hidden_size": 64}):
+        with pytest.raises(ValueError, match="can grow only"):
+            MaskGIT(dataclasses.replace(small.config, **change)).grow_from(small)
 
 
 def _conditional(seed: int = 0) -> MaskGIT:

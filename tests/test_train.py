@@ -337,3 +337,30 @@ def test_bf16_on_a_cpu_without_bf16_hardware_trains_in_fp32(caplog):
     assert "no bf16 hardware" in caplog.text
     gpu_bf16 = OmegaConf.create({"accelerator": "gpu", "precision": "bf16-mixed"})
     assert trainer_settings(gpu_bf16, native_bf16=False)["precision"] == "bf16-mixed"
+
+
+def test_init_weights_grows_a_maskgit_to_more_blocks(tiny_shards, tmp_path):
+    from tests.conftest import tiny_maskgit, tiny_vqvae
+
+    tiny_vqvae().save_pretrained(tmp_path / "tokenizer")
+    tiny_maskgit(local_mixing=False).save_pretrained(tmp_path / "one_block")
+    net = ["codebook_size=16", "tokens_per_side=8", "hidden_size=32", "intermediate_size=64", "num_heads=2"]
+    result = run_module(
+        "skysynth.train",
+        "model=maskgit",
+        *[a for a in TINY_VQVAE if not a.startswith("model")],
+        *[f"model.lit.net.{a}" for a in net],
+        "model.lit.net.num_layers=3",
+        f"model.lit.tokenizer={tmp_path}/tokenizer",
+        f"data.shards={tiny_shards}",
+        f"hydra.run.dir={tmp_path}/grown",
+        "trainer.max_steps=0",
+        f"init_weights={tmp_path}/one_block",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "from 1 to 3 blocks" in result.stdout + result.stderr
+    before = load_file(tmp_path / "one_block" / "model.safetensors")
+    grown = load_file(tmp_path / "grown" / "export" / "model.safetensors")
+    assert all(torch.equal(before[k], grown[k]) for k in before)  # the trained block, as it was
+    assert not grown["blocks.2.proj.weight"].any() and not grown["blocks.2.mlp.2.weight"].any()
+    assert grown["blocks.2.qkv.weight"].any()  # the new block computes, its residual output starts at 0

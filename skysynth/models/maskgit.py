@@ -98,6 +98,32 @@ class MaskGIT(PretrainedMixin, nn.Module):
             self.class_embedding = nn.Embedding(len(config.class_names) + 1, config.hidden_size)
             nn.init.zeros_(self.class_embedding.weight)
 
+    @torch.no_grad()
+    def grow_from(self, shallower: MaskGIT) -> None:
+        """Start this network as `shallower` with blocks appended that compute the identity.
+
+        Depth growth (Net2Net, Chen et al. 2016, https://arxiv.org/abs/1511.05641): the first
+        blocks take the trained ones, every extra block's residual outputs (attention projection,
+        last MLP layer, local convolution) start at zero, so the grown network computes exactly
+        what `shallower` does and training continues from its loss with more capacity.
+        """
+        ours, theirs = self.config, shallower.config
+        own, trained = self.state_dict(), shallower.state_dict()
+        new_blocks = {(part, str(i)) for part in ("blocks", "local") for i in range(theirs.num_layers, ours.num_layers)}
+        same_shapes = all(name in own and own[name].shape == value.shape for name, value in trained.items())
+        only_new = all(name in trained or tuple(name.split(".")[:2]) in new_blocks for name in own)
+        if ours.num_layers <= theirs.num_layers or not (same_shapes and only_new):
+            raise ValueError(
+                f"can grow only to more blocks of the same width ({theirs.num_layers} -> {ours.num_layers} asked)"
+            )
+        for name, value in trained.items():
+            own[name].copy_(value)
+        for i in range(theirs.num_layers, ours.num_layers):
+            block = self.blocks[i]
+            for layer in (block.proj, block.mlp[2]) + ((self.local[i],) if self.local is not None else ()):
+                nn.init.zeros_(layer.weight)
+                nn.init.zeros_(layer.bias)
+
     def forward(self, tokens: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """(B, h, w) int64 tokens, optional (B,) int64 class indices (`null_class` = none) ->
         (B, h, w, codebook_size) logits."""
