@@ -122,17 +122,16 @@ def grow_tokens(
     anchor: tuple[int, int],
     fill: Callable[[torch.Tensor, torch.Tensor, list[torch.Generator]], torch.Tensor],
     generator: torch.Generator | None = None,
-    progress=None,
     wrap: tuple[bool, bool] = (False, False),
-    on_window: Callable[[torch.Tensor, torch.Tensor], None] | None = None,
     batch_windows: int = 16,
+    on_batch: Callable[[int, torch.Tensor, torch.Tensor], None] | None = None,
 ) -> torch.Tensor:
     """Fill the unknown tokens of `tokens` (B, H, W) by calling `fill(window_tokens, unknown,
     generators)` on the windows of the growth plan, up to `batch_windows` windows of one wave
     per call (growth_waves); known tokens are never changed. Every (window, sample) row draws
     from its own generator, seeded from `generator`, so the tokens do not depend on
-    `batch_windows`. `wrap`: see growth_plan. `progress(n)` and `on_window(tokens, known)`
-    are called after each batch."""
+    `batch_windows`. `wrap`: see growth_plan. `on_batch(windows, tokens, known)` is called after
+    each batch (e.g. a progress bar and a live preview: the tokens so far and what is known)."""
     if batch_windows < 1:
         raise ValueError(f"batch_windows must be at least 1, got {batch_windows}")
     tokens = tokens.clone()
@@ -156,10 +155,8 @@ def grow_tokens(
             for i, w in enumerate(chunk):
                 tokens[:, areas[w][0], areas[w][1]] = filled[i * samples : (i + 1) * samples]
                 known_now[areas[w]] = True
-            if progress is not None:
-                progress(len(chunk))
-            if on_window is not None:  # e.g. a live preview: the tokens so far and what is known
-                on_window(tokens, known_now)
+            if on_batch is not None:
+                on_batch(len(chunk), tokens, known_now)
     return tokens
 
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import torch
 from PIL import Image
-from tqdm import tqdm
 
 from skysynth.common.hardware import use_bf16
 from skysynth.common.images import to_image, to_tensor
@@ -31,7 +31,7 @@ from skysynth.outpaint.growth import grow_tokens, growth_plan, initial_tokens, t
 from skysynth.outpaint.guards import flat_input, guarded_sampler, redraw_flat_outputs
 from skysynth.outpaint.layout import Layout, plan, plan_wrapped
 from skysynth.outpaint.tiling import decode_windows, resize_wrapped, upscale_canvas
-from skysynth.outpaint.timing import StageClock
+from skysynth.outpaint.timing import StageClock, StageProgress
 from skysynth.schedulers.guidance import GuidedNet
 from skysynth.schedulers.masking import MaskGITSampler
 from skysynth.weights import bundled_path
@@ -223,44 +223,20 @@ class Outpainter:
         steps = len(growth_plan(known, window, (kt, kl), grow_wrap))
         decode = lambda t: self.tokenizer.decode(t).clamp(0, 1)  # noqa: E731
         sampler = guarded_sampler(call.config.guard, sampler, steps * samples, decode, call.flat_input)
-        done = 0
-
-        def on_windows(count):
-            nonlocal done
-            done += count
-            bar.update(count)
-
-        def on_window(current, known_now):
-            preview = lambda: token_preview(self.tokenizer, current[0], known_now)  # noqa: E731
-            call.report({"stage": "grow tokens", "done": done, "total": steps, "preview": preview})
-
         net = GuidedNet(self.maskgit, call.cloud_type[1], s.guidance_scale, bf16=use_bf16(s.bf16, self.device))
+        with StageProgress("grow tokens", "window", call.report, call.progress, total=steps) as bar:
 
-        def fill(window_tokens, unknown, generators):
-            return sampler.sample(net, window_tokens, unknown, generators)
+            def on_batch(count, current, known_now):
+                bar.advance(count, preview=lambda: token_preview(self.tokenizer, current[0], known_now))
 
-        with tqdm(total=steps, desc="grow tokens", unit="window", disable=not call.progress) as bar:
+            fill = partial(sampler.sample, net)  # (window tokens, unknown, generators) -> tokens
             tokens = grow_tokens(
-                tokens,
-                known,
-                window,
-                (kt, kl),
-                fill,
-                call.generator,
-                on_windows,
-                wrap=grow_wrap,
-                on_window=on_window,
-                batch_windows=s.batch_windows,
+                tokens, known, window, (kt, kl), fill, call.generator, grow_wrap, s.batch_windows, on_batch
             )
         call.clock.lap("grow tokens")
         return tokens, grow_wrap, overlap
 
     def _upscale(self, call: _Call, image: torch.Tensor) -> torch.Tensor:
-        with tqdm(desc="upscale", unit="tile", disable=not call.progress) as bar:
-
-            def on_tile(done, total):
-                bar.total = total
-                bar.update(1)
-                call.report({"stage": "upscale", "done": done, "total": total})
-
+        with StageProgress("upscale", "tile", call.report, call.progress) as bar:
+            on_tile = lambda done, total: bar.advance(1, total)  # noqa: E731
             return upscale_canvas(self.upscaler, image, call.canvas, call.config.upscale, call.generator, on_tile)
