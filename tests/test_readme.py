@@ -85,6 +85,7 @@ HYDRA_APPS = {
     "skysynth.eval.train_classifier": ("eval", "classifier"),
     "data_prep.segment": ("prep", "segment"),
     "data_prep.shards": ("prep", "shards"),
+    "data_prep.prepare": ("prep", "default"),
     "data_prep.demo_archive": ("prep", "demo_archive"),
 }
 PLACEHOLDER = re.compile(r"\b([A-Z]{1,6}|YYYY-MM-DD)\b|\.\.\.")
@@ -117,35 +118,57 @@ def documented_overrides() -> list[tuple[str, list[str]]]:
     return lines
 
 
-def test_every_documented_option_exists_and_its_documented_value_is_accepted():
+def assert_options_exist(module: str, words: list[str], where: str) -> None:
+    """Every key=value of a documented `python -m module` line names a real option; values that
+    are not placeholders (IN, DIR, N, ...) pass the app's type checks."""
     import importlib
 
     from omegaconf import OmegaConf
 
     from skysynth.common.hydra_app import CONF_DIR, compose_app
 
+    assert module in HYDRA_APPS, f"{where} runs {module}, which this test does not know"
+    main = module + ".__main__" if module in ("skysynth.outpaint", "skysynth.serve", "skysynth.eval") else module
+    importlib.import_module(main)  # registers its schemas in Hydra's ConfigStore
+    folder, name = HYDRA_APPS[module]
+    words = [w for w in words if not w.startswith("hydra.")]
+    groups = [w for w in words if w.split("=")[0] in ("model", "experiment", "trainer", "logger", "preset")]
+    if module == "skysynth.train" and not any(w.startswith("model=") for w in groups):
+        groups.append("model=vqvae")
+    cfg = compose_app(name, groups, CONF_DIR / folder)
+    for word in words:
+        key = word.split("=", 1)[0]
+        if key in ("model", "experiment", "trainer", "logger", "preset"):
+            continue
+        parent, _, last = key.rpartition(".")
+        node = OmegaConf.select(cfg, parent) if parent else cfg
+        assert OmegaConf.is_dict(node) and last in node.keys(), f"{module}: {where} names {key}"
+    concrete = [w for w in words if w not in groups and not PLACEHOLDER.search(w.split("=", 1)[1])]
+    compose_app(name, groups + concrete, CONF_DIR / folder)
+
+
+def test_every_documented_option_exists_and_its_documented_value_is_accepted():
     documented = documented_overrides()
     assert {module for module, _ in documented} >= {"skysynth.outpaint", "skysynth.eval", "skysynth.train"}
     for module, words in documented:
-        assert module in HYDRA_APPS, f"README runs {module}, which this test does not know"
-        main = module + ".__main__" if module in ("skysynth.outpaint", "skysynth.serve", "skysynth.eval") else module
-        importlib.import_module(main)  # registers its schemas in Hydra's ConfigStore
-        folder, name = HYDRA_APPS[module]
-        words = [w for w in words if not w.startswith("hydra.")]
-        groups = [w for w in words if w.split("=")[0] in ("model", "experiment", "trainer", "logger", "preset")]
-        if module == "skysynth.train" and not any(w.startswith("model=") for w in groups):
-            groups.append("model=vqvae")
-        cfg = compose_app(name, groups, CONF_DIR / folder)
-        for word in words:
-            key = word.split("=", 1)[0]
-            if key in ("model", "experiment", "trainer", "logger", "preset"):
-                continue
-            parent, _, last = key.rpartition(".")
-            node = OmegaConf.select(cfg, parent) if parent else cfg
-            assert OmegaConf.is_dict(node) and last in node.keys(), f"{module}: the README names {key}"
-        # Values that are not placeholders (IN, DIR, N, ...) must pass the app's type checks.
-        concrete = [w for w in words if w not in groups and not PLACEHOLDER.search(w.split("=", 1)[1])]
-        compose_app(name, groups + concrete, CONF_DIR / folder)
+        assert_options_exist(module, words, "the README")
+
+
+def test_every_make_target_runs_real_commands_with_real_options():
+    """`make -n` of every target that runs the project (the others are run by this suite itself:
+    test, browser, prep-data above) prints `python -m` lines whose options all exist."""
+    targets = re.findall(r"^([a-z][a-z-]*):", (ROOT / "Makefile").read_text(), flags=re.M)
+    assert {"prep-gcd", "train-vqvae", "train-maskgit", "train-upscaler", "outpaint-example"} <= set(targets)
+    checked = 0
+    for target in set(targets) - {"setup", "test", "browser", "lint"}:
+        dry = subprocess.run(["make", "-n", target, "PY=python"], cwd=ROOT, capture_output=True, text=True)
+        assert dry.returncode == 0, f"make -n {target}: {dry.stderr}"
+        for line in dry.stdout.replace("\\\n", " ").splitlines():
+            if line.startswith("python -m "):
+                words = shlex.split(line)
+                assert_options_exist(words[2], [w for w in words[3:] if "=" in w], f"make {target}")
+                checked += 1
+    assert checked >= 8, checked
 
 
 def test_readme_python_example_runs(tmp_path, monkeypatch):
