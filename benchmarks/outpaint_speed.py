@@ -5,7 +5,7 @@ and 112x112 -> 224x224, on validation photos of the GCD folder chosen from flat 
 textured by luminance std (examples/sky.jpg where ../shared is missing). Each row runs:
 
 - `baseline`: the path before batched growth, in this process: windows one by one, window
-  redraws unbounded, fp32, torch's default threads (one per core);
+  redraws unbounded, fp32, 12 decoding steps, torch's default threads (one per core);
 - `fp32` (where the CPU has bf16 hardware): today's defaults with `sampling.bf16=false`;
 - `skysynth`: today's defaults (MaskGIT in bf16 where the CPU computes it natively) with
   `threads=auto` (one thread per free core).
@@ -42,7 +42,12 @@ from skysynth.outpaint.pipeline import Outpainter  # noqa: E402
 
 JOBS = {"thesis": (128, (1024, 512)), "224": (112, (224, 224))}
 GCD = ROOT.parent / "shared" / "data" / "gcd" / "train"
-BASELINE = {"sampling.batch_windows": 1, "guard.window.redraw_budget": 1e6, "sampling.bf16": False}
+BASELINE = {
+    "sampling.batch_windows": 1,
+    "guard.window.redraw_budget": 1e6,
+    "sampling.bf16": False,
+    "sampling.decode_steps": 12,
+}
 
 
 def photos(count: int) -> list[tuple[str, Image.Image, float]]:

@@ -31,7 +31,7 @@ CLOUD_CHOICES = ("auto", "none", *CLOUD_TYPES)
 
 @dataclass
 class SamplingConfig:
-    decode_steps: int = 12
+    decode_steps: int = 6
     temperature: float = 4.0  # Gumbel-noise scale of the confidences (the thesis's temperature)
     sampling_temperature: float = 1.0  # softmax temperature of the token draws
     top_p: float = 1.0  # nucleus filtering of the token draws (1 = off)
