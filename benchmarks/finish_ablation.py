@@ -67,10 +67,13 @@ class GrowOnce(Outpainter):
         return result
 
 
-def variants(stages: list[str]) -> dict[str, OutpaintConfig]:
+def variants(stages: list[str], extra: list[str] = ()) -> dict[str, OutpaintConfig]:
+    """Defaults, each of `stages` off, each `extra` variant ("key=value;key=value"), the raw preset."""
     chosen = {"defaults": OutpaintConfig()}
     for stage in stages:
         chosen[f"{stage} off"] = with_overrides(OutpaintConfig(), {f"finish.{stage}.enabled": False})
+    for text in extra:
+        chosen[text] = with_overrides(OutpaintConfig(), text.split(";"))
     chosen["raw preset"] = preset("raw")
     return chosen
 
@@ -95,6 +98,9 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=100)
     parser.add_argument("--protocols", nargs="+", default=["center", "right"])
     parser.add_argument("--stages", nargs="+", default=STAGES, choices=STAGES)
+    parser.add_argument(
+        "--variant", action="append", default=[], help="an extra variant: 'key=value;key=value' (repeatable)"
+    )
     parser.add_argument("--peers", nargs="*", default=["resynthesizer", "patchmatch", "reflect"], choices=BASELINES)
     parser.add_argument("--c2st-steps", type=int, default=C2STConfig.steps)
     parser.add_argument("--c2st-folds", type=int, default=C2STConfig.folds)
@@ -109,7 +115,10 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     op, plain = GrowOnce.from_pretrained(), Outpainter.from_pretrained()
-    chosen = variants(args.stages)
+    try:
+        chosen = variants(args.stages, args.variant)
+    except ValueError as error:
+        parser.error(f"--variant: {error}")
     peers = []
     for name in args.peers:
         reason = missing(name)
