@@ -175,37 +175,6 @@ def test_harmonize_border_fades_input_colours_out_and_leaves_the_rest():
     assert abs(float(wrapped[0, 0, 32, 127]) - 0.8) < 0.05 and float(out[0, 0, 32, 127]) == 0.5
 
 
-def test_mirror_feather_continues_the_input_texture_across_its_border():
-    from skysynth.eval.quality import gradient_across, interior_gradient
-    from skysynth.outpaint.finish.feather import mirror_feather
-
-    generator = torch.Generator().manual_seed(0)
-    generated = torch.full((2, 3, 64, 128), 0.5)
-    canvas_input = torch.zeros(1, 3, 64, 128)
-    box = (40, 16, 88, 48)  # left, top, right, bottom
-    texture = 0.3 + 0.2 * torch.rand(1, 3, 32, 48, generator=generator)
-    canvas_input[..., 16:48, 40:88] = texture
-    out = mirror_feather(generated, canvas_input, box, width=8)
-    assert torch.equal(out[..., 16:48, 40:88], generated[..., 16:48, 40:88])  # the input is pasted there
-    assert torch.equal(out[..., :, :30], generated[..., :, :30])  # beyond the band: the generated sky
-    pasted = out.clone()
-    pasted[..., 16:48, 40:88] = texture
-    # Across the input's left border the jump is like any line inside the input, not like the
-    # jump to the flat generated sky.
-    across = gradient_across(pasted[..., 16:48, :], [40], "x")
-    inside = interior_gradient(texture.expand(2, -1, -1, -1), "x")
-    plain = generated.clone()
-    plain[..., 16:48, 40:88] = texture
-    pasted_on_flat = gradient_across(plain[..., 16:48, :], [40], "x")
-    assert float(across.mean()) < 1.2 * float(inside.mean()) < float(pasted_on_flat.mean())
-    # On a circular x axis an input at the left edge feathers into the right end too.
-    at_edge = torch.zeros(1, 3, 64, 128)
-    at_edge[..., 16:48, 0:48] = texture
-    wrapped = mirror_feather(generated, at_edge, (0, 16, 48, 48), width=8, wrap=(False, True))
-    assert not torch.equal(wrapped[..., 16:48, 127], generated[..., 16:48, 127])
-    assert torch.equal(mirror_feather(generated, at_edge, (0, 16, 48, 48), width=8)[..., 127], generated[..., 127])
-
-
 def _input_on_canvas(texture: torch.Tensor, width: int = 128) -> tuple[torch.Tensor, torch.Tensor]:
     """The input `texture` (1, 3, H, W0) on the left of a (1, 3, H, width) canvas, and its mask."""
     height, known_width = texture.shape[-2:]

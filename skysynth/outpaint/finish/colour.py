@@ -19,7 +19,6 @@ def transfer_colour(
     std_range: tuple[float, float] = (0.5, 2.0),
     wrap: tuple[bool, bool] = (False, False),
     band: float = 0.0,
-    reference: str = "border_bands",
 ) -> torch.Tensor:
     """Give the generated area the input's colour statistics (Reinhard et al. 2001, per channel).
 
@@ -42,13 +41,8 @@ def transfer_colour(
         return generated
     low = smooth(generated, sigma, wrap)
     input_low = smooth(canvas_input, sigma, wrap, known_mask)
-    if reference == "decoded_input":
-        # The decoder's drift only: its copy of the input, low-passed within the input's area.
-        input_area = known_mask
-        gen_mean, gen_std = masked_mean_std(smooth(generated, sigma, wrap, known_mask), known_mask)
-    else:
-        generated_area, input_area = border_bands(known_mask, band) if band > 0 else (~known_mask, known_mask)
-        gen_mean, gen_std = masked_mean_std(low, generated_area)
+    generated_area, input_area = border_bands(known_mask, band) if band > 0 else (~known_mask, known_mask)
+    gen_mean, gen_std = masked_mean_std(low, generated_area)
     target_mean, target_std = masked_mean_std(input_low, input_area)
     scale = (target_std / gen_std.clamp_min(1e-4)).clamp(*std_range)
     moved = (low - gen_mean) * scale + target_mean + (generated - low)
@@ -60,7 +54,6 @@ class ColourConfig:
     enabled: bool = True
     std_range: tuple[float, float] = (0.75, 2.0)  # clamp of the contrast scale
     band_tokens: float = 4.0  # statistics from bands this wide around the input's border (0 = whole areas)
-    reference: str = "border_bands"  # border_bands | decoded_input (the decoder's drift only)
 
 
 class ColourTransfer:
@@ -79,5 +72,4 @@ class ColourTransfer:
             tuple(c.std_range),
             canvas.wrap,
             band=canvas.pixels(c.band_tokens),
-            reference=c.reference,
         )
