@@ -112,13 +112,13 @@ def main() -> None:
     args = parser.parse_args()
     if args.c2st_folds < 2 or args.c2st_steps < 1 or args.c2st_size < 32:
         parser.error("--c2st-folds must be >= 2, --c2st-steps >= 1 and --c2st-size >= 32 (pixels)")
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    op, plain = GrowOnce.from_pretrained(), Outpainter.from_pretrained()
     try:
         chosen = variants(args.stages, args.variant)
     except ValueError as error:
         parser.error(f"--variant: {error}")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    op, plain = GrowOnce.from_pretrained(), Outpainter.from_pretrained()
     peers = []
     for name in args.peers:
         reason = missing(name)
