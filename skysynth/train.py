@@ -91,9 +91,10 @@ def train(cfg: DictConfig, run_dir: Path) -> Path:
                 start.config.num_layers,
                 module.net.config.num_layers,
             )
-            theirs = module.net.state_dict()
-        elif {k: v.shape for k, v in theirs.items()} != {k: v.shape for k, v in ours.items()}:
-            raise ValueError(f"init_weights={cfg.init_weights} has another architecture than model.lit.net")
+        else:
+            if {k: v.shape for k, v in theirs.items()} != {k: v.shape for k, v in ours.items()}:
+                raise ValueError(f"init_weights={cfg.init_weights} has another architecture than model.lit.net")
+            module.net.load_state_dict(theirs)
         # Settings that leave the weights' shapes alone (e.g. the codebook update rule) may change
         # on purpose when fine-tuning; the run's own settings win, and the change is said.
         changed = {
@@ -104,7 +105,6 @@ def train(cfg: DictConfig, run_dir: Path) -> Path:
         if changed:
             said = ", ".join(f"{field} {old} -> {new}" for field, (old, new) in changed.items())
             log.info("fine-tuning %s with changed settings: %s", cfg.init_weights, said)
-        module.net.load_state_dict(theirs)
     if cfg.get("compile"):
         # In place (nn.Module.compile): parameter names, checkpoints and exports stay unchanged.
         module.net.compile()
