@@ -88,6 +88,8 @@ HYDRA_APPS = {
     "data_prep.prepare": ("prep", "default"),
     "data_prep.demo_archive": ("prep", "demo_archive"),
 }
+# Override words that choose a config group rather than set a value.
+GROUP_KEYS = ("model", "experiment", "trainer", "logger", "preset")
 PLACEHOLDER = re.compile(r"\b([A-Z]{1,6}|YYYY-MM-DD)\b|\.\.\.")
 
 
@@ -132,13 +134,13 @@ def assert_options_exist(module: str, words: list[str], where: str) -> None:
     importlib.import_module(main)  # registers its schemas in Hydra's ConfigStore
     folder, name = HYDRA_APPS[module]
     words = [w for w in words if not w.startswith("hydra.")]
-    groups = [w for w in words if w.split("=")[0] in ("model", "experiment", "trainer", "logger", "preset")]
+    groups = [w for w in words if w.split("=")[0] in GROUP_KEYS]
     if module == "skysynth.train" and not any(w.startswith("model=") for w in groups):
         groups.append("model=vqvae")
     cfg = compose_app(name, groups, CONF_DIR / folder)
     for word in words:
         key = word.split("=", 1)[0]
-        if key in ("model", "experiment", "trainer", "logger", "preset"):
+        if key in GROUP_KEYS:
             continue
         parent, _, last = key.rpartition(".")
         node = OmegaConf.select(cfg, parent) if parent else cfg
