@@ -7,16 +7,19 @@ Layout: <out>/<location>/<YYYY-MM-DD>/<HHMM>.jpg, plus <out>/_truth/<location>_m
 
 from __future__ import annotations
 
-from pathlib import Path
+from skysynth.common.startup import quiet_start
 
-import hydra
-import numpy as np
-from omegaconf import DictConfig
-from PIL import Image
-from tqdm import tqdm
+with quiet_start(__name__):
+    from pathlib import Path
 
-from data_prep.errors import PrepError, exit_on_user_error
-from data_prep.synthetic import SyntheticWebcam, save_frame
+    import hydra
+    import numpy as np
+    from omegaconf import DictConfig
+    from PIL import Image
+    from tqdm import tqdm
+
+    from data_prep.errors import PrepError, exit_on_user_error
+    from data_prep.synthetic import SyntheticWebcam, save_frame
 
 
 def write_archive(

@@ -5,6 +5,8 @@ from __future__ import annotations
 import functools
 import sys
 
+from skysynth.common.startup import work_starts
+
 
 class PrepError(Exception):
     """Bad input that the user can fix (missing path, empty archive, wrong mask size...)."""
@@ -15,6 +17,7 @@ def exit_on_user_error(main):
 
     @functools.wraps(main)
     def wrapper(*args, **kwargs):
+        work_starts()
         try:
             return main(*args, **kwargs)
         except (PrepError, FileNotFoundError, ValueError) as error:

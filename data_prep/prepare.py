@@ -8,15 +8,18 @@ A folder whose frames carry no timestamps in their paths is a photo folder: no s
 
 from __future__ import annotations
 
-from pathlib import Path
+from skysynth.common.startup import quiet_start
 
-import hydra
-from omegaconf import DictConfig, OmegaConf
+with quiet_start(__name__):
+    from pathlib import Path
 
-from data_prep import segment, shards
-from data_prep.archive import discover, looks_like_archive
-from data_prep.demo_archive import write_archive
-from data_prep.errors import exit_on_user_error
+    import hydra
+    from omegaconf import DictConfig, OmegaConf
+
+    from data_prep import segment, shards
+    from data_prep.archive import discover, looks_like_archive
+    from data_prep.demo_archive import write_archive
+    from data_prep.errors import exit_on_user_error
 
 CONF = Path(__file__).resolve().parents[1] / "conf" / "prep"
 DEMO_WIDTH, DEMO_HEIGHT = 800, 600

@@ -13,23 +13,26 @@ overridden (run_threshold=..., fraction_threshold=...).
 
 from __future__ import annotations
 
-import json
-import os
-from concurrent.futures import ProcessPoolExecutor
-from pathlib import Path
+from skysynth.common.startup import quiet_start
 
-import hydra
-import kornia
-import numpy as np
-import torch
-from omegaconf import DictConfig, OmegaConf
-from PIL import Image
-from scipy import ndimage
-from tqdm import tqdm
+with quiet_start(__name__):
+    import json
+    import os
+    from concurrent.futures import ProcessPoolExecutor
+    from pathlib import Path
 
-from data_prep.archive import Frame, discover
-from data_prep.errors import PrepError, die_with_parent, exit_on_user_error
-from skysynth.common.images import load_rgb
+    import hydra
+    import kornia
+    import numpy as np
+    import torch
+    from omegaconf import DictConfig, OmegaConf
+    from PIL import Image
+    from scipy import ndimage
+    from tqdm import tqdm
+
+    from data_prep.archive import Frame, discover
+    from data_prep.errors import PrepError, die_with_parent, exit_on_user_error
+    from skysynth.common.images import load_rgb
 
 REFERENCE_AREA = 1600 * 1200  # the constants below are for full-size institute frames
 

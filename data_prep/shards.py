@@ -9,28 +9,31 @@ counts) and `frames.csv` (location, time, path, size, status of every frame).
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
-from collections import Counter
-from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict
-from pathlib import Path
+from skysynth.common.startup import quiet_start
 
-import hydra
-import numpy as np
-from omegaconf import DictConfig, OmegaConf
-from PIL import Image
-from tqdm import tqdm
+with quiet_start(__name__):
+    import hashlib
+    import json
+    import os
+    from collections import Counter
+    from concurrent.futures import ProcessPoolExecutor
+    from dataclasses import asdict
+    from pathlib import Path
 
-from data_prep.archive import Frame, discover, looks_like_archive, write_manifest
-from data_prep.crops import sample_windows
-from data_prep.errors import PrepError, die_with_parent, exit_on_user_error
-from data_prep.filters import FilterConfig, classify
-from data_prep.imageio import encode_jpeg, read_size
-from skysynth.common.cloud_types import UNKNOWN, cloud_type_of
-from skysynth.common.images import load_rgb
-from skysynth.common.keys import sample_key
+    import hydra
+    import numpy as np
+    from omegaconf import DictConfig, OmegaConf
+    from PIL import Image
+    from tqdm import tqdm
+
+    from data_prep.archive import Frame, discover, looks_like_archive, write_manifest
+    from data_prep.crops import sample_windows
+    from data_prep.errors import PrepError, die_with_parent, exit_on_user_error
+    from data_prep.filters import FilterConfig, classify
+    from data_prep.imageio import encode_jpeg, read_size
+    from skysynth.common.cloud_types import UNKNOWN, cloud_type_of
+    from skysynth.common.images import load_rgb
+    from skysynth.common.keys import sample_key
 
 FORMAT_VERSION = 1
 # Archives: windows of this size from frames downscaled this many times (the thesis's 400x300).

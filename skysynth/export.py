@@ -11,17 +11,20 @@ The written folder loads without Lightning or Hydra: `VQVAE.from_pretrained(out)
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
+from skysynth.common.startup import quiet_start, work_starts
 
-import hydra
-import torch
-from omegaconf import DictConfig
+with quiet_start(__name__):
+    import sys
+    from pathlib import Path
 
-from skysynth.models.maskgit import MaskGIT, MaskGITConfig
-from skysynth.models.pretrained import build_config
-from skysynth.models.upscaler import UNet, UpscalerConfig
-from skysynth.models.vqvae import VQVAE, VQVAEConfig
+    import hydra
+    import torch
+    from omegaconf import DictConfig
+
+    from skysynth.models.maskgit import MaskGIT, MaskGITConfig
+    from skysynth.models.pretrained import build_config
+    from skysynth.models.upscaler import UNet, UpscalerConfig
+    from skysynth.models.vqvae import VQVAE, VQVAEConfig
 
 NETWORKS = {
     "vqvae": (VQVAE, VQVAEConfig),
@@ -73,12 +76,16 @@ def export_checkpoint(ckpt, out: str | Path, dtype: torch.dtype = torch.float16)
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="export")
 def main(cfg: DictConfig) -> None:
+    work_starts()
     try:
         ckpt = cfg.ckpt if isinstance(cfg.ckpt, str) else [str(path) for path in cfg.ckpt]
         out = export_checkpoint(ckpt, cfg.out, torch.float16 if cfg.fp16 else torch.float32)
     except (FileNotFoundError, ValueError, KeyError, RuntimeError) as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
+    except KeyboardInterrupt:
+        print("interrupted: the weights are written whole or not at all", file=sys.stderr)
+        sys.exit(130)
     print(f"exported: {out}")
 
 

@@ -8,17 +8,20 @@ Each run writes to its own folder: checkpoints/, samples/, logs, and export/ (fp
 
 from __future__ import annotations
 
-import logging
-import sys
-from pathlib import Path
+from skysynth.common.startup import quiet_start, work_starts
 
-import hydra
-from hydra.core.hydra_config import HydraConfig
-from hydra.errors import InstantiationException
-from omegaconf import DictConfig, OmegaConf
+with quiet_start(__name__):
+    import logging
+    import sys
+    from pathlib import Path
 
-from skysynth.common.hardware import cpu_has_native_bf16
-from skysynth.loggers import build_loggers
+    import hydra
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.errors import InstantiationException
+    from omegaconf import DictConfig, OmegaConf
+
+    from skysynth.common.hardware import cpu_has_native_bf16
+    from skysynth.loggers import build_loggers
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +126,13 @@ def train(cfg: DictConfig, run_dir: Path) -> Path:
         logger=build_loggers(cfg.logger, run_dir),
         callbacks=[checkpoints, LearningRateMonitor()],
     )
-    trainer.fit(module, datamodule=datamodule, ckpt_path=_checkpoint_path(cfg.ckpt_path, run_dir))
+    try:
+        trainer.fit(module, datamodule=datamodule, ckpt_path=_checkpoint_path(cfg.ckpt_path, run_dir))
+    except SystemExit:
+        # Lightning answers Ctrl+C with a silent exit(1); the command says what there is to resume.
+        if trainer.interrupted:
+            raise KeyboardInterrupt from None
+        raise
     if cfg.get("save_rank_weights"):
         # Diagnostics for DDP: every rank writes its final weights (tests compare them).
         import torch
@@ -195,6 +204,7 @@ def prepare_run(cfg: DictConfig, run_dir: Path) -> DictConfig:
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")
 def main(cfg: DictConfig) -> None:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
+    work_starts()
     try:
         cfg = prepare_run(cfg, run_dir)
         export_dir = train(cfg, run_dir)
@@ -208,7 +218,11 @@ def main(cfg: DictConfig) -> None:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
-        print(f"interrupted: resume with hydra.run.dir={run_dir} ckpt_path=last", file=sys.stderr)
+        if any((run_dir / "checkpoints").glob("*.ckpt")):
+            print(f"interrupted: resume with hydra.run.dir={run_dir} ckpt_path=last", file=sys.stderr)
+        else:
+            _remove_if_empty(run_dir)
+            print("interrupted before the first checkpoint: there is nothing to resume", file=sys.stderr)
         sys.exit(130)
     print(f"run folder: {run_dir}\nexported weights: {export_dir}")
 

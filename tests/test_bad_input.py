@@ -3,10 +3,16 @@ half-written. `benchmarks/reliability.py` prints this table with what each case 
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
+
 import pytest
 
-from tests.conftest import sky_image
-from tests.helpers import assert_one_line_error, run_module
+from tests.conftest import sky_image, tiny_maskgit, tiny_upscaler, tiny_vqvae
+from tests.helpers import ROOT, assert_one_line_error, run_module
 
 # (entry point, arguments with {tmp} for a fresh folder, a fragment of the error line)
 CASES = [
@@ -52,3 +58,47 @@ def test_bad_input_is_one_line_and_leaves_nothing(tmp_path, module, args, fragme
     # No file is left, but the report of a data-prep run that kept nothing (its error names it).
     report = {"manifest.json", "frames.csv"} if fragment == "no crops kept" else set()
     assert not [p for p in made if (tmp_path / p).is_file() and p.name not in report], made
+
+
+def interrupt(module: str, args: list[str], when: str, cwd) -> tuple[int, str]:
+    """Start a command, press Ctrl+C (SIGINT) `when`="importing" (0.4 s in, while torch loads) or
+    "working" (a second after its first progress bar), and return its exit code and stderr."""
+    env = dict(os.environ, OMP_NUM_THREADS="1", WANDB_MODE="offline", PYTHONPATH=str(ROOT))
+    process = subprocess.Popen(
+        [sys.executable, "-m", module, *args], cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    seen = b""
+    if when == "importing":
+        time.sleep(0.4)
+    else:
+        while b"grow tokens" not in seen and process.poll() is None:
+            seen += os.read(process.stderr.fileno(), 4096)
+        time.sleep(1.0)  # into the growth loop, past the bar's first drawing
+    process.send_signal(signal.SIGINT)
+    rest = process.communicate(timeout=120)[1]
+    return process.returncode, (seen + rest).decode(errors="replace")
+
+
+@pytest.mark.parametrize(
+    "module, when",
+    [("skysynth.outpaint", "importing"), ("skysynth.outpaint", "working"), ("skysynth.train", "importing")],
+)
+def test_ctrl_c_is_one_line_and_leaves_nothing(tmp_path, module, when):
+    """Ctrl+C while a command is still importing its libraries, or in the middle of its work: exit
+    130 with one line saying so, no traceback, no output file."""
+    prepare(tmp_path)
+    weights = tmp_path / "w"
+    tiny_vqvae().save_pretrained(weights / "tokenizer")
+    tiny_maskgit(side=8).save_pretrained(weights / "maskgit")
+    tiny_upscaler().save_pretrained(weights / "upscaler")
+    args = {
+        "skysynth.outpaint": [f"weights={weights}", f"input={tmp_path}/sky.png", f"output={tmp_path}/o.png"]
+        + ["size=[800,800]", "threads=1"],
+        "skysynth.train": ["model=vqvae", f"data.shards={tmp_path}", f"hydra.run.dir={tmp_path}/run"],
+    }[module]
+    code, stderr = interrupt(module, args, when, tmp_path)
+    lines = [line for line in stderr.replace("\r", "\n").splitlines() if line.strip() and "grow tokens" not in line]
+    assert code == 130, stderr[-2000:]
+    assert "Traceback" not in stderr and len(lines) == 1 and lines[0].startswith("interrupted"), stderr[-2000:]
+    assert not (tmp_path / "o.png").exists() and not (tmp_path / "run").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".") or p.suffix == ".tmp"]

@@ -75,6 +75,49 @@ def test_growth_plan_sides_before_corners():
     assert first_shares[0] == 0.5  # a side window first: half known
 
 
+def greedy_plan(known, window, anchor, wrap):
+    """The growth plan's definition, as a plain loop: each next window is the first grid window
+    (row-major) with the most known tokens that is not already full; a window closing a circle's
+    gap comes before every grid window."""
+    from skysynth.outpaint.growth import _closing_starts, window_index, window_starts, wrapped_starts
+
+    known = known.clone()
+    (height, width), win_h, win_w = known.shape, min(window, known.shape[0]), min(window, known.shape[1])
+    wrap_y, wrap_x = wrap[0] and height > win_h, wrap[1] and width > win_w
+    tops = (wrapped_starts if wrap_y else window_starts)(height, win_h, anchor[0])
+    lefts = (wrapped_starts if wrap_x else window_starts)(width, win_w, anchor[1])
+    area = lambda t, l: (window_index(t, win_h, height, wrap_y)[:, None], window_index(l, win_w, width, wrap_x))  # noqa: E731
+    order = []
+    while not known.all():
+        closing = [(t, l) for t in tops for l in _closing_starts(known, 1, win_w)] if wrap_x else []
+        closing += [(t, l) for t in _closing_starts(known, 0, win_h) for l in lefts] if wrap_y else []
+        grid = [(t, l) for t in tops for l in lefts]
+        scored = [(c, int(known[area(*c)].sum())) for c in closing + grid]
+        open_closing = [(c, n) for c, n in scored[: len(closing)] if n < win_h * win_w]
+        pool = open_closing or [(c, n) for c, n in scored[len(closing) :] if n < win_h * win_w]
+        (top, left), _ = max(pool, key=lambda item: item[1])  # max keeps the first of equals
+        order.append((top, left, win_h, win_w))
+        known[area(top, left)] = True
+    return order
+
+
+@pytest.mark.parametrize("wrap", [(False, False), (False, True), (True, False), (True, True)])
+def test_growth_plan_is_the_greedy_order_on_many_canvases(wrap):
+    generator = torch.Generator().manual_seed(sum(wrap) + 2 * wrap[0])
+    for _ in range(12):
+        height, width = (int(v) for v in torch.randint(4, 40, (2,), generator=generator))
+        known = torch.zeros(height, width, dtype=torch.bool)
+        top, left = (
+            int(torch.randint(0, height, (1,), generator=generator)),
+            int(torch.randint(0, width, (1,), generator=generator)),
+        )
+        known[top : top + 1 + height // 3, left : left + 1 + width // 3] = True
+        if bool(torch.rand(1, generator=generator) < 0.3):
+            known |= torch.rand(height, width, generator=generator) < 0.2
+        window = int(torch.tensor([4, 8, 16])[torch.randint(0, 3, (1,), generator=generator)])
+        assert growth_plan(known, window, (top, left), wrap) == greedy_plan(known, window, (top, left), wrap)
+
+
 def _overlap(a, b) -> bool:
     return a[0] < b[0] + b[2] and b[0] < a[0] + a[2] and a[1] < b[1] + b[3] and b[1] < a[1] + a[3]
 

@@ -364,3 +364,35 @@ def test_init_weights_grows_a_maskgit_to_more_blocks(tiny_shards, tmp_path):
     assert all(torch.equal(before[k], grown[k]) for k in before)  # the trained block, as it was
     assert not grown["blocks.2.proj.weight"].any() and not grown["blocks.2.mlp.2.weight"].any()
     assert grown["blocks.2.qkv.weight"].any()  # the new block computes, its residual output starts at 0
+
+
+@pytest.mark.parametrize("checkpointed", [False, True])
+def test_ctrl_c_during_training_says_whether_there_is_something_to_resume(tiny_shards, tmp_path, checkpointed):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    every = 2 if checkpointed else 100000
+    steps = ["trainer.max_steps=100000", f"checkpoint_every_n_steps={every}", "data.train_samples_per_epoch=400"]
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
+    run_dir = tmp_path / "run"
+    args = [sys.executable, "-m", "skysynth.train", *TINY_VQVAE, f"data.shards={tiny_shards}", *steps]
+    process = subprocess.Popen(
+        [*args, f"hydra.run.dir={run_dir}"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    deadline = time.monotonic() + 300
+    ready = run_dir / "checkpoints" / "step0000002.ckpt" if checkpointed else run_dir / "csv"
+    while not ready.exists():
+        assert process.poll() is None and time.monotonic() < deadline, "training ended before it could be interrupted"
+        time.sleep(0.05)
+    time.sleep(0.5)
+    process.send_signal(signal.SIGINT)
+    stderr = process.communicate(timeout=120)[1].decode()
+    assert process.returncode == 130 and "Traceback" not in stderr, stderr[-3000:]
+    last = stderr.strip().splitlines()[-1]
+    if checkpointed:
+        assert last == f"interrupted: resume with hydra.run.dir={run_dir} ckpt_path=last"
+    else:
+        assert last == "interrupted before the first checkpoint: there is nothing to resume"

@@ -13,18 +13,21 @@ Each task prints a table, writes `report.json` and a grid PNG into `out` (defaul
 
 from __future__ import annotations
 
-import json
-import sys
-from pathlib import Path
+from skysynth.common.startup import quiet_start, work_starts
 
-import hydra
-from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import OmegaConfBaseException
+with quiet_start(__name__):
+    import json
+    import sys
+    from pathlib import Path
 
-from skysynth.common.hydra_app import CONF_DIR, check_overrides
-from skysynth.common.threads import use_threads
-from skysynth.eval.config import EvalApp
-from skysynth.outpaint.config import ConfigError, register_configs
+    import hydra
+    from omegaconf import DictConfig, OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    from skysynth.common.hydra_app import CONF_DIR, check_overrides
+    from skysynth.common.threads import use_threads
+    from skysynth.eval.config import EvalApp
+    from skysynth.outpaint.config import ConfigError, register_configs
 
 register_configs({"eval_app": EvalApp})
 
@@ -62,6 +65,7 @@ def run(cfg: DictConfig) -> dict:
 
 @hydra.main(version_base="1.3", config_path="../../conf/eval", config_name="eval")
 def main(cfg: DictConfig) -> None:
+    work_starts()
     try:
         report = run(cfg)
     except (FileNotFoundError, ValueError, KeyError, ConfigError) as error:

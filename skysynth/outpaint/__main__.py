@@ -5,12 +5,15 @@ dotted name (skysynth.outpaint.config); `--cfg job` prints them all with their d
 
 from __future__ import annotations
 
-import hydra
-from omegaconf import DictConfig
+from skysynth.common.startup import quiet_start
 
-from skysynth.common.hydra_app import check_overrides
-from skysynth.outpaint.cli import OutpaintApp, _guard, run_app
-from skysynth.outpaint.config import register_configs
+with quiet_start(__name__):
+    import hydra
+    from omegaconf import DictConfig
+
+    from skysynth.common.hydra_app import check_overrides
+    from skysynth.outpaint.cli import OutpaintApp, _guard, run_app
+    from skysynth.outpaint.config import register_configs
 
 register_configs({"outpaint_app": OutpaintApp})
 

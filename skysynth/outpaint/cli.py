@@ -18,6 +18,7 @@ from omegaconf import MISSING, OmegaConf
 from PIL import Image
 
 from skysynth.common.images import ImageInputError, is_image, open_image
+from skysynth.common.startup import work_starts
 from skysynth.common.threads import parse_threads, use_threads
 from skysynth.outpaint.cloud_type import CloudTypeError, check_cloud_type
 from skysynth.outpaint.config import PRESETS, ConfigError, OutpaintConfig, preset, to_config
@@ -217,6 +218,7 @@ def run_app(cfg) -> list[Path]:
 
 
 def _guard(call):
+    work_starts()
     try:
         for path in call():
             print(path)

@@ -55,43 +55,61 @@ def _closing_starts(known: torch.Tensor, axis: int, window: int) -> list[int]:
     return starts
 
 
+def _cover(starts: list[int], size: int, length: int, wrap: bool) -> torch.Tensor:
+    """(len(starts), length) float matrix: 1 where the window starting at each start covers a line."""
+    cover = torch.zeros(len(starts), length)
+    for i, start in enumerate(starts):
+        cover[i, window_index(start, size, length, wrap)] = 1.0
+    return cover
+
+
 def growth_plan(
     known: torch.Tensor, window: int, anchor: tuple[int, int], wrap: tuple[bool, bool] = (False, False)
 ) -> list[tuple[int, int, int, int]]:
     """Order of windows (top, left, height, width) that fills every unknown token of the (H, W)
-    `known` mask. Each next window is the one with the largest share of known tokens, so
-    sides come before corners and nothing is generated far from known tokens.
+    `known` mask. Each next window is the one with the largest share of known tokens (the first
+    in row-major grid order among equals), so sides come before corners and nothing is generated
+    far from known tokens.
 
     `wrap = (wrap_y, wrap_x)` makes an axis circular (panoramas, tileable textures): windows may
     straddle the end and continue at the start, so the last windows see both ends."""
-    known = known.clone()
+    known = known.clone().cpu()
     height, width = known.shape
     win_h, win_w = min(window, height), min(window, width)
     wrap_y, wrap_x = wrap[0] and height > win_h, wrap[1] and width > win_w
     tops = wrapped_starts(height, win_h, anchor[0]) if wrap_y else window_starts(height, win_h, anchor[0])
     lefts = wrapped_starts(width, win_w, anchor[1]) if wrap_x else window_starts(width, win_w, anchor[1])
-    candidates = [(t, l) for t in tops for l in lefts]
+    # Known tokens under every grid window, kept up to date as windows fill: counts = R K C^T with
+    # R, C the windows' line covers; exact in float64. A window's count changes only by the tokens it
+    # newly gets, so each step costs a small product, not a pass over every window (a 2400-px
+    # canvas has thousands of windows).
+    cover_rows, cover_cols = _cover(tops, win_h, height, wrap_y).double(), _cover(lefts, win_w, width, wrap_x).double()
+    counts = cover_rows @ known.double() @ cover_cols.T
+    full = float(win_h * win_w)
     order = []
     while not bool(known.all()):
-        best, best_share = None, -1.0
+        best = None
         # Closing a circle: a window centred on a narrow gap sees both of its sides, so it comes
         # first (a grid window would fill the gap from one side and leave a seam on the other).
         closing = [(t, l) for t in tops for l in _closing_starts(known, 1, win_w)] if wrap_x else []
         closing += [(t, l) for t in _closing_starts(known, 0, win_h) for l in lefts] if wrap_y else []
-        for bonus, group in ((1.0, closing), (0.0, candidates)):
-            for top, left in group:
-                rows, cols = window_index(top, win_h, height, wrap_y), window_index(left, win_w, width, wrap_x)
-                patch = known[rows[:, None], cols[None, :]]
-                if bool(patch.all()):
-                    continue
-                share = float(patch.float().mean()) + bonus
-                if share > best_share:
-                    best, best_share = (top, left), share
+        best_count = -1
+        for top, left in closing:
+            rows, cols = window_index(top, win_h, height, wrap_y), window_index(left, win_w, width, wrap_x)
+            count = int(known[rows[:, None], cols[None, :]].sum())
+            if count < full and count > best_count:
+                best, best_count = (top, left), count
         if best is None:
-            raise RuntimeError("growth plan left unknown tokens uncovered")
+            open_counts = torch.where(counts < full, counts, -1.0)
+            index = int(torch.argmax(open_counts))  # the first of the largest, row-major
+            if open_counts.view(-1)[index] < 0:
+                raise RuntimeError("growth plan left unknown tokens uncovered")
+            best = (tops[index // len(lefts)], lefts[index % len(lefts)])
         top, left = best
         order.append((top, left, win_h, win_w))
         rows, cols = window_index(top, win_h, height, wrap_y), window_index(left, win_w, width, wrap_x)
+        newly = (~known[rows[:, None], cols[None, :]]).double()
+        counts += cover_rows[:, rows] @ newly @ cover_cols[:, cols].T
         known[rows[:, None], cols[None, :]] = True
     return order
 
@@ -125,19 +143,21 @@ def grow_tokens(
     wrap: tuple[bool, bool] = (False, False),
     batch_windows: int = 16,
     on_batch: Callable[[int, torch.Tensor, torch.Tensor], None] | None = None,
+    plan: list[tuple[int, int, int, int]] | None = None,
 ) -> torch.Tensor:
     """Fill the unknown tokens of `tokens` (B, H, W) by calling `fill(window_tokens, unknown,
     generators)` on the windows of the growth plan, up to `batch_windows` windows of one wave
     per call (growth_waves); known tokens are never changed. Every (window, sample) row draws
     from its own generator, seeded from `generator`, so the tokens do not depend on
     `batch_windows`. `wrap`: see growth_plan. `on_batch(windows, tokens, known)` is called after
-    each batch (e.g. a progress bar and a live preview: the tokens so far and what is known)."""
+    each batch (e.g. a progress bar and a live preview: the tokens so far and what is known).
+    `plan`: this call's growth_plan when the caller has already made it."""
     if batch_windows < 1:
         raise ValueError(f"batch_windows must be at least 1, got {batch_windows}")
     tokens = tokens.clone()
     known_now = known.clone()
     samples, (height, width) = tokens.shape[0], known.shape
-    order = growth_plan(known, window, anchor, wrap)
+    order = plan if plan is not None else growth_plan(known, window, anchor, wrap)
     generator = generator if generator is not None else torch.Generator().manual_seed(0)
     seeds = torch.randint(0, 2**62, (len(order), samples), generator=generator, device=generator.device).tolist()
     device = tokens.device

@@ -220,7 +220,8 @@ class Outpainter:
         kt, kl = kt + overlap[0] // 2, kl + overlap[1] // 2
         grow_wrap = (canvas.wrap[0] and overlap[0] == 0, canvas.wrap[1] and overlap[1] == 0)
         sampler = MaskGITSampler(s.decode_steps, s.temperature, s.sampling_temperature, order=s.order, top_p=s.top_p)
-        steps = len(growth_plan(known, window, (kt, kl), grow_wrap))
+        plan = growth_plan(known, window, (kt, kl), grow_wrap)
+        steps = len(plan)
         decode = lambda t: self.tokenizer.decode(t).clamp(0, 1)  # noqa: E731
         sampler = guarded_sampler(call.config.guard, sampler, steps * samples, decode, call.flat_input)
         net = GuidedNet(self.maskgit, call.cloud_type[1], s.guidance_scale, bf16=use_bf16(s.bf16, self.device))
@@ -231,7 +232,7 @@ class Outpainter:
 
             fill = partial(sampler.sample, net)  # (window tokens, unknown, generators) -> tokens
             tokens = grow_tokens(
-                tokens, known, window, (kt, kl), fill, call.generator, grow_wrap, s.batch_windows, on_batch
+                tokens, known, window, (kt, kl), fill, call.generator, grow_wrap, s.batch_windows, on_batch, plan
             )
         call.clock.lap("grow tokens")
         return tokens, grow_wrap, overlap

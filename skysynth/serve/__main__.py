@@ -5,15 +5,18 @@ e.g. `sampling.decode_steps=8`; `--cfg job` prints them all with their defaults.
 
 from __future__ import annotations
 
-import sys
-from dataclasses import dataclass
+from skysynth.common.startup import quiet_start
 
-import hydra
-from omegaconf import DictConfig, OmegaConf
+with quiet_start(__name__):
+    import sys
+    from dataclasses import dataclass
 
-from skysynth.common.hydra_app import check_overrides
-from skysynth.common.threads import parse_threads
-from skysynth.outpaint.config import ConfigError, OutpaintConfig, register_configs, to_config
+    import hydra
+    from omegaconf import DictConfig, OmegaConf
+
+    from skysynth.common.hydra_app import check_overrides
+    from skysynth.common.threads import parse_threads
+    from skysynth.outpaint.config import ConfigError, OutpaintConfig, register_configs, to_config
 
 
 @dataclass
