@@ -487,8 +487,17 @@ def test_output_guard_redraws_flat_outputs_and_keeps_the_most_detailed(tiny_outp
     # A nearly clear sky (a faint ramp, luminance std ~0.007: flat for the windows' guard) is not
     # exempt here: its wider view often is not flat.
     ramp = np.repeat(np.linspace(126, 132, 32)[None, :, None], 32, axis=0).repeat(3, axis=2)
-    op(Image.fromarray(ramp.round().astype(np.uint8)), pad=(96, 0, 0, 0), config=one_redraw)
+    faint = Image.fromarray(ramp.round().astype(np.uint8))
+    op(faint, pad=(96, 0, 0, 0), config=one_redraw)
     assert calls == [1, 1]
+    calls.clear()
+    # ...but continued about as faint as it is itself, it is kept: not a collapse.
+    op._draw = lambda call, samples: calls.append(samples) or call.canvas.paste(
+        torch.full((samples, 3, *call.canvas.size), 0.5) + 0.012 * (torch.arange(call.canvas.size[1]) // 8 % 2)
+    )
+    out = np.asarray(op(faint, pad=(96, 0, 0, 0)).image).astype(float) / 255
+    assert calls == [1] and 0.003 < out[:, :96].std() < 0.02
+    op._draw = fake_draw
     calls.clear()
     op(structured, pad=(96, 0, 0, 0), config=tiny_config(overrides=["guard.output.retries=0"]))
     assert calls == [1]

@@ -5,8 +5,9 @@ textured input. Two guards, one config:
 
 - `window`: each grown window is judged as it is drawn (GuardedSampler: token share and, with
   `pixels`, decoded flatness) and redrawn up to `retries` times;
-- `output`: a finished output whose generated area is flatter than `flat_std` while its input is
-  not is drawn again whole, up to `retries` times; the most detailed draw is kept.
+- `output`: a finished output whose generated area is flatter than `flat_std`, and flatter than
+  `input_share` of the input's own detail, is drawn again whole, up to `retries` times; the most
+  detailed draw is kept. (A clear sky continued as clear as it is, is not a collapse.)
 
 Whether the input itself is flat (`flat_input_std`) is judged once per call, for both guards: a
 flat input may be continued flat, and its windows are not redrawn for being as flat as it is.
@@ -50,10 +51,13 @@ class WindowGuardConfig:
 class OutputGuardConfig:
     retries: int = 2  # 0 = off
     flat_std: float = 0.02  # the evaluation's collapse criterion (luminance std of the generated area)
+    input_share: float = 0.5  # ...and less than this share of the input's own luminance std
 
     def __post_init__(self):
         if self.retries < 0:
             raise ValueError(f"guard.output.retries must be at least 0, got {self.retries}")
+        if self.input_share < 0:
+            raise ValueError(f"guard.output.input_share must be at least 0, got {self.input_share}")
 
 
 @dataclass
@@ -63,11 +67,15 @@ class GuardConfig:
     flat_input_std: float = 0.005  # an input flatter than this may stay flat: neither guard runs
 
 
-def flat_input(config: GuardConfig, canvas: Canvas) -> bool:
-    """Is the input on `canvas` flat enough to be continued flat? (luminance std, judged once)"""
+def input_detail(canvas: Canvas) -> float:
+    """The luminance std of the input on `canvas` (judged once per call, for both guards)."""
     box = canvas.input_box
-    crop = canvas.input[..., box.top : box.bottom, box.left : box.right]
-    return float(luminance_std(crop)[0]) < config.flat_input_std
+    return float(luminance_std(canvas.input[..., box.top : box.bottom, box.left : box.right])[0])
+
+
+def flat_input(config: GuardConfig, canvas: Canvas) -> bool:
+    """Is the input on `canvas` flat enough to be continued flat?"""
+    return input_detail(canvas) < config.flat_input_std
 
 
 def guarded_sampler(config: GuardConfig, sampler: MaskGITSampler, windows: int, decode=None, flat: bool = False):
@@ -90,15 +98,17 @@ def guarded_sampler(config: GuardConfig, sampler: MaskGITSampler, windows: int, 
 
 
 def redraw_flat_outputs(
-    config: OutputGuardConfig, result: torch.Tensor, canvas: Canvas, draw, flat: bool = False
+    config: OutputGuardConfig, result: torch.Tensor, canvas: Canvas, draw, flat: bool = False, detail_in=math.inf
 ) -> torch.Tensor:
-    """(B, 3, H, W) `result` with outputs whose generated area is flat redrawn by `draw(n)` (n new
-    draws, (n, 3, H, W)) unless the input is `flat`; each keeps its most detailed draw."""
+    """(B, 3, H, W) `result` with outputs whose generated area is flat (below `flat_std` and below
+    `input_share` x the input's detail `detail_in`) redrawn by `draw(n)` (n new draws,
+    (n, 3, H, W)) unless the input is `flat`; each keeps its most detailed draw."""
     if config.retries <= 0 or flat:
         return result
     generated_area = canvas.generated_area
+    threshold = min(config.flat_std, config.input_share * detail_in)
     detail = luminance_std(result, generated_area)
-    collapsed = detail < config.flat_std
+    collapsed = detail < threshold
     for _ in range(config.retries):
         if not bool(collapsed.any()):
             break
@@ -108,5 +118,5 @@ def redraw_flat_outputs(
         better = again_detail > detail[redrawn]
         result[redrawn[better]] = again[better]
         detail[redrawn[better]] = again_detail[better]
-        collapsed[redrawn] = detail[redrawn] < config.flat_std
+        collapsed[redrawn] = detail[redrawn] < threshold
     return result

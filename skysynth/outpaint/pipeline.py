@@ -28,7 +28,7 @@ from skysynth.outpaint.cloud_type import resolve_cloud_type
 from skysynth.outpaint.config import OutpaintConfig
 from skysynth.outpaint.finish import Phases, build_phases, run_stages
 from skysynth.outpaint.growth import grow_tokens, growth_plan, initial_tokens, token_preview
-from skysynth.outpaint.guards import flat_input, guarded_sampler, redraw_flat_outputs
+from skysynth.outpaint.guards import guarded_sampler, input_detail, redraw_flat_outputs
 from skysynth.outpaint.layout import Layout, plan, plan_wrapped
 from skysynth.outpaint.tiling import decode_windows, resize_wrapped, upscale_canvas
 from skysynth.outpaint.timing import StageClock, StageProgress
@@ -63,6 +63,7 @@ class _Call:
     report: Callable[[dict], None]  # the caller's callback(event)
     cloud_type: tuple[str | None, int | None] = (None, None)  # (name, MaskGIT class index)
     flat_input: bool = False  # judged once: a flat input may be continued flat (guards.py)
+    input_detail: float = float("inf")  # the input's luminance std (guards.py)
     clock: StageClock = field(default_factory=StageClock)
 
 
@@ -171,6 +172,7 @@ class Outpainter:
             raise ValueError(f"samples must be at least 1, got {samples}")
         pixels = to_tensor(image).to(self.device)
         canvas = Canvas.place(pixels, layout, wrap)
+        detail = input_detail(canvas)
         call = _Call(
             config,
             canvas,
@@ -180,12 +182,13 @@ class Outpainter:
             progress,
             callback or (lambda event: None),
             resolve_cloud_type(config.sampling.cloud_type, self.maskgit.config.class_names, self.classifier, pixels),
-            flat_input=flat_input(config.guard, canvas),
+            flat_input=detail < config.guard.flat_input_std,
+            input_detail=detail,
         )
         result = self._draw(call, samples)
         # Outputs that came out flat next to a textured input are drawn again (guards.py).
         result = redraw_flat_outputs(
-            config.guard.output, result, call.canvas, lambda n: self._draw(call, n), call.flat_input
+            config.guard.output, result, call.canvas, lambda n: self._draw(call, n), call.flat_input, call.input_detail
         )
         return OutpaintOutput([to_image(o) for o in call.canvas.crop(result)], call.clock.seconds, call.cloud_type[0])
 
