@@ -266,23 +266,27 @@ def test_end_to_end_in_headless_chromium(tmp_path):
 
 def test_jobs_with_different_settings_do_not_leak_into_each_other():
     """Each job's temperature is an argument of its own call: the shared Outpainter's config
-    never changes, and a job draws the same picture whatever ran before it."""
+    never changes, and a job draws the same picture whatever is queued beside it."""
     op = tiny_outpainter()
     before = op.config
     client = TestClient(create_app(lambda: op))
 
-    def result_of(temperature):
+    def post(temperature):
         data = {"left": 16, "seed": 3, **({"temperature": temperature} if temperature is not None else {})}
-        job = client.post("/api/jobs", files={"file": ("s.png", png(32, 32, 5), "image/png")}, data=data).json()
+        return client.post("/api/jobs", files={"file": ("s.png", png(32, 32, 5), "image/png")}, data=data).json()
+
+    def result_of(job):
         done = events_of(client, job["events"])[-1]
         assert done["type"] == "done", done
         return client.get(done["results"][0]).content
 
+    # All sent before any is read: they wait in the queue together, each with its own settings.
     # (On these tiny networks temperature 0 draws another picture than any temperature >= 1.)
-    first, hot, again, default = result_of(0.0), result_of(12.0), result_of(0.0), result_of(None)
-    assert first == again and first != hot
+    jobs = [post(t) for t in (0.0, 12.0, 0.0, None, 4.0)]
+    first, hot, again, default, four = (result_of(job) for job in jobs)
+    assert first == again and first != hot and default == four
     assert op.config is before and op.config.sampling.temperature == 4.0
-    assert default == result_of(4.0)
+    assert result_of(post(12.0)) == hot  # and alone it draws what it drew beside the others
 
 
 def test_the_cloud_type_is_chosen_per_job_and_checked():

@@ -128,6 +128,11 @@ class DetailCopyConfig:
     overlap: bool = True  # tiles every half tile, cross-faded
     cap: float = 1.5  # copied detail at most this x the generated tile's own (or the input's typical)
     reach_tokens: tuple[float, float] = (4.0, 8.0)  # full up to the first, faded out by the second
+    max_candidates: int = 16384  # input tiles searched, on a grid over the input's interior
+
+    def __post_init__(self):
+        if self.max_candidates < 1:
+            raise ValueError(f"finish.detail_copy.max_candidates must be at least 1, got {self.max_candidates}")
 
 
 class DetailCopy:
@@ -142,6 +147,7 @@ class DetailCopy:
             image,
             canvas.input,
             canvas.known,
+            max_candidates=c.max_candidates,
             choices=c.choices,
             generator=generator,
             detail_cap=c.cap,
