@@ -65,7 +65,12 @@ def interrupt(module: str, args: list[str], when: str, cwd) -> tuple[int, str]:
     "working" (a second after its first progress bar), and return its exit code and stderr."""
     env = dict(os.environ, OMP_NUM_THREADS="1", WANDB_MODE="offline", PYTHONPATH=str(ROOT))
     process = subprocess.Popen(
-        [sys.executable, "-m", module, *args], cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        [sys.executable, "-m", module, *args],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # a background `make test` ignores it
     )
     seen = b""
     if when == "importing":

@@ -138,8 +138,12 @@ def test_kill_9_then_resume_ends_at_the_uninterrupted_weights(tiny_shards, tmp_p
 def test_no_qualifying_sample_is_an_error_not_a_hang(tiny_shards, tmp_path):
     # Every key in validation: no training sample. Before, a worker spun for ever.
     result = run_module(
-        "skysynth.train", *TINY_VQVAE, f"data.shards={tiny_shards}", f"hydra.run.dir={tmp_path}/r",
-        "data.val_fraction=1.0", timeout=120,
+        "skysynth.train",
+        *TINY_VQVAE,
+        f"data.shards={tiny_shards}",
+        f"hydra.run.dir={tmp_path}/r",
+        "data.val_fraction=1.0",
+        timeout=120,
     )
     assert_one_line_error(result, "no training samples")
     assert not (tmp_path / "r").exists()  # a failed start leaves no empty run folder
@@ -380,7 +384,12 @@ def test_ctrl_c_during_training_says_whether_there_is_something_to_resume(tiny_s
     run_dir = tmp_path / "run"
     args = [sys.executable, "-m", "skysynth.train", *TINY_VQVAE, f"data.shards={tiny_shards}", *steps]
     process = subprocess.Popen(
-        [*args, f"hydra.run.dir={run_dir}"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        [*args, f"hydra.run.dir={run_dir}"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # a background `make test` ignores it
     )
     deadline = time.monotonic() + 300
     ready = run_dir / "checkpoints" / "step0000002.ckpt" if checkpointed else run_dir / "csv"
