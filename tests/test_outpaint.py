@@ -548,3 +548,49 @@ def test_transfer_detail_reach_keeps_far_sky_as_generated():
     # On a circular axis the far side of the canvas is near the input again.
     wrapped = transfer_detail(generated, canvas_input, known, reach=(16.0, 32.0), wrap=(False, True))
     assert float(finest_band(wrapped, (False, True)).std(dim=(1, 2))[0][-12:-2].mean()) > 0.02
+
+
+@pytest.mark.parametrize("sigma", [1.0, 6.0, 30.0])
+@pytest.mark.parametrize("wrap", [(False, False), (False, True), (True, True)])
+def test_blur_by_matrix_is_the_convolution(sigma, wrap):
+    from skysynth.outpaint.finish.filters import blur, blur_by_convolution, blur_by_matrix
+
+    # 30 px on a 24 x 40 canvas: on a circular axis the kernel wraps round more than once.
+    images = torch.rand(2, 3, 24, 40, generator=torch.Generator().manual_seed(0))
+    expected = blur_by_convolution(images, sigma, wrap)
+    assert torch.allclose(blur_by_matrix(images, sigma, wrap), expected, atol=1e-5)
+    assert torch.allclose(blur(images, sigma, wrap), expected, atol=1e-5)
+    assert not torch.allclose(expected, images, atol=1e-3)  # it blurs
+
+
+def test_kept_casts_give_the_same_logits_and_leave_the_rest_in_fp32():
+    from skysynth.schedulers.guidance import GuidedNet
+    from tests.conftest import tiny_maskgit
+
+    net = GuidedNet(tiny_maskgit().eval(), None, bf16=True)
+    tokens = torch.randint(0, net.config.codebook_size, (2, 8, 8), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        alone = [net(tokens) for _ in range(2)]
+        with net.kept_casts():
+            kept = [net(tokens) for _ in range(2)]
+            other = torch.nn.functional.conv2d(torch.rand(1, 1, 8, 8), torch.rand(1, 1, 3, 3))
+    assert all(torch.equal(a, k) for a, k in zip(alone, kept))
+    assert other.dtype == torch.float32  # only the passes run in bf16
+    assert not torch.equal(alone[0], GuidedNet(net.net, None, bf16=False)(tokens))  # bf16 was on
+
+
+def test_transfer_detail_does_not_search_for_tiles_inside_the_input(monkeypatch):
+    from skysynth.outpaint.finish import detail_copy
+
+    generator = torch.Generator().manual_seed(0)
+    canvas_input, known = _input_on_canvas(0.5 + 0.05 * torch.randn(1, 3, 64, 48, generator=generator), width=160)
+    generated = 0.5 + 0.02 * torch.randn(1, 3, 64, 160, generator=generator)
+    searched = []
+    addmm = torch.addmm
+    monkeypatch.setattr(detail_copy.torch, "addmm", lambda *a, **k: searched.append(a[1].shape[0]) or addmm(*a, **k))
+    out = detail_copy.transfer_detail(generated, canvas_input, known, choices=4, overlap=True, generator=generator)
+    # Tiles every 4 px from -4: 17 rows x 41 columns; those wholly inside the 64 x 48 input (rows
+    # starting at 0 ... 56: 15, columns at 0 ... 40: 11) are not searched for.
+    assert sum(searched) == 17 * 41 - 15 * 11
+    assert torch.equal(out[..., :48], generated[..., :48])
+    assert not torch.equal(out[..., 48:], generated[..., 48:])

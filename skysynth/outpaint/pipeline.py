@@ -228,7 +228,8 @@ class Outpainter:
         decode = lambda t: self.tokenizer.decode(t).clamp(0, 1)  # noqa: E731
         sampler = guarded_sampler(call.config.guard, sampler, steps * samples, decode, call.flat_input)
         net = GuidedNet(self.maskgit, call.cloud_type[1], s.guidance_scale, bf16=use_bf16(s.bf16, self.device))
-        with StageProgress("grow tokens", "window", call.report, call.progress, total=steps) as bar:
+        progress = StageProgress("grow tokens", "window", call.report, call.progress, total=steps)
+        with net.kept_casts(), progress as bar:
 
             def on_batch(count, current, known_now):
                 bar.advance(count, preview=lambda: token_preview(self.tokenizer, current[0], known_now))

@@ -74,23 +74,28 @@ def transfer_detail(
         weight = fade_from_box(box, (height, width), reach, wrap, generated.device)
         # Tiles wholly beyond the copy's reach are never seen: they are not searched for.
         active = F.unfold(F.pad(weight[None, None], pads), block, stride=step)[0].amax(0) > 0
+    # Tiles wholly inside the input are replaced by it: their nearest input tiles are not looked
+    # up either (still drawn for, so that the other tiles' draws stay the same).
+    hidden = F.unfold(F.pad(known_mask[:1, :1].to(generated.dtype), pads), block, stride=step)[0].amin(0) > 0
     out = []
     for index in range(generated.shape[0]):
         tiles = F.unfold(F.pad(guide[index : index + 1], pads, mode="replicate"), block, stride=step)
         tiles = tiles[0].T  # (T, 3*block*block)
         searched = tiles if active is None else tiles[active]
-        found = torch.empty(len(searched), dtype=torch.long, device=generated.device)
+        needed = ~hidden if active is None else ~hidden[active]
+        found = torch.zeros(len(searched), dtype=torch.long, device=generated.device)
         for start in range(0, len(searched), 2048):  # bounded memory for big canvases
-            chunk = searched[start : start + 2048]
+            rows = needed[start : start + 2048]
+            chunk = searched[start : start + 2048][rows]
             distance = torch.addmm(candidate_norms[None, :], chunk, candidates_guide.T, alpha=-2.0)  # one pass
             if choices > 1:
                 nearest = distance.topk(min(choices, distance.shape[1]), dim=1, largest=False).indices
                 device = generator.device if generator is not None else nearest.device
-                pick = torch.randint(nearest.shape[1], (len(chunk), 1), generator=generator, device=device)
-                picked = nearest.gather(1, pick.to(nearest.device)).squeeze(1)
+                pick = torch.randint(nearest.shape[1], (len(rows), 1), generator=generator, device=device)
+                picked = nearest.gather(1, pick.to(nearest.device)[rows]).squeeze(1)
             else:
                 picked = distance.argmin(1)
-            found[start : start + 2048] = picked
+            found[start : start + 2048][rows] = picked
         if active is None:
             best = found
         else:

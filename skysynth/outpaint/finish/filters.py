@@ -4,12 +4,15 @@ Laplacian band, distances from the input's box and where the input's own tiles a
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 import kornia
 import torch
 import torch.nn.functional as F
 
 from skysynth.outpaint.canvas import Box
+
+MATRIX_SIDE = 4096  # a blur matrix of this side is 64 MiB in fp32
 
 
 def circular_pad(images: torch.Tensor, pad_x: int, pad_y: int) -> torch.Tensor:
@@ -22,14 +25,56 @@ def circular_pad(images: torch.Tensor, pad_x: int, pad_y: int) -> torch.Tensor:
     return images[..., rows[:, None], cols[None, :]]
 
 
+@lru_cache(maxsize=32)
+def blur_matrix(length: int, sigma: float, radius: int, circular: bool, device, dtype) -> torch.Tensor:
+    """(length, length) matrix M with M @ x = x blurred along its first axis (kornia's Gaussian
+    kernel of 2 radius + 1 taps, zero beyond the ends, or the other end on a `circular` axis)."""
+    kernel = kornia.filters.get_gaussian_kernel1d(2 * radius + 1, sigma)[0].double()
+    rows = torch.arange(length)[:, None].expand(-1, 2 * radius + 1)
+    cols = rows + torch.arange(-radius, radius + 1)[None, :]
+    weights = kernel[None, :].expand(length, -1)
+    if circular:
+        cols = cols % length  # a kernel wider than the axis wraps round more than once
+    else:
+        inside = (cols >= 0) & (cols < length)
+        rows, cols, weights = rows[inside], cols[inside], weights[inside]
+    matrix = torch.zeros(length, length, dtype=torch.float64)
+    matrix.index_put_((rows.reshape(-1), cols.reshape(-1)), weights.reshape(-1), accumulate=True)
+    return matrix.to(device=device, dtype=dtype)
+
+
 def blur(images: torch.Tensor, sigma: float, wrap: tuple[bool, bool]) -> torch.Tensor:
-    """Gaussian blur; circular axes (wrap_y, wrap_x) are padded with their other end."""
+    """Gaussian blur of (..., H, W) `images` (kornia's kernel, 3 sigma each side); circular axes
+    (wrap_y, wrap_x) continue at their other end, the others are zero beyond the canvas.
+
+    Wide kernels on canvases up to MATRIX_SIDE run as two products with blur matrices (the same
+    sums in another order): a long depthwise convolution runs far below the CPU's matrix speed
+    (benchmarks/RESULTS.md, outpainting speed)."""
+    radius = int(3 * sigma)
+    h, w = images.shape[-2:]
+    wide = 2 * radius + 1 >= max(16, (h + w) / 64)
+    if wide and max(h, w) <= MATRIX_SIDE and images.dtype in (torch.float32, torch.float64):
+        return blur_by_matrix(images, sigma, wrap)
+    return blur_by_convolution(images, sigma, wrap)
+
+
+def blur_by_convolution(images: torch.Tensor, sigma: float, wrap: tuple[bool, bool]) -> torch.Tensor:
+    """`blur` as kornia's separable convolution."""
     radius = int(3 * sigma)
     pad_x, pad_y = (radius if wrap[1] else 0), (radius if wrap[0] else 0)
     padded = circular_pad(images, pad_x, pad_y) if pad_x or pad_y else images
     kernel = 2 * radius + 1
     blurred = kornia.filters.gaussian_blur2d(padded, (kernel, kernel), (sigma, sigma), border_type="constant")
     return blurred[..., pad_y : pad_y + images.shape[-2], pad_x : pad_x + images.shape[-1]]
+
+
+def blur_by_matrix(images: torch.Tensor, sigma: float, wrap: tuple[bool, bool]) -> torch.Tensor:
+    """`blur` as M_rows @ images @ M_cols^T (blur_matrix)."""
+    radius = int(3 * sigma)
+    h, w = images.shape[-2:]
+    rows = blur_matrix(h, float(sigma), radius, bool(wrap[0]), images.device, images.dtype)
+    cols = blur_matrix(w, float(sigma), radius, bool(wrap[1]), images.device, images.dtype)
+    return rows @ images @ cols.T
 
 
 def outside(index: torch.Tensor, low: int, high: int, length: int | None = None) -> torch.Tensor:
