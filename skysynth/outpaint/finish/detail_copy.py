@@ -18,7 +18,7 @@ def transfer_detail(
     known_mask: torch.Tensor,
     block: int = 8,
     guide_sigma: float = 1.5,
-    max_candidates: int = 16384,
+    max_candidates: int = 4096,
     choices: int = 1,
     generator: torch.Generator | None = None,
     detail_cap: float = float("inf"),
@@ -133,7 +133,7 @@ class DetailCopyConfig:
     overlap: bool = True  # tiles every half tile, cross-faded
     cap: float = 1.5  # copied detail at most this x the generated tile's own (or the input's typical)
     reach_tokens: tuple[float, float] = (4.0, 8.0)  # full up to the first, faded out by the second
-    max_candidates: int = 16384  # input tiles searched, on a grid over the input's interior
+    max_candidates: int = 4096  # input tiles searched, on a grid over the input's interior
 
     def __post_init__(self):
         if self.max_candidates < 1:
