@@ -14,7 +14,7 @@ textured by luminance std (examples/sky.jpg where ../shared is missing). Each ro
 Prints seconds per photo, the median and worst over the photos, the per-stage split and the
 ratios baseline / skysynth and fp32 / skysynth.
 
-    .venv/bin/python benchmarks/outpaint_speed.py [--photos 6] [--jobs thesis,224] [--load both]
+    .venv/bin/python benchmarks/outpaint_speed.py [--photos 6] [--jobs thesis,224] [--load both] [--no-baseline]
 """
 
 from __future__ import annotations
@@ -85,12 +85,20 @@ def main() -> None:
     parser.add_argument("--photos", type=int, default=6)
     parser.add_argument("--jobs", default="thesis,224", help=f"comma-separated: {', '.join(JOBS)}")
     parser.add_argument("--load", choices=("quiet", "loaded", "both"), default="both")
+    parser.add_argument(
+        "--no-baseline",
+        action="store_true",
+        help="leave the baseline path out (it can take many minutes per photo beside a busy process); "
+        "the ratios are then fp32 / skysynth",
+    )
     args = parser.parse_args()
     jobs = args.jobs.split(",")
     if args.photos < 1 or any(job not in JOBS for job in jobs):
         parser.error(f"--photos must be at least 1 and --jobs from {', '.join(JOBS)}")
+    if args.no_baseline and not use_bf16(None, "cpu"):
+        parser.error("--no-baseline needs a CPU with bf16 hardware: the fp32 row is then the only reference")
     op = Outpainter.from_pretrained()
-    configs = {"baseline": with_overrides(OutpaintConfig(), BASELINE)}
+    configs = {} if args.no_baseline else {"baseline": with_overrides(OutpaintConfig(), BASELINE)}
     if use_bf16(None, "cpu"):
         configs["fp32"] = with_overrides(OutpaintConfig(), {"sampling.bf16": False})
     configs["skysynth"] = OutpaintConfig()
@@ -111,7 +119,7 @@ def main() -> None:
                 totals = {label: [] for label in configs}
                 print(f"\n{job} job ({side} -> {size[0]}x{size[1]}), {load}")
                 columns = "".join(f" {label + ' s':>11s}" for label in configs)
-                ratios = " base/sky" + (" fp32/sky" if "fp32" in configs else "")
+                ratios = (" base/sky" if "baseline" in configs else "") + (" fp32/sky" if "fp32" in configs else "")
                 print(f"{'photo':42s} {'std':>6s}{columns}{ratios}  stages (skysynth)")
                 for name, image, std in chosen:
                     for label, config in configs.items():
@@ -133,7 +141,8 @@ def _figures(totals: dict[str, list[float]], index: int) -> str:
     """The seconds of each config at `index`, then baseline / skysynth and fp32 / skysynth."""
     seconds = {label: values[index] for label, values in totals.items()}
     text = "".join(f" {value:11.2f}" for value in seconds.values())
-    text += f" {seconds['baseline'] / seconds['skysynth']:7.2f}x"
+    if "baseline" in seconds:
+        text += f" {seconds['baseline'] / seconds['skysynth']:7.2f}x"
     if "fp32" in seconds:
         text += f" {seconds['fp32'] / seconds['skysynth']:7.2f}x"
     return text
