@@ -124,8 +124,18 @@ def test_quality_measures_separate_good_from_bad():
     assert seam_score(pasted, [32], "x", reference=sharp) > 1.5 * seam_score(sharp, [32], "x", reference=sharp)
 
 
-def test_outpaint_eval_report_with_baselines(eval_setup, tmp_path):
+def test_outpaint_eval_report_with_baselines(eval_setup, tmp_path, monkeypatch):
+    from skysynth.eval import outpaint_eval
     from skysynth.models.classifier import ClassifierConfig, CloudClassifier
+
+    whole_sizes = []
+    realism_tests = outpaint_eval.realism_tests
+
+    def recording(*args):
+        whole_sizes.append(args[-1])
+        return realism_tests(*args)
+
+    monkeypatch.setattr(outpaint_eval, "realism_tests", recording)
 
     torch.manual_seed(0)
     CloudClassifier(ClassifierConfig(class_names=("a", "b"), channels=(8, 8), image_size=32)).save_pretrained(
@@ -150,6 +160,7 @@ def test_outpaint_eval_report_with_baselines(eval_setup, tmp_path):
         split="all",
         c2st_steps=20,
         c2st_folds=2,
+        c2st_size=24,
     )
     cfg.weights, cfg.data, cfg.classifier, cfg.out = (
         str(weights),
@@ -171,6 +182,7 @@ def test_outpaint_eval_report_with_baselines(eval_setup, tmp_path):
     assert (tmp_path / "report" / "report.md").is_file() and (tmp_path / "report" / "grid_left.png").is_file()
     for row in results.values():  # two-sample tests for every method and the floor
         assert 0 <= row["c2st"] <= 1 and 0 <= row["c2st_seam"] <= 1 and "-" in row["c2st_ci"]
+    assert whole_sizes == [24] * len(results)  # c2st_size reaches every test, the floor's included
     assert set(report["bands"]["skysynth"]) == {"std < 0.02", "0.02-0.05", "std > 0.05"}
     assert "By the truth's flatness" in report["table"]
     page = (tmp_path / "report" / "report.html").read_text()
@@ -190,6 +202,7 @@ def test_outpaint_eval_report_with_baselines(eval_setup, tmp_path):
         ("size=0", "size must be at least 8"),
         ("n=two", "n=two: Value 'two' of type 'str' could not be converted to Integer"),
         ("device=tpu", "device must be cpu or cuda"),
+        ("c2st_size=8", "c2st_size must be at least 16"),
         # Pipeline settings of the wrong kind are refused by their dotted name (bool("maybe") would be True).
         ("finish.detail_copy.cap=abc", "finish.detail_copy.cap=abc: Value 'abc'"),
         ("finish.detail_copy.enabled=maybe", "finish.detail_copy.enabled=maybe: Value 'maybe'"),

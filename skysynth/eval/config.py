@@ -44,6 +44,7 @@ class EvalApp(OutpaintConfig):
     c2st_steps: int = 300  # its training budget per fold, the same for every method
     c2st_folds: int = 5
     c2st_seam_crop: int = 96  # side of the crops centred on the input's border
+    c2st_size: int | None = None  # whole images resized to this side for the test; null = as made
     size: int = 224  # truths are square crops of this size
     baselines: list[str] = field(
         default_factory=lambda: ["reflect", "telea", "ns", "mean", "resynthesizer", "patchmatch"]
@@ -58,6 +59,8 @@ class EvalApp(OutpaintConfig):
         for name, low in (("n", 1), ("per_type", 1), ("batch", 1), ("size", 8), ("c2st_steps", 1), ("c2st_folds", 2)):
             if getattr(self, name) < low:
                 raise ValueError(f"{name} must be at least {low}, got {getattr(self, name)}")
+        if self.c2st_size is not None and self.c2st_size < 16:
+            raise ValueError(f"c2st_size must be at least 16 (or null), got {self.c2st_size}")
         parse_threads(self.threads)
         if self.device not in ("cpu", "cuda") and not self.device.startswith("cuda:"):
             raise ValueError(f"device must be cpu or cuda (cuda:N), got {self.device!r}")

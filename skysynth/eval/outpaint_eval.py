@@ -194,12 +194,13 @@ def evaluate(cfg) -> dict:
     results, bands, page_figures = {}, {}, {}
     flatness = luminance_std(truths)
     c2st = C2STConfig(folds=int(cfg.get("c2st_folds", 5)), steps=int(cfg.get("c2st_steps", 300)))
+    seam_crop, whole_size = int(cfg.get("c2st_seam_crop", 96)), cfg.get("c2st_size")
     for method in tqdm(methods, desc="realism measures", unit="method", disable=not cfg.progress):
         stacked = torch.stack(outputs[method])
         results[method] = evaluate_outputs(stacked, truths, box, features, int(cfg.seed))
         results[method]["seconds_per_image"] = seconds[method] / len(truths)
         if cfg.get("c2st", True):
-            tests = realism_tests(stacked, truths, box, c2st, int(cfg.get("c2st_seam_crop", 96)), int(cfg.seed))
+            tests = realism_tests(stacked, truths, box, c2st, seam_crop, int(cfg.seed), whole_size)
             per_pair = tests.pop("per_pair")
             page_figures[method] = {"flagged": tests.pop("flagged").float()}
             results[method].update(tests)
@@ -214,7 +215,7 @@ def evaluate(cfg) -> dict:
         **_swd_columns(first, second, floor_region, int(cfg.seed)),
     }
     if cfg.get("c2st", True):
-        floor = realism_tests(second, first, box, c2st, int(cfg.get("c2st_seam_crop", 96)), int(cfg.seed))
+        floor = realism_tests(second, first, box, c2st, seam_crop, int(cfg.seed), whole_size)
         floor.pop("per_pair"), floor.pop("flagged")
         results["real vs real (floor)"].update(floor)
     out = Path(cfg.out)

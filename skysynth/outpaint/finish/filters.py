@@ -12,7 +12,7 @@ import torch.nn.functional as F
 
 from skysynth.outpaint.canvas import Box
 
-MATRIX_SIDE = 4096  # a blur matrix of this side is 64 MiB in fp32
+MATRIX_SIDE = 2048  # a blur matrix of this side is 16 MiB in fp32; at most 16 are kept
 
 
 def circular_pad(images: torch.Tensor, pad_x: int, pad_y: int) -> torch.Tensor:
@@ -25,7 +25,7 @@ def circular_pad(images: torch.Tensor, pad_x: int, pad_y: int) -> torch.Tensor:
     return images[..., rows[:, None], cols[None, :]]
 
 
-@lru_cache(maxsize=32)
+@lru_cache(maxsize=16)
 def blur_matrix(length: int, sigma: float, radius: int, circular: bool, device, dtype) -> torch.Tensor:
     """(length, length) matrix M with M @ x = x blurred along its first axis (kornia's Gaussian
     kernel of 2 radius + 1 taps, zero beyond the ends, or the other end on a `circular` axis)."""
