@@ -506,7 +506,7 @@ def test_output_guard_redraws_flat_outputs_and_keeps_the_most_detailed(tiny_outp
 def test_a_flat_input_is_judged_once_and_skips_both_guards():
     from skysynth.common.images import to_tensor
     from skysynth.outpaint.canvas import Canvas
-    from skysynth.outpaint.guards import GuardConfig, flat_input, guarded_sampler
+    from skysynth.outpaint.guards import GuardConfig, flat_input, guarded_sampler, input_detail
     from skysynth.schedulers.masking import GuardedSampler, MaskGITSampler
 
     layout = plan((32, 32), 8, pad=(96, 0, 0, 0))
@@ -514,7 +514,7 @@ def test_a_flat_input_is_judged_once_and_skips_both_guards():
     clear = Canvas.place(torch.full((1, 3, 32, 32), 0.6), layout)
     textured = Canvas.place(to_tensor(sky_image(32, 32, seed=1)), layout)
     # The black around the placed input must not count as the input's texture.
-    assert flat_input(config, clear) and not flat_input(config, textured)
+    assert flat_input(config, input_detail(clear)) and not flat_input(config, input_detail(textured))
     sampler = MaskGITSampler()
     assert guarded_sampler(config, sampler, windows=9, flat=True) is sampler
     guarded = guarded_sampler(config, sampler, windows=9)

@@ -73,9 +73,9 @@ def input_detail(canvas: Canvas) -> float:
     return float(luminance_std(canvas.input[..., box.top : box.bottom, box.left : box.right])[0])
 
 
-def flat_input(config: GuardConfig, canvas: Canvas) -> bool:
-    """Is the input on `canvas` flat enough to be continued flat?"""
-    return input_detail(canvas) < config.flat_input_std
+def flat_input(config: GuardConfig, detail: float) -> bool:
+    """Is an input of luminance std `detail` (input_detail) flat enough to be continued flat?"""
+    return detail < config.flat_input_std
 
 
 def guarded_sampler(config: GuardConfig, sampler: MaskGITSampler, windows: int, decode=None, flat: bool = False):

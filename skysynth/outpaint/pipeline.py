@@ -28,7 +28,7 @@ from skysynth.outpaint.cloud_type import resolve_cloud_type
 from skysynth.outpaint.config import OutpaintConfig
 from skysynth.outpaint.finish import Phases, build_phases, run_stages
 from skysynth.outpaint.growth import grow_tokens, growth_plan, initial_tokens, token_preview
-from skysynth.outpaint.guards import guarded_sampler, input_detail, redraw_flat_outputs
+from skysynth.outpaint.guards import flat_input, guarded_sampler, input_detail, redraw_flat_outputs
 from skysynth.outpaint.layout import Layout, plan, plan_wrapped
 from skysynth.outpaint.tiling import decode_windows, resize_wrapped, upscale_canvas
 from skysynth.outpaint.timing import StageClock, StageProgress
@@ -182,7 +182,7 @@ class Outpainter:
             progress,
             callback or (lambda event: None),
             resolve_cloud_type(config.sampling.cloud_type, self.maskgit.config.class_names, self.classifier, pixels),
-            flat_input=detail < config.guard.flat_input_std,
+            flat_input=flat_input(config.guard, detail),
             input_detail=detail,
         )
         result = self._draw(call, samples)
