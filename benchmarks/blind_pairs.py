@@ -7,6 +7,8 @@ order (left/right), writes sheets of numbered pairs and keeps the key in `key.js
 before choosing). The viewer writes one letter per pair, L or R, for the picture that looks more
 like a real photo, in pair order, into a text file. `score` reads the key and the choices and
 prints how often each method was chosen, with a 95% Wilson interval (0.5 = no preference).
+`--run-b` takes method b from another run of the same photos (two settings of skysynth, say),
+with `--name-a`/`--name-b` to tell them apart.
 
     .venv/bin/python benchmarks/blind_pairs.py make --run work_data/reports/whole_right \
         --a skysynth --b resynthesizer --n 40 --out work_data/blind_right
@@ -38,28 +40,31 @@ def wilson(successes: int, trials: int, z: float = 1.96) -> tuple[float, float]:
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
-def photos_with(run: Path, methods: list[str]) -> list[str]:
-    """Photo numbers of `run/images` that have an output of every one of `methods`."""
-    names = {p.name for p in (run / "images").glob("*.png")}
-    numbers = sorted({n.split("_", 1)[0] for n in names})
-    return [k for k in numbers if all(f"{k}_{m}.png" in names for m in methods)]
+def photos_with(run: Path, method: str) -> set[str]:
+    """Photo numbers of `run/images` that have an output of `method`."""
+    return {p.name.split("_", 1)[0] for p in (run / "images").glob(f"*_{method}.png")}
 
 
 def make(args) -> None:
-    run, out = Path(args.run), Path(args.out)
-    numbers = photos_with(run, [args.a, args.b])
+    sides = {
+        "a": {"run": str(Path(args.run)), "method": args.a, "name": args.name_a or args.a},
+        "b": {"run": str(Path(args.run_b or args.run)), "method": args.b, "name": args.name_b or args.b},
+    }
+    if sides["a"]["name"] == sides["b"]["name"]:
+        sys.exit(f"error: both sides are called {sides['a']['name']!r}: give --name-a and --name-b")
+    numbers = sorted(photos_with(Path(sides["a"]["run"]), args.a) & photos_with(Path(sides["b"]["run"]), args.b))
     if len(numbers) < args.n:
-        sys.exit(f"error: {run}/images has {len(numbers)} photos with both {args.a} and {args.b}, asked for {args.n}")
+        sys.exit(f"error: {len(numbers)} photos have outputs of both {args.a} and {args.b}, asked for {args.n}")
     rng = random.Random(args.seed)
     chosen = rng.sample(numbers, args.n)
-    key = [
-        {"photo": k, "left": m, "right": o}
-        for k in chosen
-        for m, o in [rng.choice([(args.a, args.b), (args.b, args.a)])]
-    ]
+    key = [{"photo": k, "left": left, "right": right} for k in chosen for left, right in [rng.choice(["ab", "ba"])]]
+    out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    sample = Image.open(run / "images" / f"{chosen[0]}_{args.a}.png")
-    w, h = sample.size
+
+    def picture(photo, side):
+        return Image.open(Path(sides[side]["run"]) / "images" / f"{photo}_{sides[side]['method']}.png").convert("RGB")
+
+    w, h = picture(chosen[0], "a").size
     sheets = []
     for start in range(0, len(key), args.per_sheet):
         pairs = key[start : start + args.per_sheet]
@@ -68,13 +73,12 @@ def make(args) -> None:
         for row, pair in enumerate(pairs):
             y = row * (h + LABEL + GAP)
             draw.text((4, y + 3), f"pair {start + row + 1}: L | R", fill="white")
-            for column, side in enumerate(("left", "right")):
-                image = Image.open(run / "images" / f"{pair['photo']}_{pair[side]}.png").convert("RGB")
-                sheet.paste(image.resize((w, h)), (column * (w + GAP), y + LABEL))
+            for column, position in enumerate(("left", "right")):
+                sheet.paste(picture(pair["photo"], pair[position]).resize((w, h)), (column * (w + GAP), y + LABEL))
         path = out / f"sheet_{len(sheets) + 1:02d}.png"
         sheet.save(path)
         sheets.append(path.name)
-    (out / "key.json").write_text(json.dumps({"run": str(run), "a": args.a, "b": args.b, "pairs": key}, indent=1))
+    (out / "key.json").write_text(json.dumps({"sides": sides, "pairs": key}, indent=1))
     print(f"{len(key)} pairs on {len(sheets)} sheets in {out}; write L or R per pair, in order, then run `score`")
 
 
@@ -87,12 +91,12 @@ def score(args) -> None:
         sys.exit(f"error: {args.choices} has {len(choices)} choices (L or R), the key has {len(key['pairs'])} pairs")
     picked = [pair["left" if c == "L" else "right"] for c, pair in zip(choices, key["pairs"], strict=True)]
     n = len(picked)
-    result = {"run": key["run"], "pairs": n}
-    for method in (key["a"], key["b"]):
-        k = picked.count(method)
+    result = {"sides": key["sides"], "pairs": n}
+    for side, about in key["sides"].items():
+        k = picked.count(side)
         low, high = wilson(k, n)
-        result[method] = {"chosen": k, "rate": k / n, "ci95": [low, high]}
-        print(f"{method}: chosen in {k} of {n} pairs ({k / n:.2f}, 95% {low:.2f}-{high:.2f})")
+        result[about["name"]] = {"chosen": k, "rate": k / n, "ci95": [low, high]}
+        print(f"{about['name']}: chosen in {k} of {n} pairs ({k / n:.2f}, 95% {low:.2f}-{high:.2f})")
     (out / "score.json").write_text(json.dumps(result, indent=1))
 
 
@@ -103,6 +107,9 @@ def main() -> None:
     m.add_argument("--run", required=True, help="an eval run's folder (with images/)")
     m.add_argument("--a", default="skysynth")
     m.add_argument("--b", default="resynthesizer")
+    m.add_argument("--run-b", help="the run that holds method b (default: --run)")
+    m.add_argument("--name-a", help="what to call side a in the score (default: its method)")
+    m.add_argument("--name-b", help="what to call side b in the score (default: its method)")
     m.add_argument("--n", type=int, default=40)
     m.add_argument("--per-sheet", type=int, default=4)
     m.add_argument("--seed", type=int, default=0)
@@ -114,8 +121,9 @@ def main() -> None:
     if args.command == "make":
         if args.n < 1 or args.per_sheet < 1:
             parser.error("--n and --per-sheet must be at least 1")
-        if not (Path(args.run) / "images").is_dir():
-            parser.error(f"--run: {args.run} has no images/ folder")
+        for run in filter(None, (args.run, args.run_b)):
+            if not (Path(run) / "images").is_dir():
+                parser.error(f"{run} has no images/ folder")
         make(args)
     else:
         if not (Path(args.out) / "key.json").is_file():

@@ -466,3 +466,16 @@ def test_blind_pairs_sheets_follow_the_key_and_the_score_counts_choices(tmp_path
         str(tmp_path / "x"),
     )
     assert_one_line_error(too_many, "asked for 7")
+    same = run_module(
+        "benchmarks.blind_pairs",
+        "make",
+        "--run",
+        str(tmp_path / "run"),
+        "--a",
+        "a",
+        "--b",
+        "a",
+        "--out",
+        str(tmp_path / "y"),
+    )
+    assert_one_line_error(same, "give --name-a and --name-b")
