@@ -492,8 +492,11 @@ def test_output_guard_redraws_flat_outputs_and_keeps_the_most_detailed(tiny_outp
     assert calls == [1, 1]
     calls.clear()
     # ...but continued about as faint as it is itself, it is kept: not a collapse.
-    op._draw = lambda call, samples: calls.append(samples) or call.canvas.paste(
-        torch.full((samples, 3, *call.canvas.size), 0.5) + 0.012 * (torch.arange(call.canvas.size[1]) // 8 % 2)
+    op._draw = lambda call, samples: (
+        calls.append(samples)
+        or call.canvas.paste(
+            torch.full((samples, 3, *call.canvas.size), 0.5) + 0.012 * (torch.arange(call.canvas.size[1]) // 8 % 2)
+        )
     )
     out = np.asarray(op(faint, pad=(96, 0, 0, 0)).image).astype(float) / 255
     assert calls == [1] and 0.003 < out[:, :96].std() < 0.02
@@ -594,3 +597,60 @@ def test_transfer_detail_does_not_search_for_tiles_inside_the_input(monkeypatch)
     assert sum(searched) == 17 * 41 - 15 * 11
     assert torch.equal(out[..., :48], generated[..., :48])
     assert not torch.equal(out[..., 48:], generated[..., 48:])
+
+
+def _box_canvas(size=48, box=(16, 16, 32, 32), wrap=(False, False)):
+    from skysynth.outpaint.canvas import Box, Canvas
+    from skysynth.outpaint.layout import plan
+
+    layout = plan((box[2] - box[0], box[3] - box[1]), 4, pad=(box[0], box[1], size - box[2], size - box[3]))
+    known = Box(*box).mask(size, size)
+    canvas_input = torch.zeros(1, 3, size, size)
+    return Canvas(layout, canvas_input, known, Box(*box), Box(0, 0, size, size), wrap, 4)
+
+
+def test_seam_join_meets_the_input_without_a_step_and_keeps_the_generated_gradients():
+    from skysynth.outpaint.finish.seam_join import seam_join
+
+    canvas = _box_canvas(size=128, box=(48, 48, 80, 80))
+    ys, xs = torch.meshgrid(torch.arange(128.0), torch.arange(128.0), indexing="ij")
+    generated = (0.2 + 0.002 * xs + 0.05 * torch.sin(ys / 2)).expand(1, 3, 128, 128).clone()
+    inside = canvas.known.expand(1, 3, 128, 128)
+    canvas.input[inside] = 0.7
+    out = seam_join(generated, canvas, decay=8.0)
+    assert torch.equal(out[inside], canvas.input[inside])  # the input's pixels are its own
+    before, after = generated[..., 52:76, 47], out[..., 52:76, 47]  # just left of the box
+    # What is left of the step is about 1/decay of it (the correction has to fall off).
+    assert (0.7 - after).abs().max() < 0.2 * (0.7 - before).abs().min()
+    # Six decays away the picture is as generated. One decay away the level has moved towards the
+    # input's, but the generated ripple along the border (fine detail) is kept.
+    assert (out[..., :, 0] - generated[..., :, 0]).abs().max() < 5e-3
+    assert (out[..., 52:76, 40] - generated[..., 52:76, 40]).mean() > 0.1
+    along = lambda image: image[..., 52:76, 40].diff(dim=-1)  # noqa: E731
+    assert torch.allclose(along(out), along(generated), atol=0.01)
+
+
+def test_seam_join_decays_with_distance_and_wraps_round_a_circular_axis():
+    from skysynth.outpaint.finish.seam_join import join_correction
+
+    canvas = _box_canvas(box=(0, 16, 12, 32), wrap=(False, True))
+    canvas.input[..., 16:32, 0:12] = 1.0
+    generated = torch.zeros(1, 3, 48, 48)
+    short = join_correction(generated, canvas.input, canvas.known, 2.0, canvas.wrap)
+    long = join_correction(generated, canvas.input, canvas.known, 8.0, canvas.wrap)
+    assert torch.all(short[canvas.known.expand_as(short)] == 0)
+    row = 24
+    assert long[0, 0, row, 20] > short[0, 0, row, 20] > 0  # a longer decay reaches further
+    assert short[0, 0, row, 12] > 4 * short[0, 0, row, 18]
+    # The box touches the left edge: on a circular x axis the right edge meets it too.
+    assert long[0, 0, row, 47] > 0.5 and abs(long[0, 0, row, 47] - long[0, 0, row, 12]) < 0.05
+    flat = join_correction(generated, canvas.input, canvas.known, 8.0, (False, False))
+    assert flat[0, 0, row, 47] < 0.05
+
+
+def test_seam_join_settings_are_checked():
+    from skysynth.outpaint.config import OutpaintConfig, with_overrides
+
+    for bad in ("finish.seam_join.decay_tokens=0", "finish.seam_join.tolerance=1.5"):
+        with pytest.raises(ValueError, match="seam_join"):
+            with_overrides(OutpaintConfig(), [bad])

@@ -98,8 +98,8 @@ class OutpaintConfig:
 
 PRESETS: dict[str, dict[str, Any]] = {
     "default": {},
-    # The generator's own colours and detail, as decoded and upscaled (the border fade stays: it
-    # only joins the input's edge).
+    # The generator's own colours and detail, as decoded and upscaled (the border fade and the
+    # seam join stay: they only join the input's edge).
     "raw": {
         "finish.colour.enabled": False,
         "finish.trend.enabled": False,

@@ -5,7 +5,7 @@ callable `stage(image, canvas, generator) -> image` on (B, 3, H, W) work canvase
 declared here, once, per phase of the pipeline:
 
 - after decoding (at the upscaler's input): colour, trend, border_fade;
-- after upscaling (before the input is pasted back): detail_copy, bands.
+- after upscaling (before the input is pasted back): detail_copy, bands, seam_join.
 
 Why each stage is kept: the finishing-stage ablation in benchmarks/RESULTS.md.
 
@@ -24,6 +24,7 @@ from skysynth.outpaint.finish.bands import BandsConfig, MatchBands
 from skysynth.outpaint.finish.border_fade import BorderFade, BorderFadeConfig
 from skysynth.outpaint.finish.colour import ColourConfig, ColourTransfer
 from skysynth.outpaint.finish.detail_copy import DetailCopy, DetailCopyConfig
+from skysynth.outpaint.finish.seam_join import SeamJoin, SeamJoinConfig
 from skysynth.outpaint.finish.trend import ContinueTrend, TrendConfig
 
 
@@ -40,6 +41,7 @@ class FinishConfig:
     border_fade: BorderFadeConfig = field(default_factory=BorderFadeConfig)
     detail_copy: DetailCopyConfig = field(default_factory=DetailCopyConfig)
     bands: BandsConfig = field(default_factory=BandsConfig)
+    seam_join: SeamJoinConfig = field(default_factory=SeamJoinConfig)
 
 
 @dataclass(frozen=True)
@@ -57,7 +59,7 @@ def build_phases(config: FinishConfig) -> Phases:
 
     return Phases(
         after_decode=enabled(ColourTransfer(c.colour), ContinueTrend(c.trend), BorderFade(c.border_fade)),
-        after_upscale=enabled(DetailCopy(c.detail_copy), MatchBands(c.bands)),
+        after_upscale=enabled(DetailCopy(c.detail_copy), MatchBands(c.bands), SeamJoin(c.seam_join)),
     )
 
 
