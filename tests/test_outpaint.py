@@ -654,3 +654,16 @@ def test_seam_join_settings_are_checked():
     for bad in ("finish.seam_join.decay_tokens=0", "finish.seam_join.tolerance=1.5"):
         with pytest.raises(ValueError, match="seam_join"):
             with_overrides(OutpaintConfig(), [bad])
+
+
+def test_seam_join_leaves_a_picture_that_already_continues_the_input_alone():
+    from skysynth.outpaint.finish.seam_join import join_correction
+
+    canvas = _box_canvas(size=64, box=(24, 24, 40, 40))
+    ys, xs = torch.meshgrid(torch.arange(64.0), torch.arange(64.0), indexing="ij")
+    ramp = (0.2 + 0.01 * xs + 0.004 * ys).expand(1, 3, 64, 64)
+    canvas.input[...] = ramp * canvas.known
+    correction = join_correction(ramp.clone(), canvas.input, canvas.known, 8.0)
+    assert correction.abs().max() < 1e-4  # the steps across the border are the ramp's own
+    shifted = join_correction(ramp - 0.1, canvas.input, canvas.known, 8.0)
+    assert shifted[..., 32, 23].mean() > 0.08  # a picture 0.1 too dark is lifted at the border

@@ -5,8 +5,7 @@ input's own edge pixels (the decoder's copy of the input is not the input, the u
 detail copy add their own detail), and pasting the input back turns that difference into a thin
 outline of the input's box. Here a correction field `c` is added to the generated sky, outside
 the input: at each pair of neighbours across the border it makes the step from the input's edge
-pixel to the sky what the two sides' own steps say it should be (`across="continued"`: their
-mean; `"flat"`: none), and elsewhere it solves the screened Poisson equation
+pixel to the sky the mean of the two sides' own steps there, and elsewhere it solves the screened Poisson equation
 (laplacian(c) = c / decay^2). So the generated sky keeps its own gradients (its texture), fine
 differences along the border die out within a few pixels and coarse ones over about `decay`
 pixels. Conjugate gradients, started from the same problem at half the resolution, in a window
@@ -54,25 +53,24 @@ def shifted(field: torch.Tensor, dy: int, dx: int, wrap: tuple[bool, bool]) -> t
 
 
 def border_targets(
-    generated: torch.Tensor, canvas_input: torch.Tensor, known: torch.Tensor, wrap: tuple[bool, bool], across: str
+    generated: torch.Tensor, canvas_input: torch.Tensor, known: torch.Tensor, wrap: tuple[bool, bool]
 ) -> torch.Tensor:
     """Sum, over each outside pixel p's neighbours n on the input, of the correction that p needs,
-    (N, C, H, W): input[n] + step - generated[p], where `step` is what the picture should change by
-    from n to p: 0 (`across="flat"`) or the mean of the input's last step towards the border and
-    the generated sky's first step away from it (`"continued"`), each where it exists."""
+    (N, C, H, W): input[n] + step - generated[p], where `step`, what the picture should change by
+    from n to p, is the mean of the input's last step towards the border and the generated sky's
+    first step away from it, each where it exists (a flat join would make the border smoother
+    than a photo's)."""
     unknown = 1 - known
     inside = canvas_input * known
     total = torch.zeros_like(generated)
     for dy, dx in ((0, -1), (0, 1), (-1, 0), (1, 0)):  # n = p + (dy, dx)
         pairs = unknown * shifted(known, dy, dx, wrap)
-        target = shifted(inside, dy, dx, wrap) - generated
-        if across == "continued":
-            inner_ok = shifted(known, 2 * dy, 2 * dx, wrap)
-            outer_ok = shifted(unknown, -dy, -dx, wrap) * shifted(torch.ones_like(known), -dy, -dx, wrap)
-            inner_step = (shifted(inside, dy, dx, wrap) - shifted(inside, 2 * dy, 2 * dx, wrap)) * inner_ok
-            outer_step = (shifted(generated, -dy, -dx, wrap) - generated) * outer_ok
-            target = target + (inner_step + outer_step) / (inner_ok + outer_ok).clamp_min(1)
-        total = total + pairs * target
+        inner_ok = shifted(known, 2 * dy, 2 * dx, wrap)
+        outer_ok = shifted(unknown, -dy, -dx, wrap) * shifted(torch.ones_like(known), -dy, -dx, wrap)
+        inner_step = (shifted(inside, dy, dx, wrap) - shifted(inside, 2 * dy, 2 * dx, wrap)) * inner_ok
+        outer_step = (shifted(generated, -dy, -dx, wrap) - generated) * outer_ok
+        step = (inner_step + outer_step) / (inner_ok + outer_ok).clamp_min(1)
+        total = total + pairs * (shifted(inside, dy, dx, wrap) + step - generated)
     return total
 
 
@@ -84,7 +82,6 @@ def join_correction(
     wrap: tuple[bool, bool] = (False, False),
     tolerance: float = 1e-3,
     max_iterations: int = 1000,
-    across: str = "continued",
     start: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """The screened-Poisson correction field c, (N, C, H, W), zero on the input.
@@ -101,7 +98,7 @@ def join_correction(
     known = known_mask.to(generated.dtype)
     unknown = 1 - known
     screen = 1.0 / decay**2
-    b = border_targets(generated, canvas_input, known, wrap, across).reshape(n * channels, 1, height, width)
+    b = border_targets(generated, canvas_input, known, wrap).reshape(n * channels, 1, height, width)
 
     def apply(x):  # x is zero on the input: sum over neighbours of (x - x[n]), + screen, outside only
         return (neighbour_differences(x, wrap) + screen * x) * unknown
@@ -132,7 +129,6 @@ def cascaded_correction(
     decay: float,
     wrap: tuple[bool, bool] = (False, False),
     tolerance: float = 1e-3,
-    across: str = "continued",
     smallest: int = 24,
 ) -> torch.Tensor:
     """`join_correction`, started from the same problem solved at half the resolution (and so on
@@ -147,10 +143,10 @@ def cascaded_correction(
         half_known = F.avg_pool2d(known, 2)
         half_input = F.avg_pool2d(even(canvas_input) * known, 2) / half_known.clamp_min(1e-6)
         coarse = cascaded_correction(
-            F.avg_pool2d(even(generated), 2), half_input, half_known > 0.5, decay / 2, wrap, tolerance, across, smallest
+            F.avg_pool2d(even(generated), 2), half_input, half_known > 0.5, decay / 2, wrap, tolerance, smallest
         )
         start = F.interpolate(coarse, scale_factor=2, mode="bilinear", align_corners=False)[..., :height, :width]
-    return join_correction(generated, canvas_input, known_mask, decay, wrap, tolerance, across=across, start=start)
+    return join_correction(generated, canvas_input, known_mask, decay, wrap, tolerance, start=start)
 
 
 def join_window(canvas: Canvas, reach: int) -> tuple[slice, slice]:
@@ -163,9 +159,7 @@ def join_window(canvas: Canvas, reach: int) -> tuple[slice, slice]:
     return rows, columns
 
 
-def seam_join(
-    generated: torch.Tensor, canvas: Canvas, decay: float, tolerance: float = 1e-3, across: str = "continued"
-) -> torch.Tensor:
+def seam_join(generated: torch.Tensor, canvas: Canvas, decay: float, tolerance: float = 1e-3) -> torch.Tensor:
     """`generated` (B, 3, H, W) joined to `canvas.input` without a step: the screened-Poisson
     correction (`join_correction`, `decay` pixels) added outside the input, the input's pixels
     put in place. Only a window of 6 * decay pixels around the input is solved."""
@@ -173,7 +167,7 @@ def seam_join(
     known = canvas.known[..., rows, columns]
     part = generated[..., rows, columns]
     canvas_input = canvas.input[..., rows, columns].float()
-    correction = cascaded_correction(part.float(), canvas_input, known, decay, canvas.wrap, tolerance, across)
+    correction = cascaded_correction(part.float(), canvas_input, known, decay, canvas.wrap, tolerance)
     correction = correction.to(generated.dtype)
     out = generated.clone()
     out[..., rows, columns] = (part + correction).clamp(0, 1)
@@ -185,15 +179,12 @@ class SeamJoinConfig:
     enabled: bool = True
     decay_tokens: float = 2.0  # how far a coarse difference at the border reaches into the sky
     tolerance: float = 1e-3  # conjugate gradients stop at this relative residual
-    across: str = "continued"  # the step from the input's edge to the sky: continued | flat (none)
 
     def __post_init__(self):
         if not self.decay_tokens > 0:
             raise ValueError(f"finish.seam_join.decay_tokens must be positive, got {self.decay_tokens}")
         if not 0 < self.tolerance < 1:
             raise ValueError(f"finish.seam_join.tolerance must be between 0 and 1, got {self.tolerance}")
-        if self.across not in ("continued", "flat"):
-            raise ValueError(f"finish.seam_join.across must be continued or flat, got {self.across!r}")
 
 
 class SeamJoin:
@@ -204,4 +195,4 @@ class SeamJoin:
 
     def __call__(self, image: torch.Tensor, canvas: Canvas, generator: torch.Generator | None) -> torch.Tensor:
         c = self.config
-        return seam_join(image, canvas, canvas.pixels(c.decay_tokens), c.tolerance, c.across)
+        return seam_join(image, canvas, canvas.pixels(c.decay_tokens), c.tolerance)
