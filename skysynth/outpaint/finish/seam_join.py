@@ -26,13 +26,9 @@ def neighbour_differences(field: torch.Tensor, wrap: tuple[bool, bool]) -> torch
     """sum over the 4 neighbours n of (field - field[n]), (N, 1, H, W) -> (N, 1, H, W).
 
     A neighbour beyond a non-circular edge counts as the pixel itself (no flux through the edge)."""
-    if wrap[0] or wrap[1]:
-        y = F.pad(field, (0, 0, 1, 1), mode="circular" if wrap[0] else "replicate")
-        x = F.pad(field, (1, 1, 0, 0), mode="circular" if wrap[1] else "replicate")
-        return 4 * field - y[..., :-2, :] - y[..., 2:, :] - x[..., :, :-2] - x[..., :, 2:]
-    padded = F.pad(field, (1, 1, 1, 1), mode="replicate")
-    centre = padded[..., 1:-1, :]
-    return 4 * field - padded[..., :-2, 1:-1] - padded[..., 2:, 1:-1] - centre[..., :-2] - centre[..., 2:]
+    y = F.pad(field, (0, 0, 1, 1), mode="circular" if wrap[0] else "replicate")
+    x = F.pad(field, (1, 1, 0, 0), mode="circular" if wrap[1] else "replicate")
+    return 4 * field - y[..., :-2, :] - y[..., 2:, :] - x[..., :, :-2] - x[..., :, 2:]
 
 
 def shifted(field: torch.Tensor, dy: int, dx: int, wrap: tuple[bool, bool]) -> torch.Tensor:
@@ -66,7 +62,7 @@ def border_targets(
     for dy, dx in ((0, -1), (0, 1), (-1, 0), (1, 0)):  # n = p + (dy, dx)
         pairs = unknown * shifted(known, dy, dx, wrap)
         inner_ok = shifted(known, 2 * dy, 2 * dx, wrap)
-        outer_ok = shifted(unknown, -dy, -dx, wrap) * shifted(torch.ones_like(known), -dy, -dx, wrap)
+        outer_ok = shifted(unknown, -dy, -dx, wrap)  # zero beyond a non-circular edge
         inner_step = (shifted(inside, dy, dx, wrap) - shifted(inside, 2 * dy, 2 * dx, wrap)) * inner_ok
         outer_step = (shifted(generated, -dy, -dx, wrap) - generated) * outer_ok
         step = (inner_step + outer_step) / (inner_ok + outer_ok).clamp_min(1)
@@ -91,7 +87,8 @@ def join_correction(
     edge pixels (`canvas_input`, (1, C, H, W)) without a step; c is screened with `decay` pixels
     (> 0): `sum_n (c - c[n]) + c / decay^2 = 0` away from the border. Conjugate gradients, every
     channel at once, from `start` (N, C, H, W) or zero, until each channel's residual is below
-    `tolerance` times its right-hand side (or `max_iterations`)."""
+    `tolerance` times its residual at the start (the right-hand side when starting from zero), or
+    `max_iterations`."""
     if decay <= 0:
         raise ValueError(f"decay must be positive, got {decay}")
     n, channels, height, width = generated.shape
@@ -178,7 +175,7 @@ def seam_join(generated: torch.Tensor, canvas: Canvas, decay: float, tolerance: 
 class SeamJoinConfig:
     enabled: bool = True
     decay_tokens: float = 2.0  # how far a coarse difference at the border reaches into the sky
-    tolerance: float = 1e-3  # conjugate gradients stop at this relative residual
+    tolerance: float = 1e-3  # conjugate gradients stop at this residual, relative to their start's
 
     def __post_init__(self):
         if not self.decay_tokens > 0:
