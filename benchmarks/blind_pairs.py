@@ -19,25 +19,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import random
 import sys
 from pathlib import Path
 
 from PIL import Image, ImageDraw
 
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from skysynth.eval.c2st import wilson_interval  # noqa: E402
+
 GAP = 8  # pixels between the two pictures of a pair and between pairs
 LABEL = 18  # height of the pair's number above it
-
-
-def wilson(successes: int, trials: int, z: float = 1.96) -> tuple[float, float]:
-    """95% Wilson score interval of a proportion."""
-    if trials == 0:
-        return 0.0, 1.0
-    p = successes / trials
-    centre = (p + z * z / (2 * trials)) / (1 + z * z / trials)
-    half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / (1 + z * z / trials)
-    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def photos_with(run: Path, method: str) -> set[str]:
@@ -94,7 +88,7 @@ def score(args) -> None:
     result = {"sides": key["sides"], "pairs": n}
     for side, about in key["sides"].items():
         k = picked.count(side)
-        low, high = wilson(k, n)
+        low, high = wilson_interval(k, n)
         result[about["name"]] = {"chosen": k, "rate": k / n, "ci95": [low, high]}
         print(f"{about['name']}: chosen in {k} of {n} pairs ({k / n:.2f}, 95% {low:.2f}-{high:.2f})")
     (out / "score.json").write_text(json.dumps(result, indent=1))

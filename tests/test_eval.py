@@ -413,23 +413,15 @@ def test_blind_pairs_sheets_follow_the_key_and_the_score_counts_choices(tmp_path
     for k in range(6):  # method a is black, method b white: the sheet shows which side is which
         for method, value in (("truth", 128), ("a", 0), ("b", 255)):
             Image.fromarray(np.full((32, 32, 3), value, np.uint8)).save(images / f"{k:04d}_{method}.png")
+
+    def blind(*args):
+        return run_module("benchmarks.blind_pairs", *args)
+
+    def make(out, b="b", *args):
+        return blind("make", "--run", str(tmp_path / "run"), "--a", "a", "--b", b, "--out", str(out), *args)
+
     out = tmp_path / "blind"
-    made = run_module(
-        "benchmarks.blind_pairs",
-        "make",
-        "--run",
-        str(tmp_path / "run"),
-        "--a",
-        "a",
-        "--b",
-        "b",
-        "--n",
-        "6",
-        "--per-sheet",
-        "4",
-        "--out",
-        str(out),
-    )
+    made = make(out, "b", "--n", "6", "--per-sheet", "4")
     assert made.returncode == 0, made.stderr
     sheets = sorted(out.glob("sheet_*.png"))
     assert len(sheets) == 2
@@ -440,42 +432,13 @@ def test_blind_pairs_sheets_follow_the_key_and_the_score_counts_choices(tmp_path
             row = pixels[top + 18 + 16]
             choices.append("L" if row[16] > row[32 + 8 + 16] else "R")
     (tmp_path / "choices.txt").write_text(" ".join(choices))
-    scored = run_module(
-        "benchmarks.blind_pairs", "score", "--out", str(out), "--choices", str(tmp_path / "choices.txt")
-    )
+    scored = blind("score", "--out", str(out), "--choices", str(tmp_path / "choices.txt"))
     assert scored.returncode == 0, scored.stderr
     result = json.loads((out / "score.json").read_text())
     assert result["b"]["chosen"] == 6 and result["a"]["chosen"] == 0
     assert result["b"]["ci95"][0] > 0.5 > result["a"]["ci95"][1]
-    assert sorted(choices).count("L") not in (0, 6)  # the sides were shuffled
+    assert choices.count("L") not in (0, 6)  # the sides were shuffled
     (tmp_path / "short.txt").write_text("LLR")
-    short = run_module("benchmarks.blind_pairs", "score", "--out", str(out), "--choices", str(tmp_path / "short.txt"))
-    assert_one_line_error(short, "has 3 choices")
-    too_many = run_module(
-        "benchmarks.blind_pairs",
-        "make",
-        "--run",
-        str(tmp_path / "run"),
-        "--a",
-        "a",
-        "--b",
-        "b",
-        "--n",
-        "7",
-        "--out",
-        str(tmp_path / "x"),
-    )
-    assert_one_line_error(too_many, "asked for 7")
-    same = run_module(
-        "benchmarks.blind_pairs",
-        "make",
-        "--run",
-        str(tmp_path / "run"),
-        "--a",
-        "a",
-        "--b",
-        "a",
-        "--out",
-        str(tmp_path / "y"),
-    )
-    assert_one_line_error(same, "give --name-a and --name-b")
+    assert_one_line_error(blind("score", "--out", str(out), "--choices", str(tmp_path / "short.txt")), "has 3 choices")
+    assert_one_line_error(make(tmp_path / "x", "b", "--n", "7"), "asked for 7")
+    assert_one_line_error(make(tmp_path / "y", "a"), "give --name-a and --name-b")
