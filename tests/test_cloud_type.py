@@ -45,10 +45,13 @@ def test_named_types_grow_different_skies_and_auto_uses_the_classifier(condition
     none, none_pixels = draw(conditional, cloud_type="none")
     cumulus, cumulus_pixels = draw(conditional, cloud_type="cumulus")
     auto, auto_pixels = draw(conditional)  # the default is auto
+    raw_auto, raw_auto_pixels = draw(conditional, config=tiny_config("raw"))
     cirrus, cirrus_pixels = draw(conditional, cloud_type="cirrus")
     assert (none.cloud_type, cumulus.cloud_type, auto.cloud_type) == (None, "cumulus", "cirrus")
     assert np.count_nonzero(none_pixels != cumulus_pixels) > 100
-    assert np.array_equal(auto_pixels, cirrus_pixels)
+    # A named type is grown without the stages that match the input (the raw preset's); auto keeps them.
+    assert np.array_equal(raw_auto_pixels, cirrus_pixels)
+    assert np.count_nonzero(auto_pixels != cirrus_pixels) > 0
     # The input's own pixels are kept whatever grows around them.
     assert np.array_equal(cumulus_pixels[8:40, 16:48], np.asarray(sky_image(32, 32, seed=3)))
 
@@ -75,5 +78,118 @@ def test_unknown_names_are_refused_with_the_valid_ones():
         with_overrides(tiny_config(), ["sampling.cloud_type=stormy"])
     maskgit = tiny_maskgit(class_names=("cumulus", "cirrus"))
     op = Outpainter(tiny_vqvae(), maskgit, None, tiny_config(), FixedClassifier("clearsky")).to("cpu")
-    with pytest.raises(CloudTypeError, match="grows cumulus, cirrus; not 'clearsky'"):
+    with pytest.raises(CloudTypeError, match="grow cumulus, cirrus; not 'clearsky'"):
         draw(op)
+
+
+def tiny_token_classifier(names=CLOUD_TYPES, codes: int = 16, seed: int = 0):
+    from skysynth.models.token_classifier import TokenClassifierConfig, TokenCloudClassifier
+
+    torch.manual_seed(seed)
+    return TokenCloudClassifier(TokenClassifierConfig(codes, tuple(names), embed_dim=8, channels=(8, 8))).eval()
+
+
+def test_token_classifier_guidance_tilts_only_masked_draws_towards_the_type():
+    from skysynth.schedulers.guidance import GuidedNet, TokenClassifierGuidance
+
+    maskgit, classifier = tiny_maskgit(), tiny_token_classifier()
+    net = GuidedNet(maskgit, None)
+    tokens = torch.randint(0, 16, (3, 8, 8), generator=torch.Generator().manual_seed(1))
+    unknown = torch.zeros(3, 8, 8, dtype=torch.bool)
+    unknown[:, :, 4:] = True
+    tokens[unknown] = maskgit.config.mask_token_id
+    plain = net(tokens)
+    label = CLOUD_TYPES.index("cirrus")
+    assert torch.equal(TokenClassifierGuidance(net, classifier, label, 0.0)(tokens), plain)
+    guided = TokenClassifierGuidance(net, classifier, label, 2.0)(tokens)
+    assert torch.equal(guided[~unknown], plain[~unknown])
+    assert not torch.allclose(guided[unknown], plain[unknown])
+
+    def type_score(logits):  # the classifier's log p(cirrus) for the window with these draws
+        known = torch.nn.functional.one_hot(tokens.clamp(max=15), 16).float()
+        window = torch.where(unknown[..., None], logits.softmax(-1), known)
+        return classifier(window).log_softmax(-1)[:, label]
+
+    assert (type_score(guided) > type_score(plain)).all()
+    # A region-pooling classifier names the masked part: pooled over everything it is the plain one.
+    window = torch.rand(3, 8, 8, 16).softmax(-1)
+    assert torch.allclose(classifier(window, torch.ones(3, 8, 8, dtype=torch.bool)), classifier(window), atol=1e-6)
+    classifier.config.region_pooling = True
+    try:
+        assert not torch.allclose(TokenClassifierGuidance(net, classifier, label, 2.0)(tokens), guided)
+    finally:
+        classifier.config.region_pooling = False
+    with pytest.raises(ValueError, match="at least 0"):
+        TokenClassifierGuidance(net, classifier, label, -1.0)
+    with pytest.raises(ValueError, match="reads 32 codes, the MaskGIT draws 16"):
+        TokenClassifierGuidance(net, tiny_token_classifier(codes=32), label, 1.0)
+
+
+@pytest.fixture(scope="module")
+def steered():
+    """An unconditional MaskGIT that grows types through a token classifier."""
+    classifier = tiny_token_classifier()
+    with torch.no_grad():  # strong type directions, so that guidance visibly moves the draws
+        classifier.head.weight.normal_(0, 3.0, generator=torch.Generator().manual_seed(2))
+    return Outpainter(
+        tiny_vqvae(), tiny_maskgit(), tiny_upscaler(), tiny_config(), FixedClassifier("cirrus"), classifier
+    ).to("cpu")
+
+
+def test_an_unconditional_model_grows_types_through_the_token_classifier(steered):
+    assert steered.cloud_types == CLOUD_TYPES
+    raw = tiny_config("raw")
+    none, none_pixels = draw(steered, cloud_type="none", config=raw)
+    off, off_pixels = draw(steered, cloud_type="cumulus", type_guidance=0.0)
+    cumulus, cumulus_pixels = draw(steered, cloud_type="cumulus", type_guidance=20.0)
+    auto, auto_pixels = draw(steered, type_guidance=20.0, config=raw)
+    cirrus, cirrus_pixels = draw(steered, cloud_type="cirrus", type_guidance=20.0)
+    assert (none.cloud_type, cumulus.cloud_type, auto.cloud_type) == (None, "cumulus", "cirrus")
+    assert np.array_equal(off_pixels, none_pixels)  # no guidance: the unconditional draw
+    assert np.count_nonzero(cumulus_pixels != none_pixels) > 100
+    # auto names the input's type but is not steered: the MaskGIT continues the input by itself.
+    assert np.array_equal(auto_pixels, none_pixels) and np.count_nonzero(cirrus_pixels != none_pixels) > 100
+    assert np.array_equal(cumulus_pixels[8:40, 16:48], np.asarray(sky_image(32, 32, seed=3)))
+    with pytest.raises(ConfigError, match="type_guidance must be at least 0"):
+        with_overrides(tiny_config(), ["sampling.type_guidance=-2"])
+
+
+def test_a_token_classifier_for_another_codebook_is_refused():
+    with pytest.raises(ValueError, match="token classifier and the MaskGIT disagree"):
+        Outpainter(tiny_vqvae(), tiny_maskgit(), None, tiny_config(), None, tiny_token_classifier(codes=32))
+    two_types = tiny_token_classifier(("cumulus", "cirrus"))
+    op = Outpainter(tiny_vqvae(), tiny_maskgit(), None, tiny_config(), None, two_types).to("cpu")
+    with pytest.raises(CloudTypeError, match="grow cumulus, cirrus; not 'clearsky'"):
+        draw(op, cloud_type="clearsky")
+
+
+def test_train_token_classifier_on_a_tiny_folder(tmp_path):
+    from omegaconf import OmegaConf
+
+    from skysynth.eval.train_token_classifier import train
+    from skysynth.models.token_classifier import TokenCloudClassifier
+
+    tiny_vqvae().save_pretrained(tmp_path / "set" / "tokenizer")
+    tiny_maskgit().save_pretrained(tmp_path / "set" / "maskgit")
+    for folder, seed in (("1_cumulus", 0), ("4_clearsky", 50)):
+        (tmp_path / "photos" / folder).mkdir(parents=True)
+        for i in range(6):
+            sky_image(32, 32, seed=seed + i).save(tmp_path / "photos" / folder / f"{i}.jpg")
+    cfg = OmegaConf.load("conf/eval/token_classifier.yaml")
+    cfg.update(
+        data=str(tmp_path / "photos"), out=str(tmp_path / "out"), weights=str(tmp_path / "set"), image_size=32,
+        steps=4, eval_every=2, batch=4, val_fraction=0.5, progress=False, embed_dim=8, channels=[8, 8],
+    )  # fmt: skip
+    metrics = train(cfg)
+    assert [step for step, _ in metrics["history"]] == [2, 4] and 0 <= metrics["val_window_accuracy"] <= 1
+    assert metrics["val_images"] + metrics["train_images"] == 12
+    model = TokenCloudClassifier.from_pretrained(tmp_path / "out")
+    assert model.config.class_names == ("cumulus", "clearsky") and model.config.codebook_size == 16
+    assert model.classify_tokens(torch.zeros(2, 8, 8, dtype=torch.long)).shape == (2, 2)
+
+
+def test_train_token_classifier_refuses_a_missing_folder(tmp_path):
+    from tests.helpers import assert_one_line_error, run_module
+
+    result = run_module("skysynth.eval.train_token_classifier", f"data={tmp_path}/none", f"out={tmp_path}/c")
+    assert_one_line_error(result, "data folder not found")

@@ -71,9 +71,11 @@ def evaluate(cfg) -> dict:
     left, top, right, bottom = box
     pad = (left, top, size - right, size - bottom)
     op = Outpainter.from_pretrained(cfg.get("weights"), config=to_config(cfg), device=cfg.device)
-    requested = list(op.maskgit.config.class_names)
+    requested = list(op.cloud_types)
     if not requested:
-        raise ValueError("task=cloud_type needs a class-conditional MaskGIT: pass weights=DIR with one")
+        raise ValueError(
+            "task=cloud_type needs weights that grow cloud types (a class-conditional MaskGIT or a token classifier)"
+        )
     # GCD photos are 224 px: `size` 224 takes them whole; `downscale=` for other sources.
     photos, labels = validation_split(cfg.data, size, cfg.get("downscale") or 224 / size, cfg.val_fraction, seed)
     rng = np.random.default_rng(seed)

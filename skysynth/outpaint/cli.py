@@ -163,7 +163,7 @@ def run(input_path, output_path, job: JobOptions | None = None, config: Outpaint
     except FileNotFoundError as error:
         raise UserError(f"missing weights: {error}") from None
     try:
-        check_cloud_type(outpainter.config.sampling.cloud_type, outpainter.maskgit.config.class_names)
+        check_cloud_type(outpainter.config.sampling.cloud_type, outpainter.cloud_types)
     except CloudTypeError as error:
         raise UserError(str(error)) from None
     written, failed = [], []

@@ -9,34 +9,34 @@ from skysynth.models.classifier import CloudClassifier
 
 
 class CloudTypeError(ValueError):
-    """A cloud type that the loaded MaskGIT cannot grow (one line)."""
+    """A cloud type that the loaded weights cannot grow (one line)."""
 
 
 def check_cloud_type(cloud_type: str, class_names: tuple) -> None:
-    """Refuse, before any work, a named type that a MaskGIT with `class_names` cannot grow."""
+    """Refuse, before any work, a named type that weights growing `class_names` cannot grow."""
     if cloud_type in ("auto", "none"):
         return
     if not class_names:
         raise CloudTypeError(
-            f"cloud_type={cloud_type} needs a class-conditional MaskGIT; the loaded one is unconditional"
-            " (use auto or none)"
+            f"cloud_type={cloud_type} needs a class-conditional MaskGIT or a token classifier; the loaded"
+            " weights have neither (use auto or none)"
         )
     if cloud_type not in class_names:
-        raise CloudTypeError(f"this MaskGIT grows {', '.join(class_names)}; not {cloud_type!r}")
+        raise CloudTypeError(f"these weights grow {', '.join(class_names)}; not {cloud_type!r}")
 
 
 @torch.no_grad()
 def resolve_cloud_type(
     cloud_type: str, class_names: tuple, classifier: CloudClassifier | None, image: torch.Tensor
-) -> tuple[str | None, int | None]:
-    """(the cloud type grown, its class index in the MaskGIT) for `cloud_type` (a name, "auto" or
-    "none"); (None, None) = unconditional. `image` (1, 3, H, W) in [0, 1] is the input, which
-    "auto" classifies; an unconditional MaskGIT, or one without a classifier, grows "auto" as
-    "none" and refuses a named type."""
+) -> str | None:
+    """The cloud type grown for `cloud_type` (a name, "auto" or "none"), one of `class_names`
+    (what the weights can grow); None = unconditional. `image` (1, 3, H, W) in [0, 1] is the
+    input, which "auto" classifies; weights that grow no type, or come without a classifier, grow
+    "auto" as "none" and refuse a named type."""
     if cloud_type == "none" or (cloud_type == "auto" and (not class_names or classifier is None)):
-        return None, None
+        return None
     if cloud_type == "auto":
         scores = classifier(image.to(next(classifier.parameters()).device).float())[0]
         cloud_type = cloud_type_of(classifier.config.class_names[int(scores.argmax())])
     check_cloud_type(cloud_type, class_names)
-    return cloud_type, class_names.index(cloud_type)
+    return cloud_type

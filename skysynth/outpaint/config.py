@@ -22,7 +22,7 @@ from omegaconf import OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
 from skysynth.common.cloud_types import CLOUD_TYPES
-from skysynth.outpaint.finish import FinishConfig
+from skysynth.outpaint.finish import MATCHES_INPUT, FinishConfig
 from skysynth.outpaint.guards import GuardConfig
 
 ORDERS = ("confidence", "halton")
@@ -40,6 +40,10 @@ class SamplingConfig:
     # input's own type by the bundled classifier, "none" = unconditional.
     cloud_type: str = "auto"
     guidance_scale: float = 1.0  # classifier-free guidance towards cloud_type (1 = the conditional model alone)
+    # Classifier guidance towards a named cloud_type by the token classifier (the weights'
+    # token_classifier/): draws tilted by p(type | window)^type_guidance; 0 = off. "auto" is not
+    # steered: the MaskGIT continues the input's own sky by itself.
+    type_guidance: float = 300.0
     # Windows that do not overlap are drawn together, this many per network pass at most (1 =
     # one by one); the tokens are the same either way, only the speed and the memory differ.
     batch_windows: int = 16
@@ -60,6 +64,7 @@ class SamplingConfig:
         if self.cloud_type not in CLOUD_CHOICES:
             raise ValueError(f"sampling.cloud_type must be one of {', '.join(CLOUD_CHOICES)}, got {self.cloud_type!r}")
         _at_least("sampling.guidance_scale", self.guidance_scale, 0.0)
+        _at_least("sampling.type_guidance", self.type_guidance, 0.0)
 
 
 @dataclass
@@ -100,12 +105,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "default": {},
     # The generator's own colours and detail, as decoded and upscaled (the border fade and the
     # seam join stay: they only join the input's edge).
-    "raw": {
-        "finish.colour.enabled": False,
-        "finish.trend.enabled": False,
-        "finish.detail_copy.enabled": False,
-        "finish.bands.enabled": False,
-    },
+    "raw": {f"finish.{name}.enabled": False for name in MATCHES_INPUT},
 }
 
 

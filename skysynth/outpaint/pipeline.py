@@ -20,19 +20,20 @@ from skysynth.common.hardware import use_bf16
 from skysynth.common.images import to_image, to_tensor
 from skysynth.models.classifier import CloudClassifier
 from skysynth.models.maskgit import MaskGIT
+from skysynth.models.token_classifier import TokenCloudClassifier
 from skysynth.models.upscaler import UNet
 from skysynth.models.vqvae import VQVAE
 from skysynth.outpaint.canvas import Canvas
 from skysynth.outpaint.closing import close_circle, closing_overlap, open_circle
 from skysynth.outpaint.cloud_type import resolve_cloud_type
 from skysynth.outpaint.config import OutpaintConfig
-from skysynth.outpaint.finish import Phases, build_phases, run_stages
+from skysynth.outpaint.finish import Phases, build_phases, run_stages, without_input_matching
 from skysynth.outpaint.growth import grow_tokens, growth_plan, initial_tokens, token_preview
 from skysynth.outpaint.guards import flat_input, guarded_sampler, input_detail, redraw_flat_outputs
 from skysynth.outpaint.layout import Layout, plan, plan_wrapped
 from skysynth.outpaint.tiling import decode_windows, resize_wrapped, upscale_canvas
 from skysynth.outpaint.timing import StageClock, StageProgress
-from skysynth.schedulers.guidance import GuidedNet
+from skysynth.schedulers.guidance import GuidedNet, TokenClassifierGuidance
 from skysynth.schedulers.masking import MaskGITSampler
 from skysynth.weights import bundled_path
 
@@ -61,7 +62,7 @@ class _Call:
     upscale: bool
     progress: bool
     report: Callable[[dict], None]  # the caller's callback(event)
-    cloud_type: tuple[str | None, int | None] = (None, None)  # (name, MaskGIT class index)
+    cloud_type: str | None = None  # the type grown (None = unconditional)
     flat_input: bool = False  # judged once: a flat input may be continued flat (guards.py)
     input_detail: float = float("inf")  # the input's luminance std (guards.py)
     clock: StageClock = field(default_factory=StageClock)
@@ -78,27 +79,47 @@ class Outpainter:
         upscaler: UNet | None,
         config: OutpaintConfig | None = None,
         classifier: CloudClassifier | None = None,
+        token_classifier: TokenCloudClassifier | None = None,
     ):
         self.tokenizer, self.maskgit = tokenizer.eval(), maskgit.eval()
         self.upscaler = upscaler.eval() if upscaler is not None else None
         self.classifier = classifier.eval() if classifier is not None else None  # for cloud_type=auto
+        # Steers the draws towards a cloud type (sampling.type_guidance), conditional MaskGIT or not.
+        self.token_classifier = token_classifier.eval() if token_classifier is not None else None
         self.config = config or OutpaintConfig()
         if tokenizer.config.codebook_size != maskgit.config.codebook_size:
             raise ValueError("tokenizer and MaskGIT disagree on the codebook size")
+        if token_classifier is not None and token_classifier.config.codebook_size != maskgit.config.codebook_size:
+            raise ValueError("the token classifier and the MaskGIT disagree on the codebook size")
 
     @classmethod
     def from_pretrained(cls, path: str | Path | None = None, config: OutpaintConfig | None = None, device="cpu"):
-        """Load tokenizer/, maskgit/ and upscaler/ from `path` (default: the bundled weights)."""
+        """Load tokenizer/, maskgit/ and upscaler/ (and token_classifier/ where there is one) from
+        `path` (default: the bundled weights)."""
         root = Path(path) if path else bundled_path("tokenizer").parent
+
+        def optional(model_class, name):
+            return model_class.from_pretrained(root / name) if (root / name / "config.json").is_file() else None
+
         tokenizer = VQVAE.from_pretrained(root / "tokenizer")
         maskgit = MaskGIT.from_pretrained(root / "maskgit")
-        upscaler = UNet.from_pretrained(root / "upscaler") if (root / "upscaler" / "config.json").is_file() else None
-        classifier = CloudClassifier.from_pretrained(bundled_path("classifier")) if maskgit.config.class_names else None
-        return cls(tokenizer, maskgit, upscaler, config, classifier).to(device)
+        upscaler = optional(UNet, "upscaler")
+        token_classifier = optional(TokenCloudClassifier, "token_classifier")
+        grows_types = bool(maskgit.config.class_names) or token_classifier is not None
+        classifier = CloudClassifier.from_pretrained(bundled_path("classifier")) if grows_types else None
+        return cls(tokenizer, maskgit, upscaler, config, classifier, token_classifier).to(device)
+
+    @property
+    def cloud_types(self) -> tuple[str, ...]:
+        """The cloud types these weights can grow: the conditional MaskGIT's, else the token
+        classifier's; () = none (unconditional only)."""
+        if self.maskgit.config.class_names:
+            return tuple(self.maskgit.config.class_names)
+        return tuple(self.token_classifier.config.class_names) if self.token_classifier is not None else ()
 
     def to(self, device) -> Outpainter:
         self.device = torch.device(device)
-        for net in (self.tokenizer, self.maskgit, self.upscaler, self.classifier):
+        for net in (self.tokenizer, self.maskgit, self.upscaler, self.classifier, self.token_classifier):
             if net is not None:
                 net.to(self.device)
         return self
@@ -173,15 +194,16 @@ class Outpainter:
         pixels = to_tensor(image).to(self.device)
         canvas = Canvas.place(pixels, layout, wrap)
         detail = input_detail(canvas)
+        named_type = config.sampling.cloud_type not in ("auto", "none")
         call = _Call(
             config,
             canvas,
-            build_phases(config.finish),
+            build_phases(without_input_matching(config.finish) if named_type else config.finish),
             generator or torch.Generator().manual_seed(0),
             upscale and config.upscale.enabled and self.upscaler is not None,
             progress,
             callback or (lambda event: None),
-            resolve_cloud_type(config.sampling.cloud_type, self.maskgit.config.class_names, self.classifier, pixels),
+            resolve_cloud_type(config.sampling.cloud_type, self.cloud_types, self.classifier, pixels),
             flat_input=flat_input(config.guard, detail),
             input_detail=detail,
         )
@@ -190,7 +212,7 @@ class Outpainter:
         result = redraw_flat_outputs(
             config.guard.output, result, call.canvas, lambda n: self._draw(call, n), call.flat_input, call.input_detail
         )
-        return OutpaintOutput([to_image(o) for o in call.canvas.crop(result)], call.clock.seconds, call.cloud_type[0])
+        return OutpaintOutput([to_image(o) for o in call.canvas.crop(result)], call.clock.seconds, call.cloud_type)
 
     def _draw(self, call: _Call, samples: int) -> torch.Tensor:
         """`samples` draws of the whole canvas, (samples, 3, H, W), the input pasted in."""
@@ -227,7 +249,7 @@ class Outpainter:
         steps = len(plan)
         decode = lambda t: self.tokenizer.decode(t).clamp(0, 1)  # noqa: E731
         sampler = guarded_sampler(call.config.guard, sampler, steps * samples, decode, call.flat_input)
-        net = GuidedNet(self.maskgit, call.cloud_type[1], s.guidance_scale, bf16=use_bf16(s.bf16, self.device))
+        net = self._guided_net(call.cloud_type, s, steer=s.cloud_type not in ("auto", "none"))
         progress = StageProgress("grow tokens", "window", call.report, call.progress, total=steps)
         with net.kept_casts(), progress as bar:
 
@@ -240,6 +262,18 @@ class Outpainter:
             )
         call.clock.lap("grow tokens")
         return tokens, grow_wrap, overlap
+
+    def _guided_net(self, cloud_type: str | None, s, steer: bool) -> GuidedNet | TokenClassifierGuidance:
+        """The MaskGIT as the sampler calls it, drawing towards `cloud_type` (None = unconditional):
+        classifier-free guidance where the MaskGIT is conditional, and, if `steer` (a named type),
+        classifier guidance by the token classifier where there is one and `s.type_guidance` > 0."""
+        names = self.maskgit.config.class_names
+        label = names.index(cloud_type) if cloud_type in names else None
+        net = GuidedNet(self.maskgit, label, s.guidance_scale, bf16=use_bf16(s.bf16, self.device))
+        guide = self.token_classifier
+        if guide is None or cloud_type is None or not steer or s.type_guidance == 0:
+            return net
+        return TokenClassifierGuidance(net, guide, guide.config.class_names.index(cloud_type), s.type_guidance)
 
     def _upscale(self, call: _Call, image: torch.Tensor) -> torch.Tensor:
         with StageProgress("upscale", "tile", call.report, call.progress) as bar:

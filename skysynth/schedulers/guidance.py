@@ -50,3 +50,47 @@ class GuidedNet:
         none = torch.full_like(labels, self.config.null_class)
         conditional, unconditional = self.net(torch.cat([tokens, tokens]), torch.cat([labels, none])).chunk(2)
         return unconditional + self.guidance_scale * (conditional - unconditional)
+
+
+class TokenClassifierGuidance:
+    """Classifier guidance for MaskGIT from a token classifier (skysynth.models.token_classifier):
+    the draw of every masked token is tilted by p(cloud type | window)^scale (Dhariwal & Nichol
+    2021's guidance, made discrete with a first-order Taylor step as in Nisonoff et al. 2024,
+    https://arxiv.org/abs/2406.01572): logits += scale x d log p(label | window) / d q, where q is
+    the window as the sampler holds it (known tokens one-hot, masked ones the network's predicted
+    distribution). Works with an unconditional MaskGIT; wraps any `net(tokens) -> logits` (e.g. a
+    GuidedNet). A classifier trained with region pooling judges the still-masked part of each
+    window (in its window's context) instead of the whole window. A scale of 0, or no label,
+    returns the wrapped logits unchanged."""
+
+    def __init__(self, net, classifier, label: int | None, scale: float):
+        if scale < 0:
+            raise ValueError(f"the token classifier's guidance scale must be at least 0, got {scale}")
+        if classifier.config.codebook_size != net.config.codebook_size:
+            raise ValueError(
+                f"the token classifier reads {classifier.config.codebook_size} codes, the MaskGIT draws"
+                f" {net.config.codebook_size}"
+            )
+        self.net, self.classifier, self.label, self.scale = net, classifier, label, scale
+        self.config = net.config
+
+    def kept_casts(self):
+        return self.net.kept_casts()
+
+    def __call__(self, tokens: torch.Tensor) -> torch.Tensor:
+        """(B, h, w) tokens (masked ones = mask_token_id) -> (B, h, w, codebook_size) fp32 logits."""
+        logits = self.net(tokens).float()
+        if self.label is None or self.scale == 0:
+            return logits
+        unknown = tokens == self.config.mask_token_id
+        if not unknown.any():
+            return logits
+        codes = self.config.codebook_size
+        with torch.enable_grad(), torch.autocast(tokens.device.type, enabled=False):
+            known_rows = torch.nn.functional.one_hot(tokens.clamp(max=codes - 1), codes).float()
+            window = torch.where(unknown[..., None], logits.detach().softmax(-1), known_rows).requires_grad_()
+            # The type of what is still to be drawn, seen in its window (the input's own type is not asked).
+            region = unknown if self.classifier.config.region_pooling else None
+            score = self.classifier(window, region).log_softmax(-1)[:, self.label].sum()
+            (gradient,) = torch.autograd.grad(score, window)
+        return logits + self.scale * gradient * unknown[..., None]

@@ -9,12 +9,14 @@ declared here, once, per phase of the pipeline:
 
 Why each stage is kept: the finishing-stage ablation in benchmarks/RESULTS.md.
 
-A stage whose config says `enabled: false` is left out.
+A stage whose config says `enabled: false` is left out. The stages that pull the new sky
+towards the input's own look (`MATCHES_INPUT`) are what the `raw` preset turns off, and what
+growing a named cloud type leaves out: they would undo it (RESULTS.md, cloud-type control).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 import torch
@@ -42,6 +44,15 @@ class FinishConfig:
     detail_copy: DetailCopyConfig = field(default_factory=DetailCopyConfig)
     bands: BandsConfig = field(default_factory=BandsConfig)
     seam_join: SeamJoinConfig = field(default_factory=SeamJoinConfig)
+
+
+# Colours, trend, pixel detail and band energy matched to the input's.
+MATCHES_INPUT = ("colour", "trend", "detail_copy", "bands")
+
+
+def without_input_matching(config: FinishConfig) -> FinishConfig:
+    """`config` with the `MATCHES_INPUT` stages turned off."""
+    return replace(config, **{name: replace(getattr(config, name), enabled=False) for name in MATCHES_INPUT})
 
 
 @dataclass(frozen=True)
