@@ -8,13 +8,16 @@ textured by luminance std (examples/sky.jpg where ../shared is missing). Each ro
   redraws unbounded, fp32, 12 decoding steps, torch's default threads (one per core);
 - `fp32` (where the CPU has bf16 hardware): today's defaults with `sampling.bf16=false`;
 - `skysynth`: today's defaults (MaskGIT in bf16 where the CPU computes it natively) with
-  `threads=auto` (one thread per free core).
+  `threads=auto` (one thread per free core);
+- with `--cloud-type NAME`, `typed`: the defaults growing that named cloud type (token-classifier
+  guidance, the stages that match the input left out).
 
 `--load` adds a second CPU-bound process (a single-threaded matmul loop) for the loaded rows.
 Prints seconds per photo, the median and worst over the photos, the per-stage split and the
 ratios baseline / skysynth and fp32 / skysynth.
 
     .venv/bin/python benchmarks/outpaint_speed.py [--photos 6] [--jobs thesis,224] [--load both] [--no-baseline]
+        [--cloud-type cumulus]
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ from skysynth.common.images import to_tensor  # noqa: E402
 from skysynth.common.threads import usable_cores, use_threads  # noqa: E402
 from skysynth.eval.outpaint_eval import photo_split  # noqa: E402
 from skysynth.flatness import luminance_std  # noqa: E402
-from skysynth.outpaint.config import OutpaintConfig, with_overrides  # noqa: E402
+from skysynth.outpaint.config import ConfigError, OutpaintConfig, with_overrides  # noqa: E402
 from skysynth.outpaint.pipeline import Outpainter  # noqa: E402
 
 JOBS = {"thesis": (128, (1024, 512)), "224": (112, (224, 224))}
@@ -91,6 +94,7 @@ def main() -> None:
         help="leave the baseline path out (it can take many minutes per photo beside a busy process); "
         "the ratios are then fp32 / skysynth",
     )
+    parser.add_argument("--cloud-type", help="add a row growing this named cloud type (ratio typed / skysynth)")
     args = parser.parse_args()
     jobs = args.jobs.split(",")
     if args.photos < 1 or any(job not in JOBS for job in jobs):
@@ -102,6 +106,11 @@ def main() -> None:
     if use_bf16(None, "cpu"):
         configs["fp32"] = with_overrides(OutpaintConfig(), {"sampling.bf16": False})
     configs["skysynth"] = OutpaintConfig()
+    if args.cloud_type:
+        try:
+            configs["typed"] = with_overrides(OutpaintConfig(), {"sampling.cloud_type": args.cloud_type})
+        except ConfigError as error:
+            parser.error(str(error))
     chosen = photos(args.photos)
     default_threads = str(usable_cores())
     print(f"torch={torch.__version__} cores={usable_cores()} photos={len(chosen)} bf16={use_bf16(None, 'cpu')}")
@@ -119,7 +128,7 @@ def main() -> None:
                 totals = {label: [] for label in configs}
                 print(f"\n{job} job ({side} -> {size[0]}x{size[1]}), {load}")
                 columns = "".join(f" {label + ' s':>11s}" for label in configs)
-                ratios = (" base/sky" if "baseline" in configs else "") + (" fp32/sky" if "fp32" in configs else "")
+                ratios = "".join(f" {k[:4]}/sky" for k in ("baseline", "fp32", "typed") if k in configs)
                 print(f"{'photo':42s} {'std':>6s}{columns}{ratios}  stages (skysynth)")
                 for name, image, std in chosen:
                     for label, config in configs.items():
@@ -145,6 +154,8 @@ def _figures(totals: dict[str, list[float]], index: int) -> str:
         text += f" {seconds['baseline'] / seconds['skysynth']:7.2f}x"
     if "fp32" in seconds:
         text += f" {seconds['fp32'] / seconds['skysynth']:7.2f}x"
+    if "typed" in seconds:
+        text += f" {seconds['typed'] / seconds['skysynth']:7.2f}x"
     return text
 
 

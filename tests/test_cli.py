@@ -218,3 +218,21 @@ def test_cloud_types_on_the_command_lines(weights, tmp_path):
     )
     assert auto.returncode == 0, auto.stderr[-2000:]
     assert Image.open(tmp_path / "o.png").size == (48, 40)
+
+
+def test_weights_with_a_token_classifier_grow_a_named_type(weights, tmp_path):
+    """token_classifier/ beside the networks (as in the bundled set) lets an unconditional MaskGIT grow types."""
+    import shutil
+
+    from tests.test_cloud_type import tiny_token_classifier
+
+    guided = tmp_path / "guided"
+    shutil.copytree(weights, guided)
+    tiny_token_classifier().save_pretrained(guided / "token_classifier")
+    sky_image(32, 32, seed=9).save(tmp_path / "in.png")
+    common = [f"input={tmp_path / 'in.png'}", "size=[48,40]"]
+    named = outpaint(guided, *common, f"output={tmp_path / 'cirrus.png'}", "sampling.cloud_type=cirrus")
+    plain = outpaint(guided, *common, f"output={tmp_path / 'none.png'}", "sampling.cloud_type=none")
+    assert named.returncode == 0 and plain.returncode == 0, named.stderr[-2000:] + plain.stderr[-2000:]
+    cirrus, none = (np.asarray(Image.open(tmp_path / f"{n}.png")) for n in ("cirrus", "none"))
+    assert cirrus.shape == (40, 48, 3) and not np.array_equal(cirrus, none)

@@ -400,7 +400,7 @@ def test_cloud_type_eval_reports_hit_rates_per_type(tmp_path):
     tiny_vqvae().save_pretrained(unconditional / "tokenizer")
     tiny_maskgit(side=8).save_pretrained(unconditional / "maskgit")
     cfg.weights = str(unconditional)
-    with pytest.raises(ValueError, match="needs a class-conditional MaskGIT"):
+    with pytest.raises(ValueError, match="needs weights that grow cloud types"):
         run(cfg)
 
 

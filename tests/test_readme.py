@@ -83,6 +83,7 @@ HYDRA_APPS = {
     "skysynth.export": ("", "export"),
     "skysynth.eval": ("eval", "eval"),
     "skysynth.eval.train_classifier": ("eval", "classifier"),
+    "skysynth.eval.train_token_classifier": ("eval", "token_classifier"),
     "data_prep.segment": ("prep", "segment"),
     "data_prep.shards": ("prep", "shards"),
     "data_prep.prepare": ("prep", "default"),

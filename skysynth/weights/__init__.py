@@ -4,11 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-BUNDLED = {"tokenizer": "tokenizer", "maskgit": "maskgit", "upscaler": "upscaler", "classifier": "classifier"}
+BUNDLED = {
+    "tokenizer": "tokenizer",
+    "maskgit": "maskgit",
+    "upscaler": "upscaler",
+    "classifier": "classifier",
+    "token_classifier": "token_classifier",
+}
 
 
 def bundled_path(name: str) -> Path:
-    """Folder of the bundled weights of `name` (tokenizer, maskgit, upscaler or classifier)."""
+    """Folder of the bundled weights of `name` (tokenizer, maskgit, upscaler, classifier or token_classifier)."""
     if name not in BUNDLED:
         raise KeyError(f"no bundled model named {name!r}")
     return Path(__file__).parent / BUNDLED[name]
