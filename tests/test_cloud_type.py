@@ -185,7 +185,7 @@ def test_train_token_classifier_on_a_tiny_folder(tmp_path):
     assert metrics["val_images"] + metrics["train_images"] == 12
     model = TokenCloudClassifier.from_pretrained(tmp_path / "out")
     assert model.config.class_names == ("cumulus", "clearsky") and model.config.codebook_size == 16
-    assert model.classify_tokens(torch.zeros(2, 8, 8, dtype=torch.long)).shape == (2, 2)
+    assert model(torch.nn.functional.one_hot(torch.zeros(2, 8, 8, dtype=torch.long), 16).float()).shape == (2, 2)
 
 
 def test_train_token_classifier_refuses_a_missing_folder(tmp_path):

@@ -91,20 +91,29 @@ def train(cfg: DictConfig) -> dict:
         "epochs": cfg.epochs,
         "wall_seconds": time.perf_counter() - start,
     }
-    out = Path(cfg.out)
+    return save_with_metrics(model, Path(cfg.out), metrics)
+
+
+def save_with_metrics(model, out: Path, metrics: dict) -> dict:
+    """Write `model` (fp16 safetensors + config.json) and `metrics.json` to `out`; returns `metrics`."""
     model.save_pretrained(out)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     return metrics
 
 
-@hydra.main(version_base="1.3", config_path="../../conf/eval", config_name="classifier")
-def main(cfg: DictConfig) -> None:
+def run_training(train_fn, cfg: DictConfig) -> None:
+    """A trainer's command: its metrics printed as JSON, or bad input as one `error:` line, exit 2."""
     try:
-        metrics = train(cfg)
+        metrics = train_fn(cfg)
     except (FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
     print(json.dumps(metrics, indent=2))
+
+
+@hydra.main(version_base="1.3", config_path="../../conf/eval", config_name="classifier")
+def main(cfg: DictConfig) -> None:
+    run_training(train, cfg)
 
 
 if __name__ == "__main__":

@@ -15,8 +15,6 @@ enough for minutes on a CPU.
 
 from __future__ import annotations
 
-import json
-import sys
 import time
 from pathlib import Path
 
@@ -28,7 +26,7 @@ from tqdm import tqdm
 
 from skysynth.common.cloud_types import cloud_type_of
 from skysynth.common.keys import is_validation
-from skysynth.eval.train_classifier import load_folder
+from skysynth.eval.train_classifier import load_folder, run_training, save_with_metrics
 from skysynth.models.maskgit import MaskGIT
 from skysynth.models.token_classifier import TokenClassifierConfig, TokenCloudClassifier
 from skysynth.models.vqvae import VQVAE
@@ -131,20 +129,12 @@ def train(cfg: DictConfig) -> dict:
         "steps": cfg.steps,
         "wall_seconds": time.perf_counter() - start,
     }
-    out = Path(cfg.out)
-    model.save_pretrained(out)
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    return metrics
+    return save_with_metrics(model, Path(cfg.out), metrics)
 
 
 @hydra.main(version_base="1.3", config_path="../../conf/eval", config_name="token_classifier")
 def main(cfg: DictConfig) -> None:
-    try:
-        metrics = train(cfg)
-    except (FileNotFoundError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(2)
-    print(json.dumps(metrics, indent=2))
+    run_training(train, cfg)
 
 
 if __name__ == "__main__":

@@ -63,7 +63,3 @@ class TokenCloudClassifier(PretrainedMixin, nn.Module):
         weights = F.adaptive_avg_pool2d(region[:, None].float(), features.shape[-2:])
         pooled = (features * weights).sum(dim=(2, 3)) / weights.sum(dim=(2, 3)).clamp_min(1e-6)
         return self.head(pooled)
-
-    def classify_tokens(self, tokens: torch.Tensor) -> torch.Tensor:
-        """(B, h, w) int64 codes -> (B, classes) logits."""
-        return self(F.one_hot(tokens, self.config.codebook_size).float())

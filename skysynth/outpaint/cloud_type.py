@@ -12,9 +12,14 @@ class CloudTypeError(ValueError):
     """A cloud type that the loaded weights cannot grow (one line)."""
 
 
+def is_named(cloud_type: str) -> bool:
+    """A type asked for by name (not "auto" or "none"): the draws are steered towards it."""
+    return cloud_type not in ("auto", "none")
+
+
 def check_cloud_type(cloud_type: str, class_names: tuple) -> None:
     """Refuse, before any work, a named type that weights growing `class_names` cannot grow."""
-    if cloud_type in ("auto", "none"):
+    if not is_named(cloud_type):
         return
     if not class_names:
         raise CloudTypeError(

@@ -25,7 +25,7 @@ from skysynth.models.upscaler import UNet
 from skysynth.models.vqvae import VQVAE
 from skysynth.outpaint.canvas import Canvas
 from skysynth.outpaint.closing import close_circle, closing_overlap, open_circle
-from skysynth.outpaint.cloud_type import resolve_cloud_type
+from skysynth.outpaint.cloud_type import is_named, resolve_cloud_type
 from skysynth.outpaint.config import OutpaintConfig
 from skysynth.outpaint.finish import Phases, build_phases, run_stages, without_input_matching
 from skysynth.outpaint.growth import grow_tokens, growth_plan, initial_tokens, token_preview
@@ -194,11 +194,12 @@ class Outpainter:
         pixels = to_tensor(image).to(self.device)
         canvas = Canvas.place(pixels, layout, wrap)
         detail = input_detail(canvas)
-        named_type = config.sampling.cloud_type not in ("auto", "none")
         call = _Call(
             config,
             canvas,
-            build_phases(without_input_matching(config.finish) if named_type else config.finish),
+            build_phases(
+                without_input_matching(config.finish) if is_named(config.sampling.cloud_type) else config.finish
+            ),
             generator or torch.Generator().manual_seed(0),
             upscale and config.upscale.enabled and self.upscaler is not None,
             progress,
@@ -249,7 +250,7 @@ class Outpainter:
         steps = len(plan)
         decode = lambda t: self.tokenizer.decode(t).clamp(0, 1)  # noqa: E731
         sampler = guarded_sampler(call.config.guard, sampler, steps * samples, decode, call.flat_input)
-        net = self._guided_net(call.cloud_type, s, steer=s.cloud_type not in ("auto", "none"))
+        net = self._guided_net(call.cloud_type, s, steer=is_named(s.cloud_type))
         progress = StageProgress("grow tokens", "window", call.report, call.progress, total=steps)
         with net.kept_casts(), progress as bar:
 
