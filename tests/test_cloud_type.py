@@ -154,6 +154,56 @@ def test_an_unconditional_model_grows_types_through_the_token_classifier(steered
         with_overrides(tiny_config(), ["sampling.type_guidance=-2"])
 
 
+def test_best_of_keeps_the_draw_the_score_rates_highest():
+    from skysynth.schedulers.masking import MaskGITSampler
+    from skysynth.schedulers.selection import BestOfSampler, TokenTypeScore
+
+    maskgit, classifier = tiny_maskgit(), tiny_token_classifier()
+    sampler = MaskGITSampler(decode_steps=3)
+    tokens = torch.randint(0, 16, (3, 8, 8), generator=torch.Generator().manual_seed(1))
+    unknown = torch.zeros(3, 8, 8, dtype=torch.bool)
+    unknown[:, :, 4:] = True
+    seeded = lambda: [torch.Generator().manual_seed(10 + i) for i in range(3)]  # noqa: E731
+    score = TokenTypeScore(classifier, CLOUD_TYPES.index("cumulus"))
+    one = BestOfSampler(sampler, 1, score).sample(maskgit, tokens, unknown, seeded())
+    assert torch.equal(one, sampler.sample(maskgit, tokens, unknown, seeded()))
+    best = BestOfSampler(sampler, 6, score).sample(maskgit, tokens, unknown, seeded())
+    assert torch.equal(best[~unknown], tokens[~unknown])
+    # The kept draw is the best of the six: at least as good as every one of them, and as the single draw.
+    candidates = [
+        sampler.sample(maskgit, tokens[i : i + 1].repeat(6, 1, 1), unknown[i : i + 1].repeat(6, 1, 1), gens)
+        for i, gens in enumerate(
+            [
+                [torch.Generator().manual_seed(s) for s in torch.randint(0, 2**62, (6,), generator=g).tolist()]
+                for g in seeded()
+            ]
+        )
+    ]
+    for i, drawn in enumerate(candidates):
+        scores = score(drawn, unknown[i : i + 1].repeat(6, 1, 1))
+        assert torch.isclose(score(best[i : i + 1], unknown[i : i + 1]), scores.max())
+        assert any(torch.equal(best[i], d) for d in drawn)
+    assert (score(best, unknown) >= score(one, unknown)).all() and (score(best, unknown) > score(one, unknown)).any()
+    # Each row draws from its own generator: a row alone comes out as in the batch.
+    alone = BestOfSampler(sampler, 6, score).sample(maskgit, tokens[1:2], unknown[1:2], seeded()[1:2])
+    assert torch.equal(alone[0], best[1])
+    with pytest.raises(ValueError, match="candidates must be at least 1"):
+        BestOfSampler(sampler, 0, score)
+
+
+def test_type_candidates_apply_to_named_types_only(steered):
+    raw = tiny_config("raw")
+    _, single = draw(steered, cloud_type="cumulus")
+    _, chosen = draw(steered, cloud_type="cumulus", type_candidates=3)
+    _, auto_single = draw(steered, config=raw)
+    _, auto_three = draw(steered, config=raw, type_candidates=3)
+    assert np.count_nonzero(single != chosen) > 100
+    assert np.array_equal(auto_single, auto_three)  # auto and none are not steered
+    assert np.array_equal(chosen[8:40, 16:48], np.asarray(sky_image(32, 32, seed=3)))
+    with pytest.raises(ConfigError, match="type_candidates must be at least 1"):
+        with_overrides(tiny_config(), ["sampling.type_candidates=0"])
+
+
 def test_a_token_classifier_for_another_codebook_is_refused():
     with pytest.raises(ValueError, match="token classifier and the MaskGIT disagree"):
         Outpainter(tiny_vqvae(), tiny_maskgit(), None, tiny_config(), None, tiny_token_classifier(codes=32))
@@ -161,6 +211,31 @@ def test_a_token_classifier_for_another_codebook_is_refused():
     op = Outpainter(tiny_vqvae(), tiny_maskgit(), None, tiny_config(), None, two_types).to("cpu")
     with pytest.raises(CloudTypeError, match="grow cumulus, cirrus; not 'clearsky'"):
         draw(op, cloud_type="clearsky")
+
+
+def test_mixed_windows_grow_one_photo_next_to_another():
+    from skysynth.eval.train_token_classifier import draft_windows
+    from skysynth.schedulers.masking import outpaint_masks
+
+    maskgit = tiny_maskgit()
+    content, context = torch.full((64, 8, 8), 3), torch.full((64, 8, 8), 5)
+    rows, masked, mixed = draft_windows(content, maskgit, torch.Generator().manual_seed(0), 0.2, context, 0.5)
+    assert rows.shape == (64, 8, 8, 16) and 10 < int(mixed.sum()) < 54
+    one_hot = rows.max(-1).values == 1.0  # drawn or known tokens; the masked ones are distributions
+    assert torch.equal(~one_hot, masked & (rows.max(-1).values < 1.0))
+    codes = rows.argmax(-1)
+    regions = outpaint_masks(8, 8)
+    for i in range(64):
+        from_context = one_hot[i] & (codes[i] == 5)
+        if not mixed[i]:
+            assert not from_context.any()  # plain windows are one photo
+            continue
+        # A mixed window: the other photo outside one outpainting region, this photo's codes
+        # (or the MaskGIT's distributions where masked) inside it.
+        grown = ~from_context
+        assert any(torch.equal(grown, r) for r in regions) and masked[i][~grown].sum() == 0
+    plain = draft_windows(content, maskgit, torch.Generator().manual_seed(0), 0.2)
+    assert not plain[2].any()
 
 
 def test_train_token_classifier_on_a_tiny_folder(tmp_path):
@@ -181,7 +256,8 @@ def test_train_token_classifier_on_a_tiny_folder(tmp_path):
         steps=4, eval_every=2, batch=4, val_fraction=0.5, progress=False, embed_dim=8, channels=[8, 8],
     )  # fmt: skip
     metrics = train(cfg)
-    assert [step for step, _ in metrics["history"]] == [2, 4] and 0 <= metrics["val_window_accuracy"] <= 1
+    assert [step for step, *_ in metrics["history"]] == [2, 4] and 0 <= metrics["val_window_accuracy"] <= 1
+    assert 0 <= metrics["val_mixed_window_accuracy"] <= 1 and metrics["mixed_fraction"] == 0.5
     assert metrics["val_images"] + metrics["train_images"] == 12
     model = TokenCloudClassifier.from_pretrained(tmp_path / "out")
     assert model.config.class_names == ("cumulus", "clearsky") and model.config.codebook_size == 16

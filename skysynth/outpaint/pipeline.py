@@ -35,6 +35,7 @@ from skysynth.outpaint.tiling import decode_windows, resize_wrapped, upscale_can
 from skysynth.outpaint.timing import StageClock, StageProgress
 from skysynth.schedulers.guidance import GuidedNet, TokenClassifierGuidance
 from skysynth.schedulers.masking import MaskGITSampler
+from skysynth.schedulers.selection import BestOfSampler, TokenTypeScore
 from skysynth.weights import bundled_path
 
 
@@ -249,8 +250,13 @@ class Outpainter:
         plan = growth_plan(known, window, (kt, kl), grow_wrap)
         steps = len(plan)
         decode = lambda t: self.tokenizer.decode(t).clamp(0, 1)  # noqa: E731
-        sampler = guarded_sampler(call.config.guard, sampler, steps * samples, decode, call.flat_input)
-        net = self._guided_net(call.cloud_type, s, steer=is_named(s.cloud_type))
+        steer = is_named(s.cloud_type)
+        candidates = s.type_candidates if steer and self.token_classifier is not None else 1
+        sampler = guarded_sampler(call.config.guard, sampler, steps * samples * candidates, decode, call.flat_input)
+        if candidates > 1:
+            label = self.token_classifier.config.class_names.index(call.cloud_type)
+            sampler = BestOfSampler(sampler, candidates, TokenTypeScore(self.token_classifier, label))
+        net = self._guided_net(call.cloud_type, s, steer)
         progress = StageProgress("grow tokens", "window", call.report, call.progress, total=steps)
         with net.kept_casts(), progress as bar:
 
