@@ -220,15 +220,17 @@ def test_cloud_types_on_the_command_lines(weights, tmp_path):
     assert Image.open(tmp_path / "o.png").size == (48, 40)
 
 
-def test_weights_with_a_token_classifier_grow_a_named_type(weights, tmp_path):
-    """token_classifier/ beside the networks (as in the bundled set) lets an unconditional MaskGIT grow types."""
+@pytest.mark.parametrize("guide", ["token_classifier", "token_prior"])
+def test_weights_with_a_token_guide_grow_a_named_type(weights, tmp_path, guide):
+    """token_classifier/ or token_prior/ beside the networks (the bundled set has both) lets an
+    unconditional MaskGIT grow types."""
     import shutil
 
-    from tests.test_cloud_type import tiny_token_classifier
+    from tests.test_cloud_type import tiny_token_classifier, tiny_token_prior
 
     guided = tmp_path / "guided"
     shutil.copytree(weights, guided)
-    tiny_token_classifier().save_pretrained(guided / "token_classifier")
+    (tiny_token_classifier() if guide == "token_classifier" else tiny_token_prior()).save_pretrained(guided / guide)
     sky_image(32, 32, seed=9).save(tmp_path / "in.png")
     common = [f"input={tmp_path / 'in.png'}", "size=[48,40]"]
     named = outpaint(guided, *common, f"output={tmp_path / 'cirrus.png'}", "sampling.cloud_type=cirrus")

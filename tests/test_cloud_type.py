@@ -154,54 +154,129 @@ def test_an_unconditional_model_grows_types_through_the_token_classifier(steered
         with_overrides(tiny_config(), ["sampling.type_guidance=-2"])
 
 
-def test_best_of_keeps_the_draw_the_score_rates_highest():
-    from skysynth.schedulers.masking import MaskGITSampler
-    from skysynth.schedulers.selection import BestOfSampler, TokenTypeScore
+def tiny_token_prior(names=CLOUD_TYPES, codes: int = 16, favourite: int = 3):
+    """A prior whose every type (but the first) is made mostly of its own code: `favourite` + its index."""
+    from skysynth.models.token_prior import TokenPriorConfig, TokenTypePrior
 
-    maskgit, classifier = tiny_maskgit(), tiny_token_classifier()
-    sampler = MaskGITSampler(decode_steps=3)
-    tokens = torch.randint(0, 16, (3, 8, 8), generator=torch.Generator().manual_seed(1))
-    unknown = torch.zeros(3, 8, 8, dtype=torch.bool)
-    unknown[:, :, 4:] = True
-    seeded = lambda: [torch.Generator().manual_seed(10 + i) for i in range(3)]  # noqa: E731
-    score = TokenTypeScore(classifier, CLOUD_TYPES.index("cumulus"))
-    one = BestOfSampler(sampler, 1, score).sample(maskgit, tokens, unknown, seeded())
-    assert torch.equal(one, sampler.sample(maskgit, tokens, unknown, seeded()))
-    best = BestOfSampler(sampler, 6, score).sample(maskgit, tokens, unknown, seeded())
-    assert torch.equal(best[~unknown], tokens[~unknown])
-    # The kept draw is the best of the six: at least as good as every one of them, and as the single draw.
-    candidates = [
-        sampler.sample(maskgit, tokens[i : i + 1].repeat(6, 1, 1), unknown[i : i + 1].repeat(6, 1, 1), gens)
-        for i, gens in enumerate(
-            [
-                [torch.Generator().manual_seed(s) for s in torch.randint(0, 2**62, (6,), generator=g).tolist()]
-                for g in seeded()
-            ]
-        )
-    ]
-    for i, drawn in enumerate(candidates):
-        scores = score(drawn, unknown[i : i + 1].repeat(6, 1, 1))
-        assert torch.isclose(score(best[i : i + 1], unknown[i : i + 1]), scores.max())
-        assert any(torch.equal(best[i], d) for d in drawn)
-    assert (score(best, unknown) >= score(one, unknown)).all() and (score(best, unknown) > score(one, unknown)).any()
-    # Each row draws from its own generator: a row alone comes out as in the batch.
-    alone = BestOfSampler(sampler, 6, score).sample(maskgit, tokens[1:2], unknown[1:2], seeded()[1:2])
-    assert torch.equal(alone[0], best[1])
-    with pytest.raises(ValueError, match="candidates must be at least 1"):
-        BestOfSampler(sampler, 0, score)
+    counts = torch.ones(len(names), codes)
+    for i in range(1, len(names)):
+        counts[i, (favourite + i) % codes] = 200.0
+    return TokenTypePrior(TokenPriorConfig(codes, tuple(names))).fit(counts)
 
 
-def test_type_candidates_apply_to_named_types_only(steered):
+def test_token_prior_counts_and_its_exact_guidance(tmp_path):
+    from skysynth.models.token_prior import TokenPriorConfig, TokenTypePrior
+    from skysynth.schedulers.guidance import GuidedNet, TokenPriorGuidance
+
+    counts = torch.tensor([[8.0, 1.0, 1.0, 0.0], [1.0, 1.0, 8.0, 0.0]])
+    prior = TokenTypePrior(TokenPriorConfig(4, ("cumulus", "clearsky"))).fit(counts)
+    # Laplace-smoothed: cumulus 9/14 of code 0 against the types' mean (9/14 + 2/14) / 2.
+    assert torch.isclose(prior.log_ratio[0, 0], torch.tensor(9 / 5.5).log())
+    assert torch.allclose(prior.log_ratio[:, 3], torch.zeros(2), atol=1e-6)  # unseen in both: neutral
+    scores = prior(torch.tensor([[[0, 0], [1, 3]], [[2, 2], [2, 1]]]))
+    assert scores.shape == (2, 2) and scores.argmax(-1).tolist() == [0, 1]
+    loaded = TokenTypePrior.from_pretrained(prior.save_pretrained(tmp_path / "p"))
+    assert loaded.config.class_names == ("cumulus", "clearsky")
+    assert torch.allclose(loaded.log_ratio, prior.log_ratio, atol=1e-2)  # fp16 on disk
+    with pytest.raises(ValueError, match="expected counts of shape"):
+        prior.fit(torch.ones(3, 4))
+    with pytest.raises(ValueError, match="smoothing must be above 0"):
+        TokenTypePrior(TokenPriorConfig(4, ("a", "b"), smoothing=0))
+
+    maskgit, big = tiny_maskgit(), tiny_token_prior()
+    net = GuidedNet(maskgit, None)
+    tokens = torch.randint(0, 16, (2, 8, 8), generator=torch.Generator().manual_seed(1))
+    unknown = torch.zeros(2, 8, 8, dtype=torch.bool)
+    unknown[:, :, 5:] = True
+    tokens[unknown] = maskgit.config.mask_token_id
+    plain = net(tokens)
+    label = CLOUD_TYPES.index("clearsky")
+    assert torch.equal(TokenPriorGuidance(net, big, label, 0.0)(tokens), plain)
+    guided = TokenPriorGuidance(net, big, label, 1.5)(tokens)
+    assert torch.equal(guided[~unknown], plain[~unknown])
+    # Exact: each masked draw's distribution is the plain one times the ratio^scale, renormalised.
+    tilted = plain[unknown].softmax(-1) * (1.5 * big.log_ratio[label]).exp()
+    assert torch.allclose(guided[unknown].softmax(-1), tilted / tilted.sum(-1, keepdim=True), atol=1e-5)
+    favourite = (3 + label) % 16
+    assert (guided[unknown].softmax(-1)[:, favourite] > plain[unknown].softmax(-1)[:, favourite]).all()
+    with pytest.raises(ValueError, match="at least 0"):
+        TokenPriorGuidance(net, big, label, -1.0)
+    with pytest.raises(ValueError, match="counts 32 codes, the MaskGIT draws 16"):
+        TokenPriorGuidance(net, tiny_token_prior(codes=32), label, 1.0)
+
+
+def test_an_unconditional_model_grows_types_through_the_token_prior():
+    op = Outpainter(
+        tiny_vqvae(),
+        tiny_maskgit(),
+        tiny_upscaler(),
+        tiny_config(),
+        FixedClassifier("cirrus"),
+        None,
+        tiny_token_prior(),
+    ).to("cpu")
+    assert op.cloud_types == CLOUD_TYPES
     raw = tiny_config("raw")
-    _, single = draw(steered, cloud_type="cumulus")
-    _, chosen = draw(steered, cloud_type="cumulus", type_candidates=3)
-    _, auto_single = draw(steered, config=raw)
-    _, auto_three = draw(steered, config=raw, type_candidates=3)
-    assert np.count_nonzero(single != chosen) > 100
-    assert np.array_equal(auto_single, auto_three)  # auto and none are not steered
-    assert np.array_equal(chosen[8:40, 16:48], np.asarray(sky_image(32, 32, seed=3)))
-    with pytest.raises(ConfigError, match="type_candidates must be at least 1"):
-        with_overrides(tiny_config(), ["sampling.type_candidates=0"])
+    grown, grow = [], op._grow
+    op._grow = lambda call, n: grown.append(grow(call, n)) or grown[-1]  # keeps each draw's tokens
+    drawn = {}
+    for name, settings in {
+        "none": dict(cloud_type="none", config=raw),
+        "off": dict(cloud_type="clearsky", type_prior=0.0),
+        "auto": dict(config=raw, type_prior=3.0),
+        "clearsky": dict(cloud_type="clearsky", type_prior=3.0),
+    }.items():
+        grown.clear()
+        result, pixels = draw(op, **settings)
+        drawn[name] = (grown[0][0], pixels, result.cloud_type)
+    favourite = (3 + CLOUD_TYPES.index("clearsky")) % 16
+    share = {name: float((tokens == favourite).float().mean()) for name, (tokens, _, _) in drawn.items()}
+    assert share["clearsky"] > share["none"] + 0.3  # the prior's code takes over the grown tokens
+    assert np.array_equal(drawn["off"][1], drawn["none"][1]) and np.array_equal(drawn["auto"][1], drawn["none"][1])
+    assert drawn["auto"][2] == "cirrus" and drawn["clearsky"][2] == "clearsky"
+    assert np.array_equal(drawn["clearsky"][1][8:40, 16:48], np.asarray(sky_image(32, 32, seed=3)))
+    with pytest.raises(ConfigError, match="type_prior must be at least 0"):
+        with_overrides(tiny_config(), ["sampling.type_prior=-1"])
+    with pytest.raises(ValueError, match="token prior and the MaskGIT disagree"):
+        Outpainter(tiny_vqvae(), tiny_maskgit(), None, tiny_config(), None, None, tiny_token_prior(codes=32))
+    with pytest.raises(ValueError, match="token classifier and the token prior disagree on the cloud types"):
+        Outpainter(
+            tiny_vqvae(),
+            tiny_maskgit(),
+            None,
+            tiny_config(),
+            None,
+            tiny_token_classifier(),
+            tiny_token_prior(("a", "b")),
+        )
+
+
+def test_fit_token_prior_on_a_tiny_folder(tmp_path):
+    from omegaconf import OmegaConf
+
+    from skysynth.eval.fit_token_prior import fit
+    from skysynth.models.token_prior import TokenTypePrior
+    from tests.helpers import assert_one_line_error, run_module
+
+    tiny_vqvae().save_pretrained(tmp_path / "set" / "tokenizer")
+    tiny_maskgit().save_pretrained(tmp_path / "set" / "maskgit")
+    for folder, seed in (("1_cumulus", 0), ("4_clearsky", 50)):
+        (tmp_path / "photos" / folder).mkdir(parents=True)
+        for i in range(6):
+            sky_image(32, 32, seed=seed + i).save(tmp_path / "photos" / folder / f"{i}.jpg")
+    cfg = OmegaConf.load("conf/eval/token_prior.yaml")
+    cfg.update(
+        data=str(tmp_path / "photos"), out=str(tmp_path / "out"), weights=str(tmp_path / "set"), image_size=32,
+        val_fraction=0.5, progress=False,
+    )  # fmt: skip
+    metrics = fit(cfg)
+    assert metrics["val_images"] + metrics["train_images"] == 12 and 0 <= metrics["val_photo_accuracy"] <= 1
+    # Every training photo's codes are counted: 8x8 tokens each.
+    assert sum(metrics["train_codes_per_class"]) == 64 * metrics["train_images"]
+    prior = TokenTypePrior.from_pretrained(tmp_path / "out")
+    assert prior.config.class_names == ("cumulus", "clearsky") and prior.log_ratio.shape == (2, 16)
+    result = run_module("skysynth.eval.fit_token_prior", f"data={tmp_path}/none", f"out={tmp_path}/p")
+    assert_one_line_error(result, "data folder not found")
 
 
 def test_a_token_classifier_for_another_codebook_is_refused():
@@ -211,31 +286,6 @@ def test_a_token_classifier_for_another_codebook_is_refused():
     op = Outpainter(tiny_vqvae(), tiny_maskgit(), None, tiny_config(), None, two_types).to("cpu")
     with pytest.raises(CloudTypeError, match="grow cumulus, cirrus; not 'clearsky'"):
         draw(op, cloud_type="clearsky")
-
-
-def test_mixed_windows_grow_one_photo_next_to_another():
-    from skysynth.eval.train_token_classifier import draft_windows
-    from skysynth.schedulers.masking import outpaint_masks
-
-    maskgit = tiny_maskgit()
-    content, context = torch.full((64, 8, 8), 3), torch.full((64, 8, 8), 5)
-    rows, masked, mixed = draft_windows(content, maskgit, torch.Generator().manual_seed(0), 0.2, context, 0.5)
-    assert rows.shape == (64, 8, 8, 16) and 10 < int(mixed.sum()) < 54
-    one_hot = rows.max(-1).values == 1.0  # drawn or known tokens; the masked ones are distributions
-    assert torch.equal(~one_hot, masked & (rows.max(-1).values < 1.0))
-    codes = rows.argmax(-1)
-    regions = outpaint_masks(8, 8)
-    for i in range(64):
-        from_context = one_hot[i] & (codes[i] == 5)
-        if not mixed[i]:
-            assert not from_context.any()  # plain windows are one photo
-            continue
-        # A mixed window: the other photo outside one outpainting region, this photo's codes
-        # (or the MaskGIT's distributions where masked) inside it.
-        grown = ~from_context
-        assert any(torch.equal(grown, r) for r in regions) and masked[i][~grown].sum() == 0
-    plain = draft_windows(content, maskgit, torch.Generator().manual_seed(0), 0.2)
-    assert not plain[2].any()
 
 
 def test_train_token_classifier_on_a_tiny_folder(tmp_path):
@@ -256,8 +306,7 @@ def test_train_token_classifier_on_a_tiny_folder(tmp_path):
         steps=4, eval_every=2, batch=4, val_fraction=0.5, progress=False, embed_dim=8, channels=[8, 8],
     )  # fmt: skip
     metrics = train(cfg)
-    assert [step for step, *_ in metrics["history"]] == [2, 4] and 0 <= metrics["val_window_accuracy"] <= 1
-    assert 0 <= metrics["val_mixed_window_accuracy"] <= 1 and metrics["mixed_fraction"] == 0.5
+    assert [step for step, _ in metrics["history"]] == [2, 4] and 0 <= metrics["val_window_accuracy"] <= 1
     assert metrics["val_images"] + metrics["train_images"] == 12
     model = TokenCloudClassifier.from_pretrained(tmp_path / "out")
     assert model.config.class_names == ("cumulus", "clearsky") and model.config.codebook_size == 16

@@ -84,6 +84,7 @@ HYDRA_APPS = {
     "skysynth.eval": ("eval", "eval"),
     "skysynth.eval.train_classifier": ("eval", "classifier"),
     "skysynth.eval.train_token_classifier": ("eval", "token_classifier"),
+    "skysynth.eval.fit_token_prior": ("eval", "token_prior"),
     "data_prep.segment": ("prep", "segment"),
     "data_prep.shards": ("prep", "shards"),
     "data_prep.prepare": ("prep", "default"),

@@ -74,7 +74,8 @@ def evaluate(cfg) -> dict:
     requested = list(op.cloud_types)
     if not requested:
         raise ValueError(
-            "task=cloud_type needs weights that grow cloud types (a class-conditional MaskGIT or a token classifier)"
+            "task=cloud_type needs weights that grow cloud types (a class-conditional MaskGIT, a token classifier"
+            " or a token prior)"
         )
     # GCD photos are 224 px: `size` 224 takes them whole; `downscale=` for other sources.
     photos, labels = validation_split(cfg.data, size, cfg.get("downscale") or 224 / size, cfg.val_fraction, seed)

@@ -41,7 +41,8 @@ def load_folder(root: Path, size: int, progress: bool = True):
             pixels = load_rgb(path, downscale=max(1, 224 // (2 * size)))
         except OSError:
             continue
-        tensor = torch.from_numpy(np.ascontiguousarray(pixels)).permute(2, 0, 1)[None].float()
+        # A copy: the decoded array is read-only, which torch.from_numpy warns about.
+        tensor = torch.from_numpy(np.array(pixels, copy=True)).permute(2, 0, 1)[None].float()
         tensor = F.interpolate(tensor, size=(size, size), mode="bilinear", antialias=True)
         images.append(tensor.round().clamp(0, 255).to(torch.uint8))
         labels.append(classes.index(label_name))

@@ -30,7 +30,7 @@ from skysynth.eval.train_classifier import load_folder, run_training, save_with_
 from skysynth.models.maskgit import MaskGIT
 from skysynth.models.token_classifier import TokenClassifierConfig, TokenCloudClassifier
 from skysynth.models.vqvae import VQVAE
-from skysynth.schedulers.masking import MaskSchedule, outpaint_masks
+from skysynth.schedulers.masking import MaskSchedule
 from skysynth.weights import bundled_path
 
 
@@ -42,46 +42,29 @@ def tokenize(tokenizer: VQVAE, images: torch.Tensor, batch: int = 256, progress:
 
 
 def draft_windows(
-    tokens: torch.Tensor,
-    maskgit: MaskGIT,
-    generator: torch.Generator,
-    whole_fraction: float = 0.2,
-    context: torch.Tensor | None = None,
-    mixed_fraction: float = 0.0,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    tokens: torch.Tensor, maskgit: MaskGIT, generator: torch.Generator, whole_fraction: float = 0.2
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(B, h, w) codes -> ((B, side, side, codes) windows as the sampler holds them mid-draw,
-    (B, side, side) bool masked part, (B,) bool mixed): a random crop of the MaskGIT's window size
-    (random left-right flip), one of the 8 outpainting regions masked by the training schedule and
-    filled with the MaskGIT's distributions; `whole_fraction` of the windows stay whole (one-hot
-    everywhere; their masked part is the whole window). `mixed_fraction` of the others take the
-    part outside their outpainting region from `context` ((B, h, w) codes of other photos, the
-    same crop): a sky of one type growing next to another, so that the classifier learns to name
-    what grows, not the context around it."""
+    (B, side, side) bool masked part): a random crop of the MaskGIT's window size (random
+    left-right flip), one of the 8 outpainting regions masked by the training schedule and filled
+    with the MaskGIT's distributions; `whole_fraction` of the windows stay whole (one-hot
+    everywhere; their masked part is the whole window)."""
     b, h, w = tokens.shape
     side = min(maskgit.config.tokens_per_side, h, w)
     top = int(torch.randint(0, h - side + 1, (1,), generator=generator))
     left = int(torch.randint(0, w - side + 1, (1,), generator=generator))
-    crop = lambda t: t[:, top : top + side, left : left + side]  # noqa: E731
+    window = tokens[:, top : top + side, left : left + side]
     flip = torch.rand(b, generator=generator) < 0.5
-    mask, kinds = MaskSchedule().training_mask(b, side, side, generator)
-    whole = torch.rand(b, generator=generator) < whole_fraction
-    mixed = (torch.rand(b, generator=generator) < mixed_fraction) & ~whole
-    window = crop(tokens)
-    if context is not None and mixed.any():
-        region = outpaint_masks(side, side)[kinds]
-        window = torch.where(mixed[:, None, None] & ~region, crop(context), window)
-    else:
-        mixed = torch.zeros_like(mixed)
     window = torch.where(flip[:, None, None], window.flip(-1), window)
-    mask = torch.where(flip[:, None, None], mask.flip(-1), mask)
-    mask[whole] = False
+    mask, _ = MaskSchedule().training_mask(b, side, side, generator)
+    mask[torch.rand(b, generator=generator) < whole_fraction] = False
     rows = F.one_hot(window, maskgit.config.codebook_size).float()
     if mask.any():
         with torch.no_grad():
             masked = torch.where(mask, torch.full_like(window, maskgit.config.mask_token_id), window)
             rows = torch.where(mask[..., None], maskgit(masked).float().softmax(-1), rows)
     mask[~mask.flatten(1).any(1)] = True
-    return rows, mask, mixed
+    return rows, mask
 
 
 def train(cfg: DictConfig) -> dict:
@@ -103,13 +86,8 @@ def train(cfg: DictConfig) -> dict:
         )
     )
 
-    def drafted(index, generator):  # windows of the photos `index`, some grown next to other photos
-        others = index[torch.randperm(len(index), generator=generator)]
-        rows, region, mixed = draft_windows(
-            tokens[index], maskgit, generator, context=tokens[others], mixed_fraction=cfg.mixed_fraction
-        )
-        # The part the classifier names: the masked part, or the whole window.
-        return (rows, region if cfg.region_pooling else None), mixed
+    def pooled(windows, region):  # the part the classifier names: the masked part, or the whole window
+        return windows, region if cfg.region_pooling else None
 
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=1e-2)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, cfg.lr, total_steps=cfg.steps, pct_start=0.1)
@@ -117,22 +95,22 @@ def train(cfg: DictConfig) -> dict:
     train_idx, val_idx = torch.nonzero(~val).flatten(), torch.nonzero(val).flatten()
     val_generator = torch.Generator().manual_seed(cfg.seed + 1)
     val_batches = [
-        (val_idx[i : i + 128], *drafted(val_idx[i : i + 128], val_generator)) for i in range(0, len(val_idx), 128)
+        (val_idx[i : i + 128], pooled(*draft_windows(tokens[val_idx[i : i + 128]], maskgit, val_generator)))
+        for i in range(0, len(val_idx), 128)
     ]
 
-    def val_accuracy() -> tuple[float, float]:
-        """Accuracy on the validation windows, and on those grown next to another photo."""
+    def val_accuracy() -> float:
         model.eval()
-        right = torch.cat([model(*x).argmax(-1) == labels[i] for i, x, _ in val_batches]).float()
-        mixed = torch.cat([m for _, _, m in val_batches])
+        with torch.no_grad():
+            right = sum(int((model(*x).argmax(-1) == labels[i]).sum()) for i, x in val_batches)
         model.train()
-        return float(right.mean()), float(right[mixed].mean()) if mixed.any() else float("nan")
+        return right / max(1, len(val_idx))
 
     start, history = time.perf_counter(), []
     with tqdm(total=cfg.steps, desc="train token classifier", unit="step", disable=not cfg.progress) as bar:
         for step in range(1, cfg.steps + 1):
             batch = train_idx[torch.randint(0, len(train_idx), (cfg.batch,), generator=generator)]
-            (windows, region), _ = drafted(batch, generator)
+            windows, region = pooled(*draft_windows(tokens[batch], maskgit, generator))
             loss = F.cross_entropy(model(windows, region), labels[batch], label_smoothing=0.1)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -141,12 +119,9 @@ def train(cfg: DictConfig) -> dict:
             bar.update(1)
             bar.set_postfix(loss=f"{loss.item():.3f}")
             if step % cfg.eval_every == 0 or step == cfg.steps:
-                with torch.no_grad():
-                    history.append((step, *val_accuracy()))
+                history.append((step, val_accuracy()))
     metrics = {
         "val_window_accuracy": history[-1][1] if history else float("nan"),
-        "val_mixed_window_accuracy": history[-1][2] if history else float("nan"),
-        "mixed_fraction": cfg.mixed_fraction,
         "history": history,
         "val_images": len(val_idx),
         "train_images": len(train_idx),

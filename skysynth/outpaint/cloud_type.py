@@ -23,8 +23,8 @@ def check_cloud_type(cloud_type: str, class_names: tuple) -> None:
         return
     if not class_names:
         raise CloudTypeError(
-            f"cloud_type={cloud_type} needs a class-conditional MaskGIT or a token classifier; the loaded"
-            " weights have neither (use auto or none)"
+            f"cloud_type={cloud_type} needs a class-conditional MaskGIT, a token classifier or a token prior;"
+            " the loaded weights have none of these (use auto or none)"
         )
     if cloud_type not in class_names:
         raise CloudTypeError(f"these weights grow {', '.join(class_names)}; not {cloud_type!r}")

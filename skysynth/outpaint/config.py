@@ -43,10 +43,10 @@ class SamplingConfig:
     # Classifier guidance towards a named cloud_type by the token classifier (the weights'
     # token_classifier/): draws tilted by p(type | window)^type_guidance; 0 = off. "auto" is not
     # steered: the MaskGIT continues the input's own sky by itself.
-    type_guidance: float = 300.0
-    # A named cloud_type with a token classifier: each window is drawn this many times and the
-    # draw the token classifier rates most of the type is kept (1 = one draw).
-    type_candidates: int = 1
+    type_guidance: float = 100.0
+    # Guidance towards a named cloud_type by the token prior (the weights' token_prior/): every
+    # draw's logits gain type_prior x log p(code | type) / p(code); 0 = off.
+    type_prior: float = 3.0
     # Windows that do not overlap are drawn together, this many per network pass at most (1 =
     # one by one); the tokens are the same either way, only the speed and the memory differ.
     batch_windows: int = 16
@@ -68,7 +68,7 @@ class SamplingConfig:
             raise ValueError(f"sampling.cloud_type must be one of {', '.join(CLOUD_CHOICES)}, got {self.cloud_type!r}")
         _at_least("sampling.guidance_scale", self.guidance_scale, 0.0)
         _at_least("sampling.type_guidance", self.type_guidance, 0.0)
-        _at_least("sampling.type_candidates", self.type_candidates, 1)
+        _at_least("sampling.type_prior", self.type_prior, 0.0)
 
 
 @dataclass

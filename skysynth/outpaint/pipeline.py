@@ -21,6 +21,7 @@ from skysynth.common.images import to_image, to_tensor
 from skysynth.models.classifier import CloudClassifier
 from skysynth.models.maskgit import MaskGIT
 from skysynth.models.token_classifier import TokenCloudClassifier
+from skysynth.models.token_prior import TokenTypePrior
 from skysynth.models.upscaler import UNet
 from skysynth.models.vqvae import VQVAE
 from skysynth.outpaint.canvas import Canvas
@@ -33,9 +34,8 @@ from skysynth.outpaint.guards import flat_input, guarded_sampler, input_detail, 
 from skysynth.outpaint.layout import Layout, plan, plan_wrapped
 from skysynth.outpaint.tiling import decode_windows, resize_wrapped, upscale_canvas
 from skysynth.outpaint.timing import StageClock, StageProgress
-from skysynth.schedulers.guidance import GuidedNet, TokenClassifierGuidance
+from skysynth.schedulers.guidance import GuidedNet, TokenClassifierGuidance, TokenPriorGuidance
 from skysynth.schedulers.masking import MaskGITSampler
-from skysynth.schedulers.selection import BestOfSampler, TokenTypeScore
 from skysynth.weights import bundled_path
 
 
@@ -81,22 +81,29 @@ class Outpainter:
         config: OutpaintConfig | None = None,
         classifier: CloudClassifier | None = None,
         token_classifier: TokenCloudClassifier | None = None,
+        token_prior: TokenTypePrior | None = None,
     ):
         self.tokenizer, self.maskgit = tokenizer.eval(), maskgit.eval()
         self.upscaler = upscaler.eval() if upscaler is not None else None
         self.classifier = classifier.eval() if classifier is not None else None  # for cloud_type=auto
         # Steers the draws towards a cloud type (sampling.type_guidance), conditional MaskGIT or not.
         self.token_classifier = token_classifier.eval() if token_classifier is not None else None
+        self.token_prior = token_prior.eval() if token_prior is not None else None  # sampling.type_prior
         self.config = config or OutpaintConfig()
         if tokenizer.config.codebook_size != maskgit.config.codebook_size:
             raise ValueError("tokenizer and MaskGIT disagree on the codebook size")
         if token_classifier is not None and token_classifier.config.codebook_size != maskgit.config.codebook_size:
             raise ValueError("the token classifier and the MaskGIT disagree on the codebook size")
+        if token_prior is not None and token_prior.config.codebook_size != maskgit.config.codebook_size:
+            raise ValueError("the token prior and the MaskGIT disagree on the codebook size")
+        guides = [g.config.class_names for g in (token_classifier, token_prior) if g is not None]
+        if len(guides) == 2 and guides[0] != guides[1]:
+            raise ValueError("the token classifier and the token prior disagree on the cloud types")
 
     @classmethod
     def from_pretrained(cls, path: str | Path | None = None, config: OutpaintConfig | None = None, device="cpu"):
-        """Load tokenizer/, maskgit/ and upscaler/ (and token_classifier/ where there is one) from
-        `path` (default: the bundled weights)."""
+        """Load tokenizer/, maskgit/ and upscaler/ (and token_classifier/, token_prior/ where there
+        are) from `path` (default: the bundled weights)."""
         root = Path(path) if path else bundled_path("tokenizer").parent
 
         def optional(model_class, name):
@@ -106,21 +113,30 @@ class Outpainter:
         maskgit = MaskGIT.from_pretrained(root / "maskgit")
         upscaler = optional(UNet, "upscaler")
         token_classifier = optional(TokenCloudClassifier, "token_classifier")
-        grows_types = bool(maskgit.config.class_names) or token_classifier is not None
+        token_prior = optional(TokenTypePrior, "token_prior")
+        grows_types = bool(maskgit.config.class_names) or token_classifier is not None or token_prior is not None
         classifier = CloudClassifier.from_pretrained(bundled_path("classifier")) if grows_types else None
-        return cls(tokenizer, maskgit, upscaler, config, classifier, token_classifier).to(device)
+        return cls(tokenizer, maskgit, upscaler, config, classifier, token_classifier, token_prior).to(device)
 
     @property
     def cloud_types(self) -> tuple[str, ...]:
         """The cloud types these weights can grow: the conditional MaskGIT's, else the token
-        classifier's; () = none (unconditional only)."""
+        guides' (classifier or prior); () = none (unconditional only)."""
         if self.maskgit.config.class_names:
             return tuple(self.maskgit.config.class_names)
-        return tuple(self.token_classifier.config.class_names) if self.token_classifier is not None else ()
+        guide = self.token_classifier or self.token_prior
+        return tuple(guide.config.class_names) if guide is not None else ()
 
     def to(self, device) -> Outpainter:
         self.device = torch.device(device)
-        for net in (self.tokenizer, self.maskgit, self.upscaler, self.classifier, self.token_classifier):
+        for net in (
+            self.tokenizer,
+            self.maskgit,
+            self.upscaler,
+            self.classifier,
+            self.token_classifier,
+            self.token_prior,
+        ):
             if net is not None:
                 net.to(self.device)
         return self
@@ -250,13 +266,8 @@ class Outpainter:
         plan = growth_plan(known, window, (kt, kl), grow_wrap)
         steps = len(plan)
         decode = lambda t: self.tokenizer.decode(t).clamp(0, 1)  # noqa: E731
-        steer = is_named(s.cloud_type)
-        candidates = s.type_candidates if steer and self.token_classifier is not None else 1
-        sampler = guarded_sampler(call.config.guard, sampler, steps * samples * candidates, decode, call.flat_input)
-        if candidates > 1:
-            label = self.token_classifier.config.class_names.index(call.cloud_type)
-            sampler = BestOfSampler(sampler, candidates, TokenTypeScore(self.token_classifier, label))
-        net = self._guided_net(call.cloud_type, s, steer)
+        sampler = guarded_sampler(call.config.guard, sampler, steps * samples, decode, call.flat_input)
+        net = self._guided_net(call.cloud_type, s, steer=is_named(s.cloud_type))
         progress = StageProgress("grow tokens", "window", call.report, call.progress, total=steps)
         with net.kept_casts(), progress as bar:
 
@@ -270,17 +281,24 @@ class Outpainter:
         call.clock.lap("grow tokens")
         return tokens, grow_wrap, overlap
 
-    def _guided_net(self, cloud_type: str | None, s, steer: bool) -> GuidedNet | TokenClassifierGuidance:
+    def _guided_net(self, cloud_type: str | None, s, steer: bool):
         """The MaskGIT as the sampler calls it, drawing towards `cloud_type` (None = unconditional):
         classifier-free guidance where the MaskGIT is conditional, and, if `steer` (a named type),
-        classifier guidance by the token classifier where there is one and `s.type_guidance` > 0."""
+        guidance by the token classifier (`s.type_guidance`) and by the token prior
+        (`s.type_prior`) where the weights have them and their scale is above 0."""
         names = self.maskgit.config.class_names
         label = names.index(cloud_type) if cloud_type in names else None
         net = GuidedNet(self.maskgit, label, s.guidance_scale, bf16=use_bf16(s.bf16, self.device))
-        guide = self.token_classifier
-        if guide is None or cloud_type is None or not steer or s.type_guidance == 0:
+        if cloud_type is None or not steer:
             return net
-        return TokenClassifierGuidance(net, guide, guide.config.class_names.index(cloud_type), s.type_guidance)
+        if self.token_classifier is not None and s.type_guidance > 0:
+            index = self.token_classifier.config.class_names.index(cloud_type)
+            net = TokenClassifierGuidance(net, self.token_classifier, index, s.type_guidance)
+        if self.token_prior is not None and s.type_prior > 0:
+            net = TokenPriorGuidance(
+                net, self.token_prior, self.token_prior.config.class_names.index(cloud_type), s.type_prior
+            )
+        return net
 
     def _upscale(self, call: _Call, image: torch.Tensor) -> torch.Tensor:
         with StageProgress("upscale", "tile", call.report, call.progress) as bar:

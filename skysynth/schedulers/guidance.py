@@ -94,3 +94,33 @@ class TokenClassifierGuidance:
             score = self.classifier(window, region).log_softmax(-1)[:, self.label].sum()
             (gradient,) = torch.autograd.grad(score, window)
         return logits + self.scale * gradient * unknown[..., None]
+
+
+class TokenPriorGuidance:
+    """Guidance by a naive-Bayes token prior (skysynth.models.token_prior): every masked draw's
+    logits gain scale x log p(code | type) / p(code). The prior's score of a window is a sum over
+    its codes, so this is its exact guidance (p(x) p(type | x)^scale per token), not a first-order
+    step; it pulls each draw towards the codes the type is made of, whatever its context. Wraps
+    any `net(tokens) -> logits`; a scale of 0, or no label, returns the wrapped logits unchanged."""
+
+    def __init__(self, net, prior, label: int | None, scale: float):
+        if scale < 0:
+            raise ValueError(f"the token prior's guidance scale must be at least 0, got {scale}")
+        if prior.config.codebook_size != net.config.codebook_size:
+            raise ValueError(
+                f"the token prior counts {prior.config.codebook_size} codes, the MaskGIT draws"
+                f" {net.config.codebook_size}"
+            )
+        self.net, self.prior, self.label, self.scale = net, prior, label, scale
+        self.config = net.config
+
+    def kept_casts(self):
+        return self.net.kept_casts()
+
+    def __call__(self, tokens: torch.Tensor) -> torch.Tensor:
+        """(B, h, w) tokens (masked ones = mask_token_id) -> (B, h, w, codebook_size) fp32 logits."""
+        logits = self.net(tokens).float()
+        if self.label is None or self.scale == 0:
+            return logits
+        unknown = (tokens == self.config.mask_token_id)[..., None]
+        return logits + self.scale * self.prior.log_ratio[self.label].float() * unknown
