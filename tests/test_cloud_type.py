@@ -251,6 +251,17 @@ def test_an_unconditional_model_grows_types_through_the_token_prior():
         )
 
 
+def tiny_guide_inputs(tmp_path):
+    """A tiny weights set (tmp_path/set: tokenizer, MaskGIT) and photo folder (tmp_path/photos:
+    6 cumulus, 6 clear sky) for the guides' trainers."""
+    tiny_vqvae().save_pretrained(tmp_path / "set" / "tokenizer")
+    tiny_maskgit().save_pretrained(tmp_path / "set" / "maskgit")
+    for folder, seed in (("1_cumulus", 0), ("4_clearsky", 50)):
+        (tmp_path / "photos" / folder).mkdir(parents=True)
+        for i in range(6):
+            sky_image(32, 32, seed=seed + i).save(tmp_path / "photos" / folder / f"{i}.jpg")
+
+
 def test_fit_token_prior_on_a_tiny_folder(tmp_path):
     from omegaconf import OmegaConf
 
@@ -258,12 +269,7 @@ def test_fit_token_prior_on_a_tiny_folder(tmp_path):
     from skysynth.models.token_prior import TokenTypePrior
     from tests.helpers import assert_one_line_error, run_module
 
-    tiny_vqvae().save_pretrained(tmp_path / "set" / "tokenizer")
-    tiny_maskgit().save_pretrained(tmp_path / "set" / "maskgit")
-    for folder, seed in (("1_cumulus", 0), ("4_clearsky", 50)):
-        (tmp_path / "photos" / folder).mkdir(parents=True)
-        for i in range(6):
-            sky_image(32, 32, seed=seed + i).save(tmp_path / "photos" / folder / f"{i}.jpg")
+    tiny_guide_inputs(tmp_path)
     cfg = OmegaConf.load("conf/eval/token_prior.yaml")
     cfg.update(
         data=str(tmp_path / "photos"), out=str(tmp_path / "out"), weights=str(tmp_path / "set"), image_size=32,
@@ -294,12 +300,7 @@ def test_train_token_classifier_on_a_tiny_folder(tmp_path):
     from skysynth.eval.train_token_classifier import train
     from skysynth.models.token_classifier import TokenCloudClassifier
 
-    tiny_vqvae().save_pretrained(tmp_path / "set" / "tokenizer")
-    tiny_maskgit().save_pretrained(tmp_path / "set" / "maskgit")
-    for folder, seed in (("1_cumulus", 0), ("4_clearsky", 50)):
-        (tmp_path / "photos" / folder).mkdir(parents=True)
-        for i in range(6):
-            sky_image(32, 32, seed=seed + i).save(tmp_path / "photos" / folder / f"{i}.jpg")
+    tiny_guide_inputs(tmp_path)
     cfg = OmegaConf.load("conf/eval/token_classifier.yaml")
     cfg.update(
         data=str(tmp_path / "photos"), out=str(tmp_path / "out"), weights=str(tmp_path / "set"), image_size=32,

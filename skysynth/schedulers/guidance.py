@@ -52,7 +52,28 @@ class GuidedNet:
         return unconditional + self.guidance_scale * (conditional - unconditional)
 
 
-class TokenClassifierGuidance:
+class _TokenGuidance:
+    """What the two token guides share: a wrapped `net(tokens) -> logits`, a guide model reading
+    the same codebook, the type's label and a scale (checked here)."""
+
+    guide_name, reads = "token guide", "reads"
+
+    def __init__(self, net, guide, label: int | None, scale: float):
+        if scale < 0:
+            raise ValueError(f"the {self.guide_name}'s guidance scale must be at least 0, got {scale}")
+        if guide.config.codebook_size != net.config.codebook_size:
+            raise ValueError(
+                f"the {self.guide_name} {self.reads} {guide.config.codebook_size} codes, the MaskGIT draws"
+                f" {net.config.codebook_size}"
+            )
+        self.net, self.label, self.scale = net, label, scale
+        self.config = net.config
+
+    def kept_casts(self):
+        return self.net.kept_casts()
+
+
+class TokenClassifierGuidance(_TokenGuidance):
     """Classifier guidance for MaskGIT from a token classifier (skysynth.models.token_classifier):
     the draw of every masked token is tilted by p(cloud type | window)^scale (Dhariwal & Nichol
     2021's guidance, made discrete with a first-order Taylor step as in Nisonoff et al. 2024,
@@ -63,19 +84,11 @@ class TokenClassifierGuidance:
     window (in its window's context) instead of the whole window. A scale of 0, or no label,
     returns the wrapped logits unchanged."""
 
-    def __init__(self, net, classifier, label: int | None, scale: float):
-        if scale < 0:
-            raise ValueError(f"the token classifier's guidance scale must be at least 0, got {scale}")
-        if classifier.config.codebook_size != net.config.codebook_size:
-            raise ValueError(
-                f"the token classifier reads {classifier.config.codebook_size} codes, the MaskGIT draws"
-                f" {net.config.codebook_size}"
-            )
-        self.net, self.classifier, self.label, self.scale = net, classifier, label, scale
-        self.config = net.config
+    guide_name, reads = "token classifier", "reads"
 
-    def kept_casts(self):
-        return self.net.kept_casts()
+    def __init__(self, net, classifier, label: int | None, scale: float):
+        super().__init__(net, classifier, label, scale)
+        self.classifier = classifier
 
     def __call__(self, tokens: torch.Tensor) -> torch.Tensor:
         """(B, h, w) tokens (masked ones = mask_token_id) -> (B, h, w, codebook_size) fp32 logits."""
@@ -96,26 +109,18 @@ class TokenClassifierGuidance:
         return logits + self.scale * gradient * unknown[..., None]
 
 
-class TokenPriorGuidance:
+class TokenPriorGuidance(_TokenGuidance):
     """Guidance by a naive-Bayes token prior (skysynth.models.token_prior): every masked draw's
     logits gain scale x log p(code | type) / p(code). The prior's score of a window is a sum over
     its codes, so this is its exact guidance (p(x) p(type | x)^scale per token), not a first-order
     step; it pulls each draw towards the codes the type is made of, whatever its context. Wraps
     any `net(tokens) -> logits`; a scale of 0, or no label, returns the wrapped logits unchanged."""
 
-    def __init__(self, net, prior, label: int | None, scale: float):
-        if scale < 0:
-            raise ValueError(f"the token prior's guidance scale must be at least 0, got {scale}")
-        if prior.config.codebook_size != net.config.codebook_size:
-            raise ValueError(
-                f"the token prior counts {prior.config.codebook_size} codes, the MaskGIT draws"
-                f" {net.config.codebook_size}"
-            )
-        self.net, self.prior, self.label, self.scale = net, prior, label, scale
-        self.config = net.config
+    guide_name, reads = "token prior", "counts"
 
-    def kept_casts(self):
-        return self.net.kept_casts()
+    def __init__(self, net, prior, label: int | None, scale: float):
+        super().__init__(net, prior, label, scale)
+        self.prior = prior
 
     def __call__(self, tokens: torch.Tensor) -> torch.Tensor:
         """(B, h, w) tokens (masked ones = mask_token_id) -> (B, h, w, codebook_size) fp32 logits."""
