@@ -9,8 +9,8 @@ textured by luminance std (examples/sky.jpg where ../shared is missing). Each ro
 - `fp32` (where the CPU has bf16 hardware): today's defaults with `sampling.bf16=false`;
 - `skysynth`: today's defaults (MaskGIT in bf16 where the CPU computes it natively) with
   `threads=auto` (one thread per free core);
-- with `--cloud-type NAME`, `typed`: the defaults growing that named cloud type (token-classifier
-  guidance, the stages that match the input left out).
+- with `--cloud-type NAME`, `typed`: the defaults growing that named cloud type (the token
+  classifier's and the token prior's guidance, the stages that match the input left out).
 
 `--load` adds a second CPU-bound process (a single-threaded matmul loop) for the loaded rows.
 Prints seconds per photo, the median and worst over the photos, the per-stage split and the

@@ -18,23 +18,14 @@ import hydra
 import torch
 from omegaconf import DictConfig
 
-from skysynth.common.cloud_types import cloud_type_of
-from skysynth.common.keys import is_validation
-from skysynth.eval.train_classifier import load_folder, run_training, save_with_metrics
-from skysynth.eval.train_token_classifier import tokenize
-from skysynth.models.maskgit import MaskGIT
+from skysynth.eval.train_classifier import run_training, save_with_metrics
+from skysynth.eval.train_token_classifier import guide_inputs, tokenize
 from skysynth.models.token_prior import TokenPriorConfig, TokenTypePrior
-from skysynth.models.vqvae import VQVAE
-from skysynth.weights import bundled_path
 
 
 def fit(cfg: DictConfig) -> dict:
-    root = Path(cfg.weights) if cfg.get("weights") else bundled_path("tokenizer").parent
-    tokenizer = VQVAE.from_pretrained(root / "tokenizer")
-    window = MaskGIT.from_pretrained(root / "maskgit").config.tokens_per_side
-    images, labels, keys, folders = load_folder(Path(cfg.data), cfg.image_size, cfg.progress)
-    classes = tuple(cloud_type_of(name) for name in folders)
-    val = torch.tensor([is_validation(k, cfg.val_fraction) for k in keys])
+    tokenizer, maskgit, images, labels, val, classes = guide_inputs(cfg)
+    window = maskgit.config.tokens_per_side
     start = time.perf_counter()
     tokens = tokenize(tokenizer, images, progress=cfg.progress)
     codes = tokenizer.config.codebook_size

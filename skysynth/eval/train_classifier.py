@@ -73,12 +73,7 @@ def train(cfg: DictConfig) -> dict:
                 flip = torch.rand(len(batch), generator=generator) < 0.5
                 x = torch.where(flip[:, None, None, None], x.flip(-1), x)
                 loss = F.cross_entropy(model(x), labels[batch], label_smoothing=0.1)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                scheduler.step()
-                bar.update(1)
-                bar.set_postfix(loss=f"{loss.item():.3f}")
+                optimizer_step(loss, optimizer, scheduler, bar)
     model.eval()
     with torch.no_grad():
         val_x, val_y = images[val].float() / 255, labels[val]
@@ -93,6 +88,17 @@ def train(cfg: DictConfig) -> dict:
         "wall_seconds": time.perf_counter() - start,
     }
     return save_with_metrics(model, Path(cfg.out), metrics)
+
+
+def optimizer_step(loss: torch.Tensor, optimizer, scheduler, bar) -> None:
+    """One step of the classifier trainers' plain loops: backward, optimizer and schedule, the
+    progress bar advanced with the loss."""
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    scheduler.step()
+    bar.update(1)
+    bar.set_postfix(loss=f"{loss.item():.3f}")
 
 
 def save_with_metrics(model, out: Path, metrics: dict) -> dict:

@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from skysynth.common.cloud_types import cloud_type_of
 from skysynth.common.keys import is_validation
-from skysynth.eval.train_classifier import load_folder, run_training, save_with_metrics
+from skysynth.eval.train_classifier import load_folder, optimizer_step, run_training, save_with_metrics
 from skysynth.models.maskgit import MaskGIT
 from skysynth.models.token_classifier import TokenClassifierConfig, TokenCloudClassifier
 from skysynth.models.vqvae import VQVAE
@@ -67,14 +67,21 @@ def draft_windows(
     return rows, mask
 
 
-def train(cfg: DictConfig) -> dict:
-    torch.manual_seed(cfg.seed)
+def guide_inputs(cfg: DictConfig) -> tuple[VQVAE, MaskGIT, torch.Tensor, torch.Tensor, torch.Tensor, tuple]:
+    """What the cloud-type guides are made from: the tokenizer and MaskGIT of `cfg.weights` (None =
+    the bundled set) and the photos of `cfg.data` at `cfg.image_size`: (tokenizer, maskgit,
+    (N, 3, S, S) uint8 images, (N,) labels, (N,) bool validation split by key, cloud-type names)."""
     root = Path(cfg.weights) if cfg.get("weights") else bundled_path("tokenizer").parent
     tokenizer = VQVAE.from_pretrained(root / "tokenizer")
     maskgit = MaskGIT.from_pretrained(root / "maskgit")
     images, labels, keys, folders = load_folder(Path(cfg.data), cfg.image_size, cfg.progress)
-    classes = tuple(cloud_type_of(name) for name in folders)
     val = torch.tensor([is_validation(k, cfg.val_fraction) for k in keys])
+    return tokenizer, maskgit, images, labels, val, tuple(cloud_type_of(name) for name in folders)
+
+
+def train(cfg: DictConfig) -> dict:
+    torch.manual_seed(cfg.seed)
+    tokenizer, maskgit, images, labels, val, classes = guide_inputs(cfg)
     tokens = tokenize(tokenizer, images, progress=cfg.progress)
     model = TokenCloudClassifier(
         TokenClassifierConfig(
@@ -112,12 +119,7 @@ def train(cfg: DictConfig) -> dict:
             batch = train_idx[torch.randint(0, len(train_idx), (cfg.batch,), generator=generator)]
             windows, region = pooled(*draft_windows(tokens[batch], maskgit, generator))
             loss = F.cross_entropy(model(windows, region), labels[batch], label_smoothing=0.1)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            bar.update(1)
-            bar.set_postfix(loss=f"{loss.item():.3f}")
+            optimizer_step(loss, optimizer, scheduler, bar)
             if step % cfg.eval_every == 0 or step == cfg.steps:
                 history.append((step, val_accuracy()))
     metrics = {
