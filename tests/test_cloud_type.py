@@ -89,15 +89,21 @@ def tiny_token_classifier(names=CLOUD_TYPES, codes: int = 16, seed: int = 0):
     return TokenCloudClassifier(TokenClassifierConfig(codes, tuple(names), embed_dim=8, channels=(8, 8))).eval()
 
 
+def masked_windows(maskgit, batch: int, first_unknown_column: int):
+    """(batch, 8, 8) random tokens with the columns from `first_unknown_column` on masked, and that mask."""
+    tokens = torch.randint(0, 16, (batch, 8, 8), generator=torch.Generator().manual_seed(1))
+    unknown = torch.zeros(batch, 8, 8, dtype=torch.bool)
+    unknown[:, :, first_unknown_column:] = True
+    tokens[unknown] = maskgit.config.mask_token_id
+    return tokens, unknown
+
+
 def test_token_classifier_guidance_tilts_only_masked_draws_towards_the_type():
     from skysynth.schedulers.guidance import GuidedNet, TokenClassifierGuidance
 
     maskgit, classifier = tiny_maskgit(), tiny_token_classifier()
     net = GuidedNet(maskgit, None)
-    tokens = torch.randint(0, 16, (3, 8, 8), generator=torch.Generator().manual_seed(1))
-    unknown = torch.zeros(3, 8, 8, dtype=torch.bool)
-    unknown[:, :, 4:] = True
-    tokens[unknown] = maskgit.config.mask_token_id
+    tokens, unknown = masked_windows(maskgit, 3, 4)
     plain = net(tokens)
     label = CLOUD_TYPES.index("cirrus")
     assert torch.equal(TokenClassifierGuidance(net, classifier, label, 0.0)(tokens), plain)
@@ -185,10 +191,7 @@ def test_token_prior_counts_and_its_exact_guidance(tmp_path):
 
     maskgit, big = tiny_maskgit(), tiny_token_prior()
     net = GuidedNet(maskgit, None)
-    tokens = torch.randint(0, 16, (2, 8, 8), generator=torch.Generator().manual_seed(1))
-    unknown = torch.zeros(2, 8, 8, dtype=torch.bool)
-    unknown[:, :, 5:] = True
-    tokens[unknown] = maskgit.config.mask_token_id
+    tokens, unknown = masked_windows(maskgit, 2, 5)
     plain = net(tokens)
     label = CLOUD_TYPES.index("clearsky")
     assert torch.equal(TokenPriorGuidance(net, big, label, 0.0)(tokens), plain)
