@@ -286,6 +286,9 @@ def test_fit_token_prior_on_a_tiny_folder(tmp_path):
     assert prior.config.class_names == ("cumulus", "clearsky") and prior.log_ratio.shape == (2, 16)
     result = run_module("skysynth.eval.fit_token_prior", f"data={tmp_path}/none", f"out={tmp_path}/p")
     assert_one_line_error(result, "data folder not found")
+    result = run_module("skysynth.eval.fit_token_prior", f"data={tmp_path}/photos", f"out={tmp_path}/p", "smoothing=x")
+    assert_one_line_error(result, "smoothing must be float, got 'x'")
+    assert not (tmp_path / "p").exists()
 
 
 def test_a_token_classifier_for_another_codebook_is_refused():
@@ -322,3 +325,6 @@ def test_train_token_classifier_refuses_a_missing_folder(tmp_path):
 
     result = run_module("skysynth.eval.train_token_classifier", f"data={tmp_path}/none", f"out={tmp_path}/c")
     assert_one_line_error(result, "data folder not found")
+    for setting, message in (("steps=abc", "steps must be int, got 'abc'"), ("channels=5", "channels must be a list")):
+        result = run_module("skysynth.eval.train_token_classifier", f"data={tmp_path}", f"out={tmp_path}/c", setting)
+        assert_one_line_error(result, message)

@@ -56,7 +56,7 @@ def fit(cfg: DictConfig) -> dict:
 
 @hydra.main(version_base="1.3", config_path="../../conf/eval", config_name="token_prior")
 def main(cfg: DictConfig) -> None:
-    run_training(fit, cfg)
+    run_training(fit, cfg, "token_prior")
 
 
 if __name__ == "__main__":

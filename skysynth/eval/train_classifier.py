@@ -19,9 +19,10 @@ import hydra
 import numpy as np
 import torch
 import torch.nn.functional as F
-from omegaconf import DictConfig
+from omegaconf import DictConfig, ListConfig, OmegaConf
 from tqdm import tqdm
 
+from skysynth.common.hydra_app import CONF_DIR
 from skysynth.common.images import is_image, load_rgb
 from skysynth.common.keys import is_validation, sample_key
 from skysynth.models.classifier import ClassifierConfig, CloudClassifier
@@ -108,9 +109,26 @@ def save_with_metrics(model, out: Path, metrics: dict) -> dict:
     return metrics
 
 
-def run_training(train_fn, cfg: DictConfig) -> None:
-    """A trainer's command: its metrics printed as JSON, or bad input as one `error:` line, exit 2."""
+def mistyped_setting(cfg: DictConfig, defaults: DictConfig) -> str | None:
+    """The first setting of `cfg` whose value is not of its default's type (an int passes for a
+    float; a default of null takes anything), as a one-line message; None if all are right."""
+    for key, default in defaults.items():
+        if key in ("defaults", "hydra") or default is None:
+            continue
+        value, expected = cfg.get(key), type(default)
+        numeric = expected is float and isinstance(value, int)
+        if isinstance(value, bool) != (expected is bool) or not (isinstance(value, expected) or numeric):
+            return f"{key} must be {'a list' if isinstance(default, ListConfig) else expected.__name__}, got {value!r}"
+    return None
+
+
+def run_training(train_fn, cfg: DictConfig, config_name: str) -> None:
+    """A trainer's command: its metrics printed as JSON, or bad input (a missing folder, a value
+    of the wrong type for conf/eval/<config_name>.yaml's setting) as one `error:` line, exit 2."""
     try:
+        wrong = mistyped_setting(cfg, OmegaConf.load(CONF_DIR / "eval" / f"{config_name}.yaml"))
+        if wrong is not None:
+            raise ValueError(wrong)
         metrics = train_fn(cfg)
     except (FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
@@ -120,7 +138,7 @@ def run_training(train_fn, cfg: DictConfig) -> None:
 
 @hydra.main(version_base="1.3", config_path="../../conf/eval", config_name="classifier")
 def main(cfg: DictConfig) -> None:
-    run_training(train, cfg)
+    run_training(train, cfg, "classifier")
 
 
 if __name__ == "__main__":

@@ -136,7 +136,7 @@ def train(cfg: DictConfig) -> dict:
 
 @hydra.main(version_base="1.3", config_path="../../conf/eval", config_name="token_classifier")
 def main(cfg: DictConfig) -> None:
-    run_training(train, cfg)
+    run_training(train, cfg, "token_classifier")
 
 
 if __name__ == "__main__":
