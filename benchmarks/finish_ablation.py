@@ -97,7 +97,7 @@ def main() -> None:
     parser.add_argument("--data", default=str(ROOT / "work_data" / "gcd_shards"))
     parser.add_argument("--n", type=int, default=100)
     parser.add_argument("--protocols", nargs="+", default=["center", "right"])
-    parser.add_argument("--stages", nargs="+", default=STAGES, choices=STAGES)
+    parser.add_argument("--stages", nargs="*", default=STAGES, choices=STAGES)
     parser.add_argument(
         "--variant", action="append", default=[], help="an extra variant: 'key=value;key=value' (repeatable)"
     )
