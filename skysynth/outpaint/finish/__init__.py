@@ -27,7 +27,6 @@ from skysynth.outpaint.finish.border_fade import BorderFade, BorderFadeConfig
 from skysynth.outpaint.finish.colour import ColourConfig, ColourTransfer
 from skysynth.outpaint.finish.detail_copy import DetailCopy, DetailCopyConfig
 from skysynth.outpaint.finish.seam_join import SeamJoin, SeamJoinConfig
-from skysynth.outpaint.finish.texture import ExemplarTexture, TextureConfig
 from skysynth.outpaint.finish.trend import ContinueTrend, TrendConfig
 
 
@@ -42,7 +41,6 @@ class FinishConfig:
     colour: ColourConfig = field(default_factory=ColourConfig)
     trend: TrendConfig = field(default_factory=TrendConfig)
     border_fade: BorderFadeConfig = field(default_factory=BorderFadeConfig)
-    texture: TextureConfig = field(default_factory=TextureConfig)
     detail_copy: DetailCopyConfig = field(default_factory=DetailCopyConfig)
     bands: BandsConfig = field(default_factory=BandsConfig)
     seam_join: SeamJoinConfig = field(default_factory=SeamJoinConfig)
@@ -72,9 +70,7 @@ def build_phases(config: FinishConfig) -> Phases:
 
     return Phases(
         after_decode=enabled(ColourTransfer(c.colour), ContinueTrend(c.trend), BorderFade(c.border_fade)),
-        after_upscale=enabled(
-            ExemplarTexture(c.texture), DetailCopy(c.detail_copy), MatchBands(c.bands), SeamJoin(c.seam_join)
-        ),
+        after_upscale=enabled(DetailCopy(c.detail_copy), MatchBands(c.bands), SeamJoin(c.seam_join)),
     )
 
 
