@@ -10,6 +10,7 @@ classifier's features, SWD and the ring error next to the input's border. A grid
 (rows: truth, each variant, each peer) goes to --out for viewing (not committed: GCD photos).
 
     .venv/bin/python benchmarks/finish_ablation.py [--n 100] [--protocols center right] [--stages colour bands]
+        [--weights FOLDER]
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 from skysynth.common.images import save_grid  # noqa: E402
 from skysynth.eval.baselines import BASELINES, fill, missing  # noqa: E402
-from skysynth.eval.c2st import C2STConfig  # noqa: E402
+from skysynth.eval.c2st import MIN_STEPS, C2STConfig  # noqa: E402
 from skysynth.eval.common import markdown_table, weights_dir  # noqa: E402
 from skysynth.eval.outpaint_eval import (  # noqa: E402
     evaluate_outputs,
@@ -108,17 +109,22 @@ def main() -> None:
         "--c2st-size", type=int, default=224, help="whole images resized to this side for the test (224 = as made)"
     )
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--weights", default=None, help="a folder of weights (tokenizer, maskgit, upscaler); default: the bundled ones"
+    )
     parser.add_argument("--out", default=str(ROOT / "work_data" / "finish_ablation"))
     args = parser.parse_args()
-    if args.c2st_folds < 2 or args.c2st_steps < 1 or args.c2st_size < 32:
-        parser.error("--c2st-folds must be >= 2, --c2st-steps >= 1 and --c2st-size >= 32 (pixels)")
+    if args.c2st_folds < 2 or args.c2st_steps < MIN_STEPS or args.c2st_size < 32:
+        parser.error(f"--c2st-folds must be >= 2, --c2st-steps >= {MIN_STEPS} and --c2st-size >= 32 (pixels)")
     try:
         chosen = variants(args.stages, args.variant)
     except ValueError as error:
         parser.error(f"--variant: {error}")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    op, plain = GrowOnce.from_pretrained(), Outpainter.from_pretrained()
+    if args.weights is not None and not Path(args.weights).is_dir():
+        parser.error(f"--weights: {args.weights} is not a folder")
+    op, plain = GrowOnce.from_pretrained(args.weights), Outpainter.from_pretrained(args.weights)
     peers = []
     for name in args.peers:
         reason = missing(name)

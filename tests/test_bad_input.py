@@ -38,6 +38,7 @@ CASES = [
     ("skysynth.eval", ["task=outpaint", "data={tmp}/photos", "n=-3"], "n must be at least 1"),
     ("skysynth.eval", ["task=outpaint", "data={tmp}/photos", "size=0"], "size must be at least 8"),
     ("skysynth.eval", ["task=nosuch"], "unknown task"),
+    ("skysynth.eval", ["task=outpaint", "data={tmp}/photos", "c2st_steps=5"], "c2st_steps must be at least 10"),
 ]
 
 

@@ -89,3 +89,11 @@ def test_the_verdict_does_not_depend_on_the_cpu():
     # bf16 autocast blunts the grain (the blurred fill scored 0.64 in bf16, 0.78 in fp32, same seed):
     # the default must be fp32 on every machine, bf16 machines included.
     assert C2STConfig().bf16 is False and use_bf16(C2STConfig().bf16, "cpu") is False
+
+
+def test_a_budget_too_small_to_train_is_refused():
+    with pytest.raises(ValueError, match="at least 10 steps"):
+        C2STConfig(steps=5)
+    with pytest.raises(ValueError, match="and 2 folds, got 300 and 1"):
+        C2STConfig(folds=1)
+    assert C2STConfig(steps=10).steps == 10

@@ -21,6 +21,8 @@ from torch import nn
 
 from skysynth.common.hardware import use_bf16
 
+MIN_STEPS = 10  # fewer cannot train the classifier, and the one-cycle schedule fails at 5
+
 
 @dataclass(frozen=True)
 class C2STConfig:
@@ -36,6 +38,12 @@ class C2STConfig:
     # fp32 by default: bf16 rounds away the fine grain that tells a blurred fill from a photo, and the
     # verdict must not depend on the CPU (None = bf16 where the hardware has it, for quick looks).
     bf16: bool | None = False
+
+    def __post_init__(self):
+        if self.steps < MIN_STEPS or self.folds < 2:
+            raise ValueError(
+                f"the C2ST needs at least {MIN_STEPS} steps and 2 folds, got {self.steps} and {self.folds}"
+            )
 
 
 class C2STNet(nn.Module):

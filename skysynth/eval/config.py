@@ -9,6 +9,7 @@ from typing import Any
 from omegaconf import MISSING
 
 from skysynth.common.threads import parse_threads
+from skysynth.eval.c2st import MIN_STEPS as C2ST_MIN_STEPS
 from skysynth.outpaint.config import OutpaintConfig
 
 TASKS = ("vqvae", "maskgit", "upscaler", "outpaint", "cloud_type")
@@ -56,7 +57,14 @@ class EvalApp(OutpaintConfig):
     def __post_init__(self):
         if self.task not in TASKS:
             raise ValueError(f"unknown task {self.task!r}: choose one of {', '.join(TASKS)}")
-        for name, low in (("n", 1), ("per_type", 1), ("batch", 1), ("size", 8), ("c2st_steps", 1), ("c2st_folds", 2)):
+        for name, low in (
+            ("n", 1),
+            ("per_type", 1),
+            ("batch", 1),
+            ("size", 8),
+            ("c2st_steps", C2ST_MIN_STEPS),
+            ("c2st_folds", 2),
+        ):
             if getattr(self, name) < low:
                 raise ValueError(f"{name} must be at least {low}, got {getattr(self, name)}")
         if self.c2st_size is not None and self.c2st_size < 16:
