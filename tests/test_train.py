@@ -405,3 +405,21 @@ def test_ctrl_c_during_training_says_whether_there_is_something_to_resume(tiny_s
         assert last == f"interrupted: resume with hydra.run.dir={run_dir} ckpt_path=last"
     else:
         assert last == "interrupted before the first checkpoint: there is nothing to resume"
+
+
+def test_decoder_only_keeps_encoder_and_codebook_and_trains_the_decoder(tiny_shards, tmp_path):
+    train(tmp_path / "first", tiny_shards, "trainer.max_steps=1")
+    train(
+        tmp_path / "decoder",
+        tiny_shards,
+        "trainer.max_steps=3",
+        f"init_weights={tmp_path}/first/export",
+        "model.lit.decoder_only=true",
+        "model.lit.adversarial.weight=0.1",
+        "model.lit.adversarial.start_step=1",
+    )
+    before = load_file(tmp_path / "first" / "export" / "model.safetensors")
+    after = load_file(tmp_path / "decoder" / "export" / "model.safetensors")
+    frozen = [k for k in before if k.startswith(("encoder.", "quantizer."))]
+    assert frozen and all(torch.equal(before[k], after[k]) for k in frozen)
+    assert any(not torch.equal(before[k], after[k]) for k in before if k.startswith("decoder."))

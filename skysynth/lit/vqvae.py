@@ -33,6 +33,7 @@ class VQVAELit(SkyLitModule):
         grid_every_n_steps: int = 500,
         seed: int = 0,
         adversarial: dict | None = None,
+        decoder_only: bool = False,
     ):
         net, optim, adversarial = to_plain(net), to_plain(optim), to_plain(adversarial) or {}
         super().__init__(optim, grid_every_n_steps, seed)
@@ -49,6 +50,12 @@ class VQVAELit(SkyLitModule):
         self.register_buffer("codebook_initialised", torch.tensor(not kmeans_init))
         if self.net.config.codebook_update == "ema":
             self.net.quantizer.codebook.requires_grad_(False)
+        # The decoder alone (VQGAN's second stage): encoder and codebook frozen, so every photo keeps
+        # its tokens and a MaskGIT trained on them stays valid.
+        self.decoder_only = bool(decoder_only)
+        if self.decoder_only:
+            self.net.encoder.requires_grad_(False)
+            self.net.quantizer.requires_grad_(False)
         # Patch-adversarial loss (VQGAN): a hinge loss from a patch discriminator, switched on after
         # `start_step` steps of reconstruction alone. The discriminator has its own optimizer,
         # stepped inside training_step; the tokenizer keeps Lightning's automatic optimization.
@@ -78,9 +85,10 @@ class VQVAELit(SkyLitModule):
             sync_dist=True,
         )
         self.log("train/psnr", -10 * torch.log10(out["mse"].detach().clamp_min(1e-10)), prog_bar=True, sync_dist=True)
-        if self.net.config.codebook_update == "ema":
-            self._ema_update(out["tokens"], out["latents"])
-        self._track_usage(out["tokens"], out["latents"])
+        if not self.decoder_only:  # the decoder alone moves no code: no EMA update, no restart
+            if self.net.config.codebook_update == "ema":
+                self._ema_update(out["tokens"], out["latents"])
+            self._track_usage(out["tokens"], out["latents"])
         if self.grid_every_n_steps and self.global_step % self.grid_every_n_steps == 0:
             self.maybe_save_grid([images[:8], out["reconstruction"][:8]], "train_reconstruction")
         return out["loss"]
