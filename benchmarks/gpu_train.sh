@@ -39,10 +39,11 @@ EOF
 hms() { printf '00:%02d:%02d:%02d' $(($1 / 3600)) $(($1 % 3600 / 60)) $(($1 % 60)); }
 TOKENIZER_TIME=$(hms $((BUDGET_S * 4 / 10)))
 OTHERS_TIME=$(hms $((BUDGET_S * 6 / 10)))
-common=(logger=csv trainer.enable_progress_bar=false trainer.log_every_n_steps=1)
-tokenizer=(model=vqvae experiment=gcd_vqvae_v2 data.downscale=1 model.lit.grid_every_n_steps=0)
-maskgit=(model=maskgit experiment=gcd_maskgit_v2 data.downscale=1 model.lit.grid_every_n_steps=0)
-upscaler=(model=upscaler experiment=gcd_upscaler_context data.downscale=1)
+# The tokenizer and MaskGIT read half-scale photos (112 px), the upscaler whole ones: downscale=1.
+common=(logger=csv trainer.enable_progress_bar=false trainer.log_every_n_steps=1 data.downscale=1)
+tokenizer=(model=vqvae experiment=gcd_vqvae_v2 model.lit.grid_every_n_steps=0)
+maskgit=(model=maskgit experiment=gcd_maskgit_v2 model.lit.grid_every_n_steps=0)
+upscaler=(model=upscaler experiment=gcd_upscaler_context)
 if [ "$TINY" = 1 ]; then
   common+=(trainer.accelerator=cpu trainer.precision=32-true trainer.max_steps=2 data.num_workers=0
     data.batch_size=2 data.train_samples_per_epoch=4 data.shuffle_buffer=4)
@@ -67,7 +68,6 @@ train() {  # name, max_time, shards, overrides...
     "hydra.run.dir=$WORK/runs/$name" && echo $(($(date +%s) - start)) > "$WORK/runs/$name/wall_s"
 }
 
-# The tokenizer and MaskGIT read half-scale photos (112 px), the upscaler whole ones: downscale=1.
 train tokenizer "$TOKENIZER_TIME" shards112 "${tokenizer[@]}" ${TOKENIZER_ARGS:-}
 tokens="model.lit.tokenizer=$WORK/runs/tokenizer/export"
 train maskgit "$OTHERS_TIME" shards112 "${maskgit[@]}" "$tokens" ${MASKGIT_ARGS:-} &

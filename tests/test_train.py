@@ -423,3 +423,12 @@ def test_decoder_only_keeps_encoder_and_codebook_and_trains_the_decoder(tiny_sha
     frozen = [k for k in before if k.startswith(("encoder.", "quantizer."))]
     assert frozen and all(torch.equal(before[k], after[k]) for k in frozen)
     assert any(not torch.equal(before[k], after[k]) for k in before if k.startswith("decoder."))
+
+
+def test_decoder_only_refuses_a_kmeans_codebook():
+    from skysynth.lit.vqvae import VQVAELit
+
+    net = {"base_channels": 8, "embed_dim": 8, "codebook_size": 16}
+    with pytest.raises(ValueError, match="decoder_only keeps the codebook"):
+        VQVAELit(net=net, optim={"lr": 1e-3}, kmeans_init=True, decoder_only=True)
+    assert VQVAELit(net=net, optim={"lr": 1e-3}, decoder_only=True).hparams.decoder_only

@@ -52,8 +52,9 @@ class VQVAELit(SkyLitModule):
             self.net.quantizer.codebook.requires_grad_(False)
         # The decoder alone (VQGAN's second stage): encoder and codebook frozen, so every photo keeps
         # its tokens and a MaskGIT trained on them stays valid.
-        self.decoder_only = bool(decoder_only)
-        if self.decoder_only:
+        if decoder_only and kmeans_init:
+            raise ValueError("model.lit.decoder_only keeps the codebook: it cannot take model.lit.kmeans_init")
+        if decoder_only:
             self.net.encoder.requires_grad_(False)
             self.net.quantizer.requires_grad_(False)
         # Patch-adversarial loss (VQGAN): a hinge loss from a patch discriminator, switched on after
@@ -85,7 +86,7 @@ class VQVAELit(SkyLitModule):
             sync_dist=True,
         )
         self.log("train/psnr", -10 * torch.log10(out["mse"].detach().clamp_min(1e-10)), prog_bar=True, sync_dist=True)
-        if not self.decoder_only:  # the decoder alone moves no code: no EMA update, no restart
+        if not self.hparams.decoder_only:  # the decoder alone moves no code: no EMA update, no restart
             if self.net.config.codebook_update == "ema":
                 self._ema_update(out["tokens"], out["latents"])
             self._track_usage(out["tokens"], out["latents"])
