@@ -131,6 +131,36 @@ def test_vqvae_adversarial_loss_trains_a_discriminator_after_its_start(start_ste
     assert all(not k.startswith("discriminator") for k in lit.net.state_dict())  # never exported
 
 
+def test_vqvae_adaptive_adversarial_scale_balances_the_gradients_at_the_last_layer():
+    from skysynth.lit.vqvae import VQVAELit
+
+    torch.manual_seed(0)
+    lit = VQVAELit(
+        net={"base_channels": 8, "channel_multipliers": [1, 2], "embed_dim": 8, "codebook_size": 16},
+        optim=OPTIM,
+        grid_every_n_steps=0,
+        adversarial={
+            "weight": 0.5,
+            "start_step": 0,
+            "adaptive": True,
+            "discriminator": {"base_channels": 8, "layers": 2},
+        },
+    )
+    lit.log = lambda *args, **kwargs: None
+    images = torch.rand(2, 3, 32, 32)
+    out = lit.net(images)
+    g_loss = -lit.discriminator(out["reconstruction"]).mean()
+    scale = lit.adaptive_scale(out["loss"], g_loss)
+    last = lit.net.decoder.conv_out.weight
+    rec_grad = torch.autograd.grad(out["loss"], last, retain_graph=True)[0]
+    adv_grad = torch.autograd.grad(scale * g_loss, last, retain_graph=True)[0]
+    assert not scale.requires_grad and float(scale) > 0
+    assert torch.allclose(adv_grad.norm(), rec_grad.norm(), rtol=1e-3)  # balanced, then x weight
+    before = {k: v.clone() for k, v in lit.net.state_dict().items()}
+    fit_steps(lit, images, steps=2)
+    assert any(not torch.equal(before[k], v) for k, v in lit.net.state_dict().items())
+
+
 def test_hinge_losses():
     from skysynth.models.discriminator import PatchDiscriminator, PatchDiscriminatorConfig
     from skysynth.models.discriminator import hinge_discriminator_loss as d_loss

@@ -62,6 +62,10 @@ class VQVAELit(SkyLitModule):
         # stepped inside training_step; the tokenizer keeps Lightning's automatic optimization.
         self.adversarial_weight = float(adversarial.get("weight", 0.0))
         self.adversarial_start = int(adversarial.get("start_step", 2000))
+        # VQGAN's adaptive weight: the hinge loss scaled so that its gradient at the decoder's last
+        # layer is as large as the reconstruction loss's, times `weight`; a fixed weight lets the
+        # adversarial term outgrow the reconstruction as the discriminator sharpens.
+        self.adversarial_adaptive = bool(adversarial.get("adaptive", False))
         self.discriminator = None
         if self.adversarial_weight > 0:
             config = PatchDiscriminatorConfig(**adversarial.get("discriminator", {}))
@@ -79,7 +83,9 @@ class VQVAELit(SkyLitModule):
             self._kmeans_init(images)
         out = self.net(images)
         if self.discriminator is not None and self.global_step >= self.adversarial_start:
-            out["loss"] = out["loss"] + self.adversarial_weight * self._adversarial_step(images, out["reconstruction"])
+            g_loss = self._adversarial_step(images, out["reconstruction"])
+            scale = self.adaptive_scale(out["loss"], g_loss) if self.adversarial_adaptive else 1.0
+            out["loss"] = out["loss"] + self.adversarial_weight * scale * g_loss
         self.log_dict(
             {f"train/{k}": out[k] for k in ("loss", "mse", "codebook_loss", "commitment_loss", "revival_loss")},
             prog_bar=False,
@@ -108,6 +114,15 @@ class VQVAELit(SkyLitModule):
         g_loss = hinge_generator_loss(self.discriminator(reconstruction))
         self.log_dict({"train/d_loss": d_loss.detach(), "train/g_loss": g_loss.detach()}, sync_dist=True)
         return g_loss
+
+    def adaptive_scale(self, reconstruction_loss: torch.Tensor, generator_loss: torch.Tensor) -> torch.Tensor:
+        """||d rec / d W|| / ||d adv / d W|| at the decoder's last convolution W (detached, <= 1e4)."""
+        last = self.net.decoder.conv_out.weight
+        rec_grad = torch.autograd.grad(reconstruction_loss, last, retain_graph=True)[0]
+        adv_grad = torch.autograd.grad(generator_loss, last, retain_graph=True)[0]
+        scale = (rec_grad.norm() / (adv_grad.norm() + 1e-4)).clamp(0.0, 1e4).detach()
+        self.log("train/adversarial_scale", scale, sync_dist=True)
+        return scale
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         super().on_save_checkpoint(checkpoint)
