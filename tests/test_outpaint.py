@@ -417,31 +417,6 @@ def test_transfer_colour_band_statistics_follow_the_inputs_border_not_its_mixtur
     assert 0.29 < float(banded[far].mean()) < 0.4  # the blue next to the border (blurred a little)
 
 
-def test_colour_by_cloudiness_moves_sky_to_sky_and_cloud_to_cloud():
-    from skysynth.outpaint.finish.colour import ColourConfig, cloudiness, transfer_colour_by_cloudiness
-
-    colours = ([0.3, 0.5, 0.8], [0.1, 0.35, 0.7], [0.93, 0.93, 0.93], [0.7, 0.7, 0.7])
-    sky, dark_sky, cloud, grey_cloud = (torch.tensor(c).view(1, 3, 1, 1) for c in colours)
-    assert float(cloudiness(sky)) < 0.05 and float(cloudiness(cloud)) > 0.95
-    # The input is half cloud, half sky; the generated ring is mostly a darker sky, with a grey cloud.
-    texture = sky.expand(1, 3, 64, 48).clone()
-    texture[..., :24] = cloud
-    canvas_input, known = _input_on_canvas(texture)
-    generated = dark_sky.expand(1, 3, 64, 128).clone()
-    generated[..., 100:116] = grey_cloud
-    out = transfer_colour_by_cloudiness(generated, canvas_input, known, sigma=1.0)
-    assert torch.allclose(out[..., 8:-8, 60:90].mean((2, 3)), sky.flatten()[None], atol=0.02)
-    assert torch.allclose(out[..., 8:-8, 104:112].mean((2, 3)), cloud.flatten()[None], atol=0.03)
-    # A cloudless input lends its sky's shift to the generated cloud as well.
-    clear_input, clear_known = _input_on_canvas(sky.expand(1, 3, 64, 48))
-    out = transfer_colour_by_cloudiness(generated, clear_input, clear_known, sigma=1.0)
-    lent = (grey_cloud + sky - dark_sky).flatten()[None]
-    assert torch.allclose(out[..., 8:-8, 104:112].mean((2, 3)), lent, atol=0.03)
-    assert torch.equal(transfer_colour_by_cloudiness(generated, canvas_input, known, sigma=0.0), generated)
-    with pytest.raises(ValueError, match="global or sky_and_cloud"):
-        ColourConfig(method="reinhard")
-
-
 def test_colour_transfer_then_harmonize_leaves_no_frame_around_the_input():
     from skysynth.outpaint.finish.border_fade import harmonize_border
     from skysynth.outpaint.finish.colour import transfer_colour
