@@ -133,6 +133,7 @@ def test_vqvae_adversarial_loss_trains_a_discriminator_after_its_start(start_ste
 
 def test_vqvae_adaptive_adversarial_scale_balances_the_gradients_at_the_last_layer():
     from skysynth.lit.vqvae import VQVAELit
+    from skysynth.models.discriminator import hinge_generator_loss
 
     torch.manual_seed(0)
     lit = VQVAELit(
@@ -149,7 +150,7 @@ def test_vqvae_adaptive_adversarial_scale_balances_the_gradients_at_the_last_lay
     lit.log = lambda *args, **kwargs: None
     images = torch.rand(2, 3, 32, 32)
     out = lit.net(images)
-    g_loss = -lit.discriminator(out["reconstruction"]).mean()
+    g_loss = hinge_generator_loss(lit.discriminator(out["reconstruction"]))
     scale = lit.adaptive_scale(out["loss"], g_loss)
     last = lit.net.decoder.conv_out.weight
     rec_grad = torch.autograd.grad(out["loss"], last, retain_graph=True)[0]
