@@ -151,8 +151,8 @@ def test_vqvae_adaptive_adversarial_scale_balances_the_gradients_at_the_last_lay
     images = torch.rand(2, 3, 32, 32)
     out = lit.net(images)
     g_loss = hinge_generator_loss(lit.discriminator(out["reconstruction"]))
-    scale = lit.adaptive_scale(out["loss"], g_loss)
     last = lit.net.decoder.conv_out.weight
+    scale = lit.adaptive_scale(out["loss"], g_loss, last)
     rec_grad = torch.autograd.grad(out["loss"], last, retain_graph=True)[0]
     adv_grad = torch.autograd.grad(scale * g_loss, last, retain_graph=True)[0]
     assert not scale.requires_grad and float(scale) > 0
@@ -714,6 +714,27 @@ def test_upscaler_trains_on_windows_of_a_whole_round_trip(tmp_path):
     assert not torch.equal(before, lit.net.conv_in.weight)
     with pytest.raises(ValueError, match="multiple"):
         UpscalerLit(net={"channels": [8, 16]}, optim=OPTIM, tokenizer=str(tmp_path / "tok"), train_crop=7)
+
+
+def test_upscaler_adversarial_loss_acts_on_the_pipelines_one_step_sample(tmp_path):
+    from skysynth.schedulers.noise import sample_detail
+
+    torch.manual_seed(0)
+    adversarial = {"weight": 0.5, "start_step": 0, "adaptive": True, "discriminator": {"base_channels": 8, "layers": 2}}
+    lit = tiny_upscaler_lit(tmp_path, adversarial=adversarial)
+    torch.nn.init.normal_(lit.net.conv_out.weight, std=0.1)  # a zero last layer predicts no detail at all
+    blurry = torch.rand(2, 3, 32, 32)
+    one_step = lit.one_step_sample(blurry, torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        pipeline = blurry + sample_detail(lit.net, blurry, 1, torch.Generator().manual_seed(5)) / lit.net.config.edge_scale
+    assert one_step.requires_grad and torch.allclose(one_step, pipeline, atol=1e-5)
+    assert not torch.allclose(one_step, blurry, atol=1e-3)
+    before = {k: v.clone() for k, v in lit.discriminator.state_dict().items()}
+    fit_steps(lit, torch.rand(2, 3, 32, 32), steps=2)
+    assert any(not torch.equal(before[k], v) for k, v in lit.discriminator.state_dict().items())
+    assert all(not k.startswith("discriminator") for k in lit.net.state_dict())  # never exported
+    plain = tiny_upscaler_lit(tmp_path)
+    assert plain.discriminator is None
 
 
 def test_upscaler_validation_samples_in_fp32_under_bf16_training(tmp_path):

@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from torchmetrics.image import PeakSignalNoiseRatio
 
 from skysynth.common.degrade import blurry_version
+from skysynth.lit.adversarial import AdversarialMixin
 from skysynth.lit.base import SkyLitModule, to_plain
 from skysynth.lit.tokenizer import load_frozen_tokenizer
 from skysynth.models.pretrained import build_config
@@ -14,7 +15,7 @@ from skysynth.models.upscaler import UNet, UpscalerConfig
 from skysynth.schedulers.noise import CosineNoiseSchedule, sample_detail
 
 
-class UpscalerLit(SkyLitModule):
+class UpscalerLit(AdversarialMixin, SkyLitModule):
     model_type = "upscaler"
 
     def __init__(
@@ -27,8 +28,9 @@ class UpscalerLit(SkyLitModule):
         train_crop: int | None = None,
         grid_every_n_steps: int = 500,
         seed: int = 0,
+        adversarial: dict | None = None,
     ):
-        net, optim = to_plain(net), to_plain(optim)
+        net, optim, adversarial = to_plain(net), to_plain(optim), to_plain(adversarial) or {}
         super().__init__(optim, grid_every_n_steps, seed)
         self.save_hyperparameters()
         if loss not in ("l1", "mse"):
@@ -43,6 +45,11 @@ class UpscalerLit(SkyLitModule):
         c = self.net.config
         self.schedule = CosineNoiseSchedule(c.min_signal_rate, c.max_signal_rate)
         self.tokenizer = load_frozen_tokenizer(tokenizer)
+        # Patch-adversarial loss on the one-step sample (skysynth/lit/adversarial.py): the
+        # pipeline upscales with one DDIM step from pure noise, whose estimate the diffusion loss
+        # alone makes the conditional mean of the detail (smooth); the discriminator asks for
+        # detail that looks like a photo's instead.
+        self.init_adversarial(adversarial)
         self.val_psnr = PeakSignalNoiseRatio(data_range=1.0)
         self.val_psnr_bicubic = PeakSignalNoiseRatio(data_range=1.0)
 
@@ -67,7 +74,19 @@ class UpscalerLit(SkyLitModule):
         target = self.net.training_target(edges, noise, noise_rate)
         loss = self.loss_fn(self.net(noisy, blurry, noise_rate), target)
         self.log("train/loss", loss, prog_bar=True, sync_dist=True)
+        if self.adversarial_active:
+            one_step = self.one_step_sample(blurry, generator)
+            loss = loss + self.adversarial_loss(sharp, one_step, loss, self.net.conv_out.weight)
         return loss
+
+    def one_step_sample(self, blurry: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """The pipeline's one-step upscale of `blurry` (B, 3, H, W), with gradients: the clean
+        estimate of the detail from pure noise (t = 1), added to `blurry`; not clamped."""
+        noise = torch.randn(blurry.shape, generator=generator, device=blurry.device)
+        signal, noise_rate = self.schedule.rates(torch.ones(blurry.shape[0], device=blurry.device))
+        eps = self.net.predict_noise(noise, blurry, noise_rate)
+        edges = (noise - noise_rate.view(-1, 1, 1, 1) * eps) / signal.view(-1, 1, 1, 1)
+        return blurry + edges / self.net.config.edge_scale
 
     @staticmethod
     def _random_window(sharp, blurry, size: int, generator: torch.Generator):

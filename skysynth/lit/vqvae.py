@@ -6,18 +6,13 @@ import torch
 from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMeasure
 
 from skysynth.common.codebook import CodebookUsage
+from skysynth.lit.adversarial import AdversarialMixin
 from skysynth.lit.base import SkyLitModule, to_plain
-from skysynth.models.discriminator import (
-    PatchDiscriminator,
-    PatchDiscriminatorConfig,
-    hinge_discriminator_loss,
-    hinge_generator_loss,
-)
 from skysynth.models.pretrained import build_config
 from skysynth.models.vqvae import VQVAE, VQVAEConfig, ema_codebook, kmeans
 
 
-class VQVAELit(SkyLitModule):
+class VQVAELit(AdversarialMixin, SkyLitModule):
     model_type = "vqvae"
 
     def __init__(
@@ -57,22 +52,9 @@ class VQVAELit(SkyLitModule):
         if decoder_only:
             self.net.encoder.requires_grad_(False)
             self.net.quantizer.requires_grad_(False)
-        # Patch-adversarial loss (VQGAN): a hinge loss from a patch discriminator, switched on after
-        # `start_step` steps of reconstruction alone. The discriminator has its own optimizer,
-        # stepped inside training_step; the tokenizer keeps Lightning's automatic optimization.
-        self.adversarial_weight = float(adversarial.get("weight", 0.0))
-        self.adversarial_start = int(adversarial.get("start_step", 2000))
-        # VQGAN's adaptive weight: the hinge loss scaled so that its gradient at the decoder's last
-        # layer is as large as the reconstruction loss's, times `weight`; a fixed weight lets the
-        # adversarial term outgrow the reconstruction as the discriminator sharpens.
-        self.adversarial_adaptive = bool(adversarial.get("adaptive", False))
-        self.discriminator = None
-        if self.adversarial_weight > 0:
-            config = PatchDiscriminatorConfig(**adversarial.get("discriminator", {}))
-            self.discriminator = PatchDiscriminator(config)
-            self.discriminator_optimizer = torch.optim.AdamW(
-                self.discriminator.parameters(), lr=float(adversarial.get("lr", 1e-4)), betas=(0.5, 0.9)
-            )
+        # Patch-adversarial loss (VQGAN): a hinge loss from a patch discriminator, after
+        # `start_step` steps of reconstruction alone (skysynth/lit/adversarial.py).
+        self.init_adversarial(adversarial)
         self.val_psnr = PeakSignalNoiseRatio(data_range=1.0)
         self.val_ssim = StructuralSimilarityIndexMeasure(data_range=1.0)
         self.val_codes = CodebookUsage(size)
@@ -82,10 +64,9 @@ class VQVAELit(SkyLitModule):
         if not bool(self.codebook_initialised):
             self._kmeans_init(images)
         out = self.net(images)
-        if self.discriminator is not None and self.global_step >= self.adversarial_start:
-            g_loss = self._adversarial_step(images, out["reconstruction"])
-            scale = self.adaptive_scale(out["loss"], g_loss) if self.adversarial_adaptive else 1.0
-            out["loss"] = out["loss"] + self.adversarial_weight * scale * g_loss
+        if self.adversarial_active:
+            last_layer = self.net.decoder.conv_out.weight
+            out["loss"] = out["loss"] + self.adversarial_loss(images, out["reconstruction"], out["loss"], last_layer)
         self.log_dict(
             {f"train/{k}": out[k] for k in ("loss", "mse", "codebook_loss", "commitment_loss", "revival_loss")},
             prog_bar=False,
@@ -99,40 +80,6 @@ class VQVAELit(SkyLitModule):
         if self.grid_every_n_steps and self.global_step % self.grid_every_n_steps == 0:
             self.maybe_save_grid([images[:8], out["reconstruction"][:8]], "train_reconstruction")
         return out["loss"]
-
-    def _adversarial_step(self, images: torch.Tensor, reconstruction: torch.Tensor) -> torch.Tensor:
-        """One discriminator update on this batch, then the tokenizer's hinge loss (returned)."""
-        optimizer = self.discriminator_optimizer
-        optimizer.zero_grad(set_to_none=True)  # also drops what the last tokenizer loss left here
-        d_loss = hinge_discriminator_loss(self.discriminator(images), self.discriminator(reconstruction.detach()))
-        d_loss.backward()
-        if self.trainer.world_size > 1:
-            for p in self.discriminator.parameters():
-                if p.grad is not None:
-                    p.grad = self.trainer.strategy.reduce(p.grad, reduce_op="mean")
-        optimizer.step()
-        g_loss = hinge_generator_loss(self.discriminator(reconstruction))
-        self.log_dict({"train/d_loss": d_loss.detach(), "train/g_loss": g_loss.detach()}, sync_dist=True)
-        return g_loss
-
-    def adaptive_scale(self, reconstruction_loss: torch.Tensor, generator_loss: torch.Tensor) -> torch.Tensor:
-        """||d rec / d W|| / ||d adv / d W|| at the decoder's last convolution W (detached, <= 1e4)."""
-        last = self.net.decoder.conv_out.weight
-        rec_grad = torch.autograd.grad(reconstruction_loss, last, retain_graph=True)[0]
-        adv_grad = torch.autograd.grad(generator_loss, last, retain_graph=True)[0]
-        scale = (rec_grad.norm() / (adv_grad.norm() + 1e-4)).clamp(0.0, 1e4).detach()
-        self.log("train/adversarial_scale", scale, sync_dist=True)
-        return scale
-
-    def on_save_checkpoint(self, checkpoint: dict) -> None:
-        super().on_save_checkpoint(checkpoint)
-        if self.discriminator is not None:
-            checkpoint["discriminator_optimizer"] = self.discriminator_optimizer.state_dict()
-
-    def on_load_checkpoint(self, checkpoint: dict) -> None:
-        super().on_load_checkpoint(checkpoint)
-        if self.discriminator is not None and "discriminator_optimizer" in checkpoint:
-            self.discriminator_optimizer.load_state_dict(checkpoint["discriminator_optimizer"])
 
     @torch.no_grad()
     def _kmeans_init(self, images: torch.Tensor) -> None:
