@@ -726,7 +726,8 @@ def test_upscaler_adversarial_loss_acts_on_the_pipelines_one_step_sample(tmp_pat
     blurry = torch.rand(2, 3, 32, 32)
     one_step = lit.one_step_sample(blurry, torch.Generator().manual_seed(5))
     with torch.no_grad():
-        pipeline = blurry + sample_detail(lit.net, blurry, 1, torch.Generator().manual_seed(5)) / lit.net.config.edge_scale
+        detail = sample_detail(lit.net, blurry, 1, torch.Generator().manual_seed(5))
+    pipeline = blurry + detail / lit.net.config.edge_scale
     assert one_step.requires_grad and torch.allclose(one_step, pipeline, atol=1e-5)
     assert not torch.allclose(one_step, blurry, atol=1e-3)
     before = {k: v.clone() for k, v in lit.discriminator.state_dict().items()}
