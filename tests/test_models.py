@@ -736,6 +736,8 @@ def test_upscaler_adversarial_loss_acts_on_the_pipelines_one_step_sample(tmp_pat
     assert all(not k.startswith("discriminator") for k in lit.net.state_dict())  # never exported
     plain = tiny_upscaler_lit(tmp_path)
     assert plain.discriminator is None
+    with pytest.raises(ValueError, match="unknown key.*wieght"):
+        tiny_upscaler_lit(tmp_path, adversarial={"wieght": 0.5})
 
 
 def test_upscaler_validation_samples_in_fp32_under_bf16_training(tmp_path):

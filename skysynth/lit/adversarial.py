@@ -2,11 +2,13 @@
 
 A patch discriminator with its own optimizer, stepped inside `training_step` (the model keeps
 Lightning's automatic optimization), a hinge loss for the model, switched on after `start_step`
-steps, and VQGAN's adaptive weight. Config keys (`model.lit.adversarial.*`, defaults in the
-model's yaml): weight (0 = off), start_step, adaptive, lr, discriminator {base_channels, layers}.
+steps, and VQGAN's adaptive weight. `model.lit.adversarial.*` = `AdversarialConfig` (each
+model's yaml sets its own values).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass, field
 
 import torch
 
@@ -18,21 +20,40 @@ from skysynth.models.discriminator import (
 )
 
 
+@dataclass
+class AdversarialConfig:
+    weight: float = 0.0  # 0 = no adversarial term
+    start_step: int = 0  # steps of the model's own loss alone first (the discriminator's warm-up)
+    adaptive: bool = False
+    lr: float = 1e-4  # the discriminator's
+    discriminator: PatchDiscriminatorConfig = field(default_factory=PatchDiscriminatorConfig)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> AdversarialConfig:
+        values = dict(values)
+        unknown = sorted(set(values) - set(cls.__dataclass_fields__))
+        if unknown:
+            raise ValueError(f"model.lit.adversarial: unknown key(s) {', '.join(unknown)}")
+        values["discriminator"] = PatchDiscriminatorConfig(**values.get("discriminator", {}))
+        return cls(**values)
+
+
 class AdversarialMixin:
     """Mix into a SkyLitModule before it: `class XLit(AdversarialMixin, SkyLitModule)`."""
 
     def init_adversarial(self, adversarial: dict) -> None:
-        self.adversarial_weight = float(adversarial.get("weight", 0.0))
-        self.adversarial_start = int(adversarial.get("start_step", 0))
+        config = AdversarialConfig.from_dict(adversarial)
+        self.adversarial_weight = float(config.weight)
+        self.adversarial_start = int(config.start_step)
         # VQGAN's adaptive weight: the hinge loss scaled so that its gradient at the model's last
         # layer is as large as the reconstruction loss's, times `weight`; a fixed weight lets the
         # adversarial term outgrow the reconstruction as the discriminator sharpens.
-        self.adversarial_adaptive = bool(adversarial.get("adaptive", False))
+        self.adversarial_adaptive = bool(config.adaptive)
         self.discriminator = None
         if self.adversarial_weight > 0:
-            self.discriminator = PatchDiscriminator(PatchDiscriminatorConfig(**adversarial.get("discriminator", {})))
+            self.discriminator = PatchDiscriminator(config.discriminator)
             self.discriminator_optimizer = torch.optim.AdamW(
-                self.discriminator.parameters(), lr=float(adversarial.get("lr", 1e-4)), betas=(0.5, 0.9)
+                self.discriminator.parameters(), lr=float(config.lr), betas=(0.5, 0.9)
             )
 
     @property
