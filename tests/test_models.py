@@ -716,12 +716,13 @@ def test_upscaler_trains_on_windows_of_a_whole_round_trip(tmp_path):
         UpscalerLit(net={"channels": [8, 16]}, optim=OPTIM, tokenizer=str(tmp_path / "tok"), train_crop=7)
 
 
-def test_upscaler_adversarial_loss_acts_on_the_pipelines_one_step_sample(tmp_path):
+@pytest.mark.parametrize("adversarial_input", ["image", "detail"])
+def test_upscaler_adversarial_loss_acts_on_the_pipelines_one_step_sample(tmp_path, adversarial_input):
     from skysynth.schedulers.noise import sample_detail
 
     torch.manual_seed(0)
     adversarial = {"weight": 0.5, "start_step": 0, "adaptive": True, "discriminator": {"base_channels": 8, "layers": 2}}
-    lit = tiny_upscaler_lit(tmp_path, adversarial=adversarial)
+    lit = tiny_upscaler_lit(tmp_path, adversarial=adversarial, adversarial_input=adversarial_input)
     torch.nn.init.normal_(lit.net.conv_out.weight, std=0.1)  # a zero last layer predicts no detail at all
     blurry = torch.rand(2, 3, 32, 32)
     one_step = lit.one_step_sample(blurry, torch.Generator().manual_seed(5))
@@ -738,6 +739,18 @@ def test_upscaler_adversarial_loss_acts_on_the_pipelines_one_step_sample(tmp_pat
     assert plain.discriminator is None
     with pytest.raises(ValueError, match="unknown key.*wieght"):
         tiny_upscaler_lit(tmp_path, adversarial={"wieght": 0.5})
+    with pytest.raises(ValueError, match="image or detail"):
+        tiny_upscaler_lit(tmp_path, adversarial_input="edges")
+
+
+def test_detail_band_is_what_a_downscale_loses():
+    from skysynth.common.degrade import detail_band
+
+    smooth = torch.nn.functional.interpolate(torch.rand(1, 3, 8, 8), size=(32, 32), mode="bilinear")
+    checker = (torch.arange(32).view(1, 1, 32, 1) + torch.arange(32).view(1, 1, 1, 32)) % 2
+    checker = checker.float().expand(1, 3, 32, 32)
+    assert detail_band(smooth, 2).abs().mean() < 0.1 * detail_band(checker, 2).abs().mean()
+    assert torch.allclose(detail_band(checker, 2).abs().mean(), torch.tensor(0.5), atol=0.05)
 
 
 def test_upscaler_validation_samples_in_fp32_under_bf16_training(tmp_path):

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torchmetrics.image import PeakSignalNoiseRatio
 
-from skysynth.common.degrade import blurry_version
+from skysynth.common.degrade import blurry_version, detail_band
 from skysynth.lit.adversarial import AdversarialMixin
 from skysynth.lit.base import SkyLitModule, to_plain
 from skysynth.lit.tokenizer import load_frozen_tokenizer
@@ -29,6 +29,7 @@ class UpscalerLit(AdversarialMixin, SkyLitModule):
         grid_every_n_steps: int = 500,
         seed: int = 0,
         adversarial: dict | None = None,
+        adversarial_input: str = "image",
     ):
         net, optim, adversarial = to_plain(net), to_plain(optim), to_plain(adversarial) or {}
         super().__init__(optim, grid_every_n_steps, seed)
@@ -50,6 +51,11 @@ class UpscalerLit(AdversarialMixin, SkyLitModule):
         # alone makes the conditional mean of the detail (smooth); the discriminator asks for
         # detail that looks like a photo's instead.
         self.init_adversarial(adversarial)
+        # What the discriminator compares: whole images, or only the band a 2x downscale loses
+        # (the tokenizer's colour and shape errors, which the upscaler is not there to fix,
+        # then cannot give a fake away).
+        if adversarial_input not in ("image", "detail"):
+            raise ValueError(f"model.lit.adversarial_input must be image or detail, got {adversarial_input}")
         self.val_psnr = PeakSignalNoiseRatio(data_range=1.0)
         self.val_psnr_bicubic = PeakSignalNoiseRatio(data_range=1.0)
 
@@ -75,9 +81,16 @@ class UpscalerLit(AdversarialMixin, SkyLitModule):
         loss = self.loss_fn(self.net(noisy, blurry, noise_rate), target)
         self.log("train/loss", loss, prog_bar=True, sync_dist=True)
         if self.adversarial_active:
-            one_step = self.one_step_sample(blurry, generator)
-            loss = loss + self.adversarial_loss(sharp, one_step, loss, self.net.conv_out.weight)
+            real, fake = sharp, self.one_step_sample(blurry, generator)
+            if self.hparams.adversarial_input == "detail":
+                real, fake = self.detail_image(real), self.detail_image(fake)
+            loss = loss + self.adversarial_loss(real, fake, loss, self.net.conv_out.weight)
         return loss
+
+    def detail_image(self, images: torch.Tensor) -> torch.Tensor:
+        """The detail band of `images` as an image around 0.5, at the U-Net's own edge scale."""
+        c = self.net.config
+        return 0.5 + 0.5 * c.edge_scale * detail_band(images, c.scale_factor)
 
     def one_step_sample(self, blurry: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """The pipeline's one-step upscale of `blurry` (B, 3, H, W), with gradients: the clean
