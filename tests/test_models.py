@@ -743,6 +743,22 @@ def test_upscaler_adversarial_loss_acts_on_the_pipelines_one_step_sample(tmp_pat
         tiny_upscaler_lit(tmp_path, adversarial_input="edges")
 
 
+def test_upscaler_one_step_sample_keeps_its_gradient_under_bf16():
+    """At t = 1 the noise rate (0.9998) is 1 in bf16: computed there, the signal rate is 0 and
+    the network's output (v) drops out of the noise estimate, gradient and all."""
+    torch.manual_seed(0)
+    net = tiny_upscaler()
+    torch.nn.init.normal_(net.conv_out.weight, std=0.1)
+    noisy, blurry, rate = torch.randn(2, 3, 32, 32), torch.rand(2, 3, 32, 32), torch.full((2,), 0.9998)
+    exact = net.predict_noise(noisy, blurry, rate)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        clean = net.predict_clean(noisy, blurry, rate)
+        rough = net.predict_noise(noisy, blurry, rate)
+    assert rough.dtype == torch.float32 and torch.allclose(rough, exact, atol=0.02)
+    (gradient,) = torch.autograd.grad(clean.sum(), net.conv_out.weight)
+    assert gradient.abs().sum() > 0
+
+
 def test_detail_band_is_what_a_downscale_loses():
     from skysynth.common.degrade import detail_band
 

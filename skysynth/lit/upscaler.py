@@ -96,10 +96,9 @@ class UpscalerLit(AdversarialMixin, SkyLitModule):
         """The pipeline's one-step upscale of `blurry` (B, 3, H, W), with gradients: the clean
         estimate of the detail from pure noise (t = 1), added to `blurry`; not clamped."""
         noise = torch.randn(blurry.shape, generator=generator, device=blurry.device)
-        signal, noise_rate = self.schedule.rates(torch.ones(blurry.shape[0], device=blurry.device))
-        eps = self.net.predict_noise(noise, blurry, noise_rate)
-        edges = (noise - noise_rate.view(-1, 1, 1, 1) * eps) / signal.view(-1, 1, 1, 1)
-        return blurry + edges / self.net.config.edge_scale
+        _, noise_rate = self.schedule.rates(torch.ones(blurry.shape[0], device=blurry.device))
+        edges = self.net.predict_clean(noise, blurry, noise_rate)
+        return blurry.float() + edges / self.net.config.edge_scale
 
     @staticmethod
     def _random_window(sharp, blurry, size: int, generator: torch.Generator):

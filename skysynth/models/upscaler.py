@@ -102,13 +102,28 @@ class UNet(PretrainedMixin, nn.Module):
         return self.conv_out(F.silu(self.norm_out(h)))
 
     def predict_noise(self, noisy_edges: torch.Tensor, blurry: torch.Tensor, noise_rate: torch.Tensor) -> torch.Tensor:
-        """The noise estimate the samplers use, whatever the network's own target is."""
-        out = self(noisy_edges, blurry, noise_rate)
+        """The noise estimate the samplers use, whatever the network's own target is (fp32)."""
+        out = self(noisy_edges, blurry, noise_rate).float()
         if self.config.prediction == "eps":
             return out
-        noise_rate = noise_rate.view(-1, 1, 1, 1).to(out.dtype)
-        signal = torch.sqrt((1 - noise_rate**2).clamp_min(0))
-        return noise_rate * noisy_edges + signal * out
+        # In fp32 even under bf16 autocast: near pure noise the noise rate (0.9998 at t = 1)
+        # rounds to 1 in bf16, the signal rate to 0, and the network's output would drop out.
+        noise_rate, signal = self._rates(noise_rate)
+        return noise_rate * noisy_edges.float() + signal * out
+
+    def predict_clean(self, noisy_edges: torch.Tensor, blurry: torch.Tensor, noise_rate: torch.Tensor) -> torch.Tensor:
+        """The clean detail estimate (fp32), computed without dividing by a small signal rate
+        where the network predicts v."""
+        out = self(noisy_edges, blurry, noise_rate).float()
+        noise_rate, signal = self._rates(noise_rate)
+        if self.config.prediction == "eps":
+            return (noisy_edges.float() - noise_rate * out) / signal
+        return signal * noisy_edges.float() - noise_rate * out
+
+    @staticmethod
+    def _rates(noise_rate: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        noise_rate = noise_rate.float().view(-1, 1, 1, 1)
+        return noise_rate, torch.sqrt((1 - noise_rate**2).clamp_min(0))
 
     def training_target(self, edges: torch.Tensor, noise: torch.Tensor, noise_rate: torch.Tensor) -> torch.Tensor:
         """What `forward` should output for these clean edges, noise and noise rates (B,)."""
