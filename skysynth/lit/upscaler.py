@@ -82,9 +82,15 @@ class UpscalerLit(AdversarialMixin, SkyLitModule):
         self.log("train/loss", loss, prog_bar=True, sync_dist=True)
         if self.adversarial_active:
             real, fake = sharp, self.one_step_sample(blurry, generator)
+            # The one-step sample's own reconstruction loss, in the detail's units: the diffusion
+            # loss spreads over all noise levels, and alone it left the adversarial term free to
+            # move the sample's colours (RESULTS.md, upscaler); the adaptive weight balances the two.
+            scale = self.net.config.edge_scale
+            anchor = self.loss_fn((fake - blurry) * scale, (sharp - blurry) * scale)
+            self.log("train/one_step_loss", anchor.detach(), sync_dist=True)
             if self.hparams.adversarial_input == "detail":
                 real, fake = self.detail_image(real), self.detail_image(fake)
-            loss = loss + self.adversarial_loss(real, fake, loss, self.net.conv_out.weight)
+            loss = loss + anchor + self.adversarial_loss(real, fake, anchor, self.net.conv_out.weight)
         return loss
 
     def detail_image(self, images: torch.Tensor) -> torch.Tensor:
