@@ -81,12 +81,12 @@ class UpscalerLit(AdversarialMixin, SkyLitModule):
         loss = self.loss_fn(self.net(noisy, blurry, noise_rate), target)
         self.log("train/loss", loss, prog_bar=True, sync_dist=True)
         if self.adversarial_active:
-            real, fake = sharp, self.one_step_sample(blurry, generator)
+            detail = self.one_step_detail(blurry, generator)
+            real, fake = sharp, blurry.float() + detail / self.net.config.edge_scale
             # The one-step sample's own reconstruction loss, in the detail's units: the diffusion
             # loss spreads over all noise levels, and alone it left the adversarial term free to
             # move the sample's colours (RESULTS.md, upscaler); the adaptive weight balances the two.
-            scale = self.net.config.edge_scale
-            anchor = self.loss_fn((fake - blurry) * scale, (sharp - blurry) * scale)
+            anchor = self.loss_fn(detail, edges)
             self.log("train/one_step_loss", anchor.detach(), sync_dist=True)
             if self.hparams.adversarial_input == "detail":
                 real, fake = self.detail_image(real), self.detail_image(fake)
@@ -98,13 +98,12 @@ class UpscalerLit(AdversarialMixin, SkyLitModule):
         c = self.net.config
         return 0.5 + 0.5 * c.edge_scale * detail_band(images, c.scale_factor)
 
-    def one_step_sample(self, blurry: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        """The pipeline's one-step upscale of `blurry` (B, 3, H, W), with gradients: the clean
-        estimate of the detail from pure noise (t = 1), added to `blurry`; not clamped."""
+    def one_step_detail(self, blurry: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """The pipeline's one-step detail for `blurry` (B, 3, H, W), with gradients: the clean
+        estimate from pure noise (t = 1), x `edge_scale`, as `sample_detail` with one step."""
         noise = torch.randn(blurry.shape, generator=generator, device=blurry.device)
         _, noise_rate = self.schedule.rates(torch.ones(blurry.shape[0], device=blurry.device))
-        edges = self.net.predict_clean(noise, blurry, noise_rate)
-        return blurry.float() + edges / self.net.config.edge_scale
+        return self.net.predict_clean(noise, blurry, noise_rate)
 
     @staticmethod
     def _random_window(sharp, blurry, size: int, generator: torch.Generator):
