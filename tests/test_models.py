@@ -739,6 +739,8 @@ def test_upscaler_adversarial_loss_acts_on_the_pipelines_one_step_sample(tmp_pat
     assert plain.discriminator is None
     with pytest.raises(ValueError, match="unknown key.*wieght"):
         tiny_upscaler_lit(tmp_path, adversarial={"wieght": 0.5})
+    with pytest.raises(ValueError, match="adversarial.discriminator: unknown key.*depth"):
+        tiny_upscaler_lit(tmp_path, adversarial={"weight": 0.5, "discriminator": {"depth": 2}})
     with pytest.raises(ValueError, match="image or detail"):
         tiny_upscaler_lit(tmp_path, adversarial_input="edges")
 

@@ -31,11 +31,17 @@ class AdversarialConfig:
     @classmethod
     def from_dict(cls, values: dict) -> AdversarialConfig:
         values = dict(values)
-        unknown = sorted(set(values) - set(cls.__dataclass_fields__))
-        if unknown:
-            raise ValueError(f"model.lit.adversarial: unknown key(s) {', '.join(unknown)}")
-        values["discriminator"] = PatchDiscriminatorConfig(**values.get("discriminator", {}))
+        _known_keys_only(values, cls, "model.lit.adversarial")
+        discriminator = values.get("discriminator", {})
+        _known_keys_only(discriminator, PatchDiscriminatorConfig, "model.lit.adversarial.discriminator")
+        values["discriminator"] = PatchDiscriminatorConfig(**discriminator)
         return cls(**values)
+
+
+def _known_keys_only(values: dict, config_class, name: str) -> None:
+    unknown = sorted(set(values) - set(config_class.__dataclass_fields__))
+    if unknown:
+        raise ValueError(f"{name}: unknown key(s) {', '.join(unknown)}")
 
 
 class AdversarialMixin:
