@@ -52,14 +52,21 @@ class GrowOnce(Outpainter):
     """The Outpainter, with each token canvas grown once per input and generator state: the
     variants differ only after growth, so they reuse it (the generator is left where growing
     left it, so everything after draws exactly as in an uncached call; `main` checks this on
-    the first photo). A redraw starts from another generator state and grows afresh."""
+    the first photo). A redraw starts from another generator state and grows afresh; a variant
+    with other sampling or guard settings grows its own."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.grown = {}
 
     def _grow(self, call, samples):
-        key = (call.canvas.input.numpy().tobytes(), call.generator.get_state().numpy().tobytes(), samples)
+        key = (
+            call.canvas.input.numpy().tobytes(),
+            call.generator.get_state().numpy().tobytes(),
+            samples,
+            repr(call.config.sampling),
+            repr(call.config.guard),
+        )
         if key not in self.grown:
             result = super()._grow(call, samples)
             self.grown[key] = (result, call.generator.get_state())
