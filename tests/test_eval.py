@@ -442,3 +442,28 @@ def test_blind_pairs_sheets_follow_the_key_and_the_score_counts_choices(tmp_path
     assert_one_line_error(blind("score", "--out", str(out), "--choices", str(tmp_path / "short.txt")), "has 3 choices")
     assert_one_line_error(make(tmp_path / "x", "b", "--n", "7"), "asked for 7")
     assert_one_line_error(make(tmp_path / "y", "a"), "give --name-a and --name-b")
+
+
+def test_flat_continuation_measures_the_generated_area_against_the_input_colour():
+    from types import SimpleNamespace
+
+    import numpy as np
+    from PIL import Image
+
+    from benchmarks import flat_continuation as flat
+
+    class Shifted:
+        """Grows every flat input 12 levels brighter (a tint), with no blotches."""
+
+        def __call__(self, known, pad, generator, config):
+            left, top, right, bottom = pad
+            colour = np.asarray(known)[0, 0].astype(int)
+            canvas = np.full((224, 224, 3), np.clip(colour + 12, 0, 255), np.uint8)
+            canvas[top : 224 - bottom, left : 224 - right] = np.asarray(known)
+            return SimpleNamespace(image=Image.fromarray(canvas))
+
+    figures = flat.measure(Shifted(), None, seeds=1)
+    # Every colour is below 243 in all channels, so each generated area is exactly 12 levels off.
+    assert abs(figures["error"] - 12) < 1e-9 and abs(figures["error_max"] - 12) < 1e-9
+    assert figures["std"] == 0
+    assert flat.generated_area(Image.new("RGB", (224, 224)), "top").shape == (112, 224, 3)
