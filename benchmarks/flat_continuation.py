@@ -8,9 +8,12 @@ lower half known), with the raw preset (the networks' own picture: no stage that
 towards the input) and, unless `--raw-only`, with the defaults. Reported per variant: the mean
 and largest colour error of the generated area (|mean RGB - the input's|, 0-255 levels, averaged
 over the channels), its pixel std (blotches and grain; the input's is 0) and seconds per image.
+First it prints the MaskGIT's probability of a flat input's own code next to the known half of a
+window and in its far column (one pass), and the tokenizer's round-trip error of the colours;
+`--probe-only` stops there.
 
-    .venv/bin/python benchmarks/flat_continuation.py [--weights FOLDER] [--seeds 3]
-        [--variant 'sampling.temperature=1;sampling.decode_steps=12' ...]
+    .venv/bin/python benchmarks/flat_continuation.py [--weights FOLDER] [--seeds 3] [--raw-only]
+        [--probe-only] [--variant 'sampling.temperature=1;sampling.decode_steps=12' ...]
 """
 
 from __future__ import annotations
