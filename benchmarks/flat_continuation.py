@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from skysynth.eval.common import markdown_table  # noqa: E402
-from skysynth.outpaint.config import PRESETS, ConfigError, OutpaintConfig, with_overrides  # noqa: E402
+from skysynth.outpaint.config import ConfigError, OutpaintConfig, preset  # noqa: E402
 from skysynth.outpaint.pipeline import Outpainter  # noqa: E402
 
 # Clear blue, pale blue, hazy blue, overcast greys from light to dark, a dusk tone.
@@ -96,9 +96,7 @@ def code_probability(op: Outpainter, colour) -> tuple[float, float, float]:
     round_trip_error = float((round_trip - torch.tensor(colour, dtype=torch.float32)).abs().mean())
     window = torch.full((1, side, side), code)
     window[:, :, side // 2 :] = op.maskgit.config.mask_token_id
-    config = op.maskgit.config
-    labels = torch.tensor([config.null_class]) if config.class_names else None
-    logits = op.maskgit(window) if labels is None else op.maskgit(window, labels)
+    logits = op.maskgit(window)  # a conditional MaskGIT reads no label as "none"
     probability = logits.float().softmax(-1)[0, :, side // 2 :, code]
     return float(probability[:, 0].mean()), float(probability[:, -1].mean()), round_trip_error
 
@@ -115,16 +113,15 @@ def main(argv=None) -> None:
         parser.error("--seeds must be at least 1")
     if args.weights is not None and not Path(args.weights).is_dir():
         parser.error(f"--weights: {args.weights} is not a folder")
-    presets = {"raw": PRESETS["raw"]} if args.raw_only else {"raw": PRESETS["raw"], "defaults": {}}
+    presets = {"raw": "raw"} if args.raw_only else {"raw": "raw", "defaults": "default"}  # row label: preset
     rows_config = []
     for text in ["", *args.variant]:
-        for preset_name, preset_overrides in presets.items():
+        for label, preset_name in presets.items():
             try:
-                settings = [t for t in text.split(";") if t]
-                config = with_overrides(with_overrides(OutpaintConfig(), preset_overrides), settings)
+                config = preset(preset_name, [t for t in text.split(";") if t])
             except ConfigError as error:
                 parser.error(f"--variant: {error}")
-            rows_config.append((text or "defaults", preset_name, config))
+            rows_config.append((text or "defaults", label, config))
     op = Outpainter.from_pretrained(args.weights)
     near, far, round_trip = zip(*(code_probability(op, colour) for colour in COLOURS))
     print(
