@@ -96,7 +96,10 @@ def code_probability(op: Outpainter, colour) -> tuple[float, float, float]:
     round_trip_error = float((round_trip - torch.tensor(colour, dtype=torch.float32)).abs().mean())
     window = torch.full((1, side, side), code)
     window[:, :, side // 2 :] = op.maskgit.config.mask_token_id
-    logits = op.maskgit(window)  # a conditional MaskGIT reads no label as "none"
+    context = None
+    if op.maskgit.config.context_codes:  # the input's code shares: all of them its own code
+        context = torch.nn.functional.one_hot(torch.tensor([code]), op.maskgit.config.codebook_size).float()
+    logits = op.maskgit(window, None, context)  # a conditional MaskGIT reads no label as "none"
     probability = logits.float().softmax(-1)[0, :, side // 2 :, code]
     return float(probability[:, 0].mean()), float(probability[:, -1].mean()), round_trip_error
 

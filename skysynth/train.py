@@ -94,6 +94,9 @@ def train(cfg: DictConfig, run_dir: Path) -> Path:
                 start.config.num_layers,
                 module.net.config.num_layers,
             )
+        elif set(ours) > set(theirs) and hasattr(module.net, "add_conditions_to"):
+            added = module.net.add_conditions_to(start)  # raises with one line when more differs
+            log.info("adding %s to %s: zero at the start", ", ".join(added), cfg.init_weights)
         else:
             if {k: v.shape for k, v in theirs.items()} != {k: v.shape for k, v in ours.items()}:
                 raise ValueError(f"init_weights={cfg.init_weights} has another architecture than model.lit.net")

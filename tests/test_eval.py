@@ -86,6 +86,31 @@ def test_maskgit_eval_per_mask_and_samplers(eval_setup):
         run(eval_cfg(eval_setup, "maskgit", sampling__decode_steps=2, samplers=["nosuch"]))
 
 
+def test_maskgit_eval_on_crops_larger_than_the_window_gives_a_context_model_its_context(eval_setup):
+    import dataclasses
+
+    from skysynth.models.maskgit import MaskGIT
+
+    plain = MaskGIT.from_pretrained(eval_setup / "maskgit")
+    net = MaskGIT(dataclasses.replace(plain.config, context_codes=True)).eval()
+    net.add_conditions_to(plain)
+    net.save_pretrained(eval_setup / "maskgit_context_zero")
+    torch.nn.init.normal_(net.context_projection.weight, std=3.0)
+    net.save_pretrained(eval_setup / "maskgit_context")
+    reports = {
+        name: run(
+            eval_cfg(eval_setup, "maskgit", crop=48, downscale=1, samplers=False, weights=str(eval_setup / name))
+        )["per_mask"]
+        for name in ("maskgit", "maskgit_context_zero", "maskgit_context")
+    }
+    assert reports["maskgit_context_zero"] == reports["maskgit"]  # the centre window, the same network
+    assert reports["maskgit_context"] != reports["maskgit"]  # ...and the context reaches it
+    with pytest.raises(ValueError, match="samplers=false"):
+        run(eval_cfg(eval_setup, "maskgit", crop=48, downscale=1, weights=str(eval_setup / "maskgit_context")))
+    with pytest.raises(ValueError, match="less than the 8-token window"):
+        run(eval_cfg(eval_setup, "maskgit", crop=16, downscale=1, samplers=False))
+
+
 def test_upscaler_eval_steps_and_seams(eval_setup):
     report = run(eval_cfg(eval_setup, "upscaler", crop=64, steps=[1, 2], seam_tile=32, seam_overlap=8))
     assert {"skysynth 1 steps", "skysynth 2 steps", "bicubic of tokens (input)"} <= set(report["results"])

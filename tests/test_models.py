@@ -591,6 +591,64 @@ def test_maskgit_training_step(tmp_path):
     assert not any(k.startswith("tokenizer.") for k in lit.state_dict())
 
 
+def test_known_code_shares_leave_out_what_the_window_opens_onto():
+    from skysynth.schedulers.masking import code_shares, known_code_shares
+
+    # A 4x4 picture of four quadrant codes (0 top-left, 1 top-right, 2 bottom-left, 3 bottom-right),
+    # one window of side 2 at (1, 1): its halves split the picture in the middle.
+    picture = torch.tensor([[0, 0, 1, 1], [0, 0, 1, 1], [2, 2, 3, 3], [2, 2, 3, 3]])
+    tokens = picture.expand(8, 4, 4)
+    one = torch.ones(8, dtype=torch.long)
+    shares = known_code_shares(tokens, one, one, torch.arange(8), window=2, vocabulary=5)
+    assert torch.allclose(shares.sum(1), torch.ones(8))
+    assert shares[0].tolist() == [0.5, 0, 0.5, 0, 0]  # right half hidden: the left half is known
+    assert shares[1].tolist() == [0, 0.5, 0, 0.5, 0]
+    assert shares[2].tolist() == [0.5, 0.5, 0, 0, 0]  # bottom hidden
+    assert shares[3].tolist() == [0, 0, 0.5, 0.5, 0]  # top hidden
+    third = 1 / 3
+    assert torch.allclose(shares[4], torch.tensor([0, third, third, third, 0]))  # top-left quadrant hidden
+    assert torch.allclose(shares[7], torch.tensor([third, third, third, 0, 0]))
+    known = torch.zeros(4, 4, dtype=torch.bool)
+    known[:, :2] = True
+    assert torch.equal(code_shares(picture, known, 5), shares[0])
+
+
+def test_code_context_starts_as_the_network_without_it_and_is_learned(tmp_path):
+    from skysynth.lit.maskgit import MaskGITLit
+    from skysynth.schedulers.guidance import GuidedNet
+
+    plain = tiny_maskgit()
+    with_context = MaskGIT(dataclasses.replace(plain.config, context_codes=True)).eval()
+    assert with_context.add_conditions_to(plain) == ["context_projection"]
+    tokens = torch.randint(0, 16, (3, 8, 8))
+    context = torch.softmax(torch.randn(3, 16), -1)
+    assert torch.equal(plain(tokens), with_context(tokens, None, context))  # zero at the start
+    with pytest.raises(ValueError, match="no code context"):
+        plain(tokens, None, context)
+    with pytest.raises(ValueError, match="only the class or context"):
+        tiny_maskgit().add_conditions_to(plain)  # nothing to add
+    # Once learned, the context changes the logits, and GuidedNet hands the call's context on.
+    torch.nn.init.normal_(with_context.context_projection.weight)
+    assert not torch.allclose(with_context(tokens, None, context), with_context(tokens))
+    guided = GuidedNet(with_context, None, context=context[0])
+    assert torch.allclose(guided(tokens), with_context(tokens, None, context[0].expand(3, -1)))
+    assert torch.equal(GuidedNet(plain, None, context=context[0])(tokens), plain(tokens))  # ignored without
+    # Training on pictures larger than the window: one window each, the rest as its context.
+    tiny_vqvae().save_pretrained(tmp_path / "tok")
+    net = {**{k: getattr(plain.config, k) for k in ("codebook_size", "hidden_size", "intermediate_size")}}
+    net.update(tokens_per_side=8, num_heads=2, num_layers=1, context_codes=True)
+    lit = MaskGITLit(net=net, optim=OPTIM, tokenizer=str(tmp_path / "tok"), grid_every_n_steps=0, context_dropout=0.5)
+    pictures = torch.randint(0, 16, (400, 12, 12))
+    windows = lit.windows_of(pictures, torch.full((400,), 2), torch.full((400,), 3))
+    assert torch.equal(windows[0], pictures[0, 2:10, 3:11])
+    zeros = torch.zeros(400, dtype=torch.long)
+    dropped = lit.context_of(pictures, zeros, zeros, zeros, drop=True)
+    assert 0.35 < float((dropped.sum(1) == 0).float().mean()) < 0.65  # about context_dropout train without
+    before = lit.net.context_projection.weight.clone()
+    fit_steps(lit, torch.rand(4, 3, 48, 48))  # 12x12 tokens, windows of 8
+    assert not torch.equal(before, lit.net.context_projection.weight)
+
+
 def test_maskgit_positions_work_on_smaller_windows():
     net = tiny_maskgit(side=8)
     assert net(torch.randint(0, 16, (1, 5, 7))).shape == (1, 5, 7, 16)

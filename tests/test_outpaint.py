@@ -148,6 +148,33 @@ def test_batched_windows_draw_the_same_pixels_as_windows_one_by_one(tiny_outpain
     assert not np.array_equal(outputs[1][0], outputs[1][1])  # the two samples still differ
 
 
+def test_a_context_maskgit_is_given_the_inputs_code_shares_in_every_pass():
+    import dataclasses
+
+    from skysynth.common.images import to_tensor
+    from skysynth.models.maskgit import MaskGIT
+    from skysynth.outpaint.canvas import Canvas
+    from skysynth.outpaint.growth import initial_tokens
+    from skysynth.outpaint.pipeline import Outpainter
+    from skysynth.schedulers.masking import code_shares
+    from tests.conftest import tiny_maskgit, tiny_upscaler, tiny_vqvae
+
+    plain = tiny_maskgit()
+    net = MaskGIT(dataclasses.replace(plain.config, context_codes=True)).eval()
+    net.add_conditions_to(plain)
+    torch.nn.init.normal_(net.context_projection.weight)
+    seen = []
+    hook = net.register_forward_hook(lambda m, args, kwargs, out: seen.append(args[2]), with_kwargs=True)
+    outpainter = Outpainter(tiny_vqvae(), net, tiny_upscaler(), tiny_config()).to("cpu")
+    image = sky_image(40, 32, seed=2)
+    outpainter(image, size=(96, 64), generator=torch.Generator().manual_seed(1))
+    hook.remove()
+    canvas = Canvas.place(to_tensor(image), outpainter.plan(image.size, size=(96, 64)))
+    tokens, known = initial_tokens(outpainter.tokenizer.encode, canvas, outpainter.scale_factor, 1)
+    expected = code_shares(tokens[0], known, 16)
+    assert seen and all(torch.allclose(c, expected.expand_as(c)) for c in seen)
+
+
 @pytest.mark.parametrize("bf16", [True, False])
 def test_bf16_runs_maskgit_in_bf16_and_judges_pixels_in_fp32(tiny_outpainter, bf16):
     seen = {"maskgit": set(), "decoder": set()}

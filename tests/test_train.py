@@ -370,6 +370,33 @@ def test_init_weights_grows_a_maskgit_to_more_blocks(tiny_shards, tmp_path):
     assert grown["blocks.2.qkv.weight"].any()  # the new block computes, its residual output starts at 0
 
 
+def test_init_weights_adds_the_code_context_to_a_maskgit(tiny_shards, tmp_path):
+    from tests.conftest import tiny_maskgit, tiny_vqvae
+
+    tiny_vqvae().save_pretrained(tmp_path / "tokenizer")
+    tiny_maskgit(local_mixing=False).save_pretrained(tmp_path / "plain")
+    net = ["codebook_size=16", "tokens_per_side=8", "hidden_size=32", "intermediate_size=64", "num_heads=2"]
+    result = run_module(
+        "skysynth.train",
+        "model=maskgit",
+        *[a for a in TINY_VQVAE if not a.startswith("model")],
+        *[f"model.lit.net.{a}" for a in net],
+        "model.lit.net.num_layers=1",
+        "model.lit.net.context_codes=true",
+        f"model.lit.tokenizer={tmp_path}/tokenizer",
+        f"data.shards={tiny_shards}",
+        f"hydra.run.dir={tmp_path}/with_context",
+        "trainer.max_steps=0",
+        f"init_weights={tmp_path}/plain",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "adding context_projection" in result.stdout + result.stderr
+    before = load_file(tmp_path / "plain" / "model.safetensors")
+    after = load_file(tmp_path / "with_context" / "export" / "model.safetensors")
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    assert set(after) - set(before) == {"context_projection.weight"} and not after["context_projection.weight"].any()
+
+
 @pytest.mark.parametrize("checkpointed", [False, True])
 def test_ctrl_c_during_training_says_whether_there_is_something_to_resume(tiny_shards, tmp_path, checkpointed):
     import os

@@ -13,7 +13,7 @@ from skysynth.eval.common import generator, markdown_table, validation_batches, 
 from skysynth.eval.quality import collapse_rate, high_frequency_energy
 from skysynth.models.maskgit import MaskGIT
 from skysynth.models.vqvae import VQVAE
-from skysynth.schedulers.masking import MASK_NAMES, GuardedSampler, MaskGITSampler, outpaint_masks
+from skysynth.schedulers.masking import MASK_NAMES, GuardedSampler, MaskGITSampler, known_code_shares, outpaint_masks
 
 
 def samplers(cfg, decode=None) -> dict[str, MaskGITSampler]:
@@ -90,21 +90,32 @@ def evaluate(cfg) -> dict:
     total = torch.zeros(len(MASK_NAMES), dtype=torch.float64)
     # samplers=false: per-mask accuracy and NLL only (fast enough for the whole split).
     chosen = choose_samplers(cfg, decode=lambda t: tokenizer.decode(t).clamp(0, 1))
+    if chosen and net.config.context_codes:
+        raise ValueError("task=maskgit samples without the code context a context_codes MaskGIT needs: samplers=false")
     collapsed = {name: torch.zeros(len(MASK_NAMES)) for name in chosen}
     # Detail energy of generated areas over the truth's: >> 1 = speckle noise, << 1 = flat.
     detail = {name: [0.0, 0.0] for name in chosen}
     windows, gen, grid_rows = 0, generator(cfg), []
     bar = tqdm(desc="maskgit eval", unit="mask x sampler", disable=not cfg.get("progress", True))
     for images in validation_batches(cfg, cfg.downscale or 2, crop):
-        tokens = tokenizer.encode(images)
-        b = tokens.shape[0]
+        pictures = tokenizer.encode(images)
+        b, height, width = pictures.shape
+        if min(height, width) < side:
+            raise ValueError(f"crop={crop} gives {height}x{width} tokens, less than the {side}-token window")
+        # A crop larger than the window: its centre window, the rest as the code context.
+        top, left = (height - side) // 2, (width - side) // 2
+        tokens = pictures[:, top : top + side, left : left + side]
         truth = tokenizer.decode(tokens).clamp(0, 1)
         first_batch = not grid_rows
         if first_batch:
             grid_rows.append(truth[:8])
         for kind in range(len(MASK_NAMES)):
             mask = masks[kind].expand(b, side, side)
-            logits = net(tokens.masked_fill(mask, net.config.mask_token_id)).float()
+            context = None
+            if net.config.context_codes:
+                where = (torch.full((b,), top), torch.full((b,), left), torch.full((b,), kind))
+                context = known_code_shares(pictures, *where, side, net.config.codebook_size)
+            logits = net(tokens.masked_fill(mask, net.config.mask_token_id), None, context).float()
             nll[kind] += float(F.cross_entropy(logits[mask], tokens[mask], reduction="sum"))
             correct[kind] += float((logits.argmax(-1)[mask] == tokens[mask]).sum())
             total[kind] += float(mask.sum())

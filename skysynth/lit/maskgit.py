@@ -11,7 +11,13 @@ from skysynth.lit.base import SkyLitModule, to_plain
 from skysynth.lit.tokenizer import load_frozen_tokenizer
 from skysynth.models.maskgit import MaskGIT, MaskGITConfig
 from skysynth.models.pretrained import build_config
-from skysynth.schedulers.masking import MASK_NAMES, MaskGITSampler, MaskSchedule, outpaint_masks
+from skysynth.schedulers.masking import (
+    MASK_NAMES,
+    MaskGITSampler,
+    MaskSchedule,
+    known_code_shares,
+    outpaint_masks,
+)
 
 
 class MaskGITLit(SkyLitModule):
@@ -25,6 +31,7 @@ class MaskGITLit(SkyLitModule):
         grid_every_n_steps: int = 500,
         seed: int = 0,
         label_dropout: float = 0.15,
+        context_dropout: float = 0.1,
     ):
         net, optim = to_plain(net), to_plain(optim)
         super().__init__(optim, grid_every_n_steps, seed)
@@ -68,28 +75,57 @@ class MaskGITLit(SkyLitModule):
             labels = labels.masked_fill(chance < self.hparams.label_dropout, null)
         return labels
 
-    def _loss(self, tokens: torch.Tensor, mask: torch.Tensor, labels: torch.Tensor | None = None):
+    def _loss(self, tokens, mask, labels=None, context=None):
         inputs = tokens.masked_fill(mask, self.net.config.mask_token_id)
-        logits = self.net(inputs, labels)
+        logits = self.net(inputs, labels, context)
         nll = F.cross_entropy(logits[mask], tokens[mask])
         return logits, nll
 
+    def windows_of(self, tokens: torch.Tensor, tops: torch.Tensor, lefts: torch.Tensor) -> torch.Tensor:
+        """(B, H, W) tokens of whole pictures -> (B, side, side) windows at (tops, lefts)."""
+        side = min(self.net.config.tokens_per_side, tokens.shape[1], tokens.shape[2])
+        return torch.stack([t[y : y + side, x : x + side] for t, y, x in zip(tokens, tops.tolist(), lefts.tolist())])
+
+    def context_of(self, tokens, tops, lefts, kinds, drop: bool) -> torch.Tensor | None:
+        """(B, codebook) code context of each window (None for a model without it); a random
+        `context_dropout` share trains the no-context case (zeros) when training."""
+        if not self.net.config.context_codes:
+            return None
+        side = min(self.net.config.tokens_per_side, tokens.shape[1], tokens.shape[2])
+        context = known_code_shares(tokens, tops, lefts, kinds, side, self.net.config.codebook_size)
+        if drop and self.hparams.context_dropout > 0:
+            chance = torch.rand(len(context), generator=self.step_generator("context"), device=context.device)
+            context = context * (chance >= self.hparams.context_dropout)[:, None].float()
+        return context
+
     def training_step(self, batch, batch_idx):
-        tokens = self.tokens_of(batch["image"])
-        b, h, w = tokens.shape
-        mask, _ = self.schedule.training_mask(b, h, w, self.step_generator("mask"), device=tokens.device)
-        logits, loss = self._loss(tokens, mask, self.labels_of(batch, drop=True))
+        pictures = self.tokens_of(batch["image"])
+        b, height, width = pictures.shape
+        side = min(self.net.config.tokens_per_side, height, width)
+        # Pictures larger than the window: one random window of each, the rest its context.
+        g = self.step_generator("window")
+        tops = torch.randint(0, height - side + 1, (b,), generator=g)
+        lefts = torch.randint(0, width - side + 1, (b,), generator=g)
+        tokens = self.windows_of(pictures, tops, lefts)
+        mask, kinds = self.schedule.training_mask(b, side, side, self.step_generator("mask"), device=tokens.device)
+        context = self.context_of(pictures, tops, lefts, kinds, drop=True)
+        logits, loss = self._loss(tokens, mask, self.labels_of(batch, drop=True), context)
         accuracy = (logits.argmax(-1)[mask] == tokens[mask]).float().mean()
         self.log_dict({"train/loss": loss, "train/accuracy": accuracy}, prog_bar=True, sync_dist=True)
         return loss
 
     def validation_step(self, batch, batch_idx):
-        tokens = self.tokens_of(batch["image"])
-        b, h, w = tokens.shape
-        # Every mask type on every validation window, fully masked: the outpainting case.
-        for kind, region in enumerate(outpaint_masks(h, w).to(tokens.device)):
-            mask = region.expand(b, h, w)
-            logits, nll = self._loss(tokens, mask, self.labels_of(batch, drop=False))
+        pictures = self.tokens_of(batch["image"])
+        b, height, width = pictures.shape
+        side = min(self.net.config.tokens_per_side, height, width)
+        tops = torch.full((b,), (height - side) // 2)
+        lefts = torch.full((b,), (width - side) // 2)
+        tokens = self.windows_of(pictures, tops, lefts)
+        # Every mask type on every validation window (the centre one), fully masked: the outpainting case.
+        for kind, region in enumerate(outpaint_masks(side, side).to(tokens.device)):
+            mask = region.expand(b, side, side)
+            context = self.context_of(pictures, tops, lefts, torch.full((b,), kind), drop=False)
+            logits, nll = self._loss(tokens, mask, self.labels_of(batch, drop=False), context)
             self.val_nll[kind].update(nll)
             self.val_accuracy[kind].update((logits.argmax(-1)[mask] == tokens[mask]).float().mean())
         if batch_idx == 0 and self.trainer.is_global_zero:

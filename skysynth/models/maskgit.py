@@ -32,6 +32,10 @@ class MaskGITConfig:
     # Cloud types the model can be conditioned on (a learned embedding added to every token);
     # empty = unconditional. Index len(class_names) is "none": the unconditional model.
     class_names: tuple = ()
+    # Global context beyond the window: the share of each code among the picture's known tokens
+    # (the input's), projected and added to every token. A window sees 16 tokens; the input's
+    # tone and cloud type are decided over the whole photo.
+    context_codes: bool = False
 
     @property
     def mask_token_id(self) -> int:
@@ -97,6 +101,26 @@ class MaskGIT(PretrainedMixin, nn.Module):
         if config.class_names:
             self.class_embedding = nn.Embedding(len(config.class_names) + 1, config.hidden_size)
             nn.init.zeros_(self.class_embedding.weight)
+        # Zero-initialised too: a model with context starts as the one without.
+        self.context_projection = None
+        if config.context_codes:
+            self.context_projection = nn.Linear(config.codebook_size, config.hidden_size, bias=False)
+            nn.init.zeros_(self.context_projection.weight)
+
+    @torch.no_grad()
+    def add_conditions_to(self, trained: MaskGIT) -> list[str]:
+        """Start this network as `trained`, a network of the same shape without some of this one's
+        conditions (class embedding, code context): they start at zero, so this network computes
+        exactly what `trained` does until fine-tuning teaches them. Returns the added modules."""
+        own, theirs = self.state_dict(), trained.state_dict()
+        added = sorted({name.split(".")[0] for name in own if name not in theirs})
+        conditions = {"class_embedding", "context_projection"}
+        same_shapes = all(name in own and own[name].shape == value.shape for name, value in theirs.items())
+        if not added or not set(added) <= conditions or not same_shapes:
+            raise ValueError("can add only the class or context condition to a network of the same shape")
+        for name, value in theirs.items():
+            own[name].copy_(value)
+        return added
 
     @torch.no_grad()
     def grow_from(self, shallower: MaskGIT) -> None:
@@ -124,9 +148,12 @@ class MaskGIT(PretrainedMixin, nn.Module):
                 nn.init.zeros_(layer.weight)
                 nn.init.zeros_(layer.bias)
 
-    def forward(self, tokens: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        """(B, h, w) int64 tokens, optional (B,) int64 class indices (`null_class` = none) ->
-        (B, h, w, codebook_size) logits."""
+    def forward(
+        self, tokens: torch.Tensor, labels: torch.Tensor | None = None, context: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """(B, h, w) int64 tokens, optional (B,) int64 class indices (`null_class` = none), optional
+        (B, codebook_size) float code shares of the known picture (`context_codes`; None = none
+        known, zeros) -> (B, h, w, codebook_size) logits."""
         b, h, w = tokens.shape
         side = self.config.tokens_per_side
         if h > side or w > side:
@@ -138,6 +165,10 @@ class MaskGIT(PretrainedMixin, nn.Module):
             x = x + self.class_embedding(labels)[:, None, None, :]
         elif labels is not None:
             raise ValueError("this MaskGIT has no class condition (class_names is empty)")
+        if self.context_projection is not None and context is not None:
+            x = x + self.context_projection(context.to(x.dtype))[:, None, None, :]
+        elif context is not None:
+            raise ValueError("this MaskGIT has no code context (context_codes is false)")
         x = x.view(b, h * w, -1)
         for i, block in enumerate(self.blocks):
             if self.local is not None:

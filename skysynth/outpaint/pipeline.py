@@ -35,7 +35,7 @@ from skysynth.outpaint.layout import Layout, plan, plan_wrapped
 from skysynth.outpaint.tiling import decode_windows, resize_wrapped, upscale_canvas
 from skysynth.outpaint.timing import StageClock, StageProgress
 from skysynth.schedulers.guidance import GuidedNet, TokenClassifierGuidance, TokenPriorGuidance
-from skysynth.schedulers.masking import MaskGITSampler
+from skysynth.schedulers.masking import MaskGITSampler, code_shares
 from skysynth.weights import bundled_path
 
 
@@ -267,7 +267,8 @@ class Outpainter:
         steps = len(plan)
         decode = lambda t: self.tokenizer.decode(t).clamp(0, 1)  # noqa: E731
         sampler = guarded_sampler(call.config.guard, sampler, steps * samples, decode, call.flat_input)
-        net = self._guided_net(call.cloud_type, s, steer=is_named(s.cloud_type))
+        context = code_shares(tokens[0], known, self.maskgit.config.codebook_size)  # the input's codes
+        net = self._guided_net(call.cloud_type, s, steer=is_named(s.cloud_type), context=context)
         progress = StageProgress("grow tokens", "window", call.report, call.progress, total=steps)
         with net.kept_casts(), progress as bar:
 
@@ -281,14 +282,14 @@ class Outpainter:
         call.clock.lap("grow tokens")
         return tokens, grow_wrap, overlap
 
-    def _guided_net(self, cloud_type: str | None, s, steer: bool):
+    def _guided_net(self, cloud_type: str | None, s, steer: bool, context: torch.Tensor | None = None):
         """The MaskGIT as the sampler calls it, drawing towards `cloud_type` (None = unconditional):
         classifier-free guidance where the MaskGIT is conditional, and, if `steer` (a named type),
         guidance by the token classifier (`s.type_guidance`) and by the token prior
         (`s.type_prior`) where the weights have them and their scale is above 0."""
         names = self.maskgit.config.class_names
         label = names.index(cloud_type) if cloud_type in names else None
-        net = GuidedNet(self.maskgit, label, s.guidance_scale, bf16=use_bf16(s.bf16, self.device))
+        net = GuidedNet(self.maskgit, label, s.guidance_scale, bf16=use_bf16(s.bf16, self.device), context=context)
         if cloud_type is None or not steer:
             return net
         if self.token_classifier is not None and s.type_guidance > 0:

@@ -14,14 +14,24 @@ import torch
 
 class GuidedNet:
     """`net(tokens)` with one cloud type for every window of the call; `bf16` runs the network's
-    passes under bf16 autocast and returns fp32 logits, so the draws stay in fp32."""
+    passes under bf16 autocast and returns fp32 logits, so the draws stay in fp32. `context`:
+    (codebook_size,) code shares of the call's input, given to a MaskGIT with `context_codes`
+    (ignored by one without)."""
 
-    def __init__(self, net, label: int | None, guidance_scale: float = 1.0, bf16: bool = False):
+    def __init__(
+        self,
+        net,
+        label: int | None,
+        guidance_scale: float = 1.0,
+        bf16: bool = False,
+        context: torch.Tensor | None = None,
+    ):
         if guidance_scale < 0:
             raise ValueError(f"guidance_scale must be at least 0, got {guidance_scale}")
         if label is not None and not net.config.class_names:
             raise ValueError("this MaskGIT has no class condition: cloud types need a conditional model")
         self.net, self.label, self.guidance_scale, self.bf16 = net, label, guidance_scale, bf16
+        self.context = context if getattr(net.config, "context_codes", False) else None
         self.config = net.config
 
     @contextmanager
@@ -40,15 +50,17 @@ class GuidedNet:
             return self._logits(tokens).float()
 
     def _logits(self, tokens: torch.Tensor) -> torch.Tensor:
-        if self.label is None:
-            return self.net(tokens)
         b = tokens.shape[0]
+        context = None if self.context is None else self.context.to(tokens.device).expand(b, -1)
+        if self.label is None:
+            return self.net(tokens, None, context)
         labels = torch.full((b,), self.label, dtype=torch.long, device=tokens.device)
         if self.guidance_scale == 1.0:
-            return self.net(tokens, labels)
+            return self.net(tokens, labels, context)
         # One pass over both halves: conditional and unconditional logits of the same windows.
         none = torch.full_like(labels, self.config.null_class)
-        conditional, unconditional = self.net(torch.cat([tokens, tokens]), torch.cat([labels, none])).chunk(2)
+        both = None if context is None else torch.cat([context, context])
+        conditional, unconditional = self.net(torch.cat([tokens, tokens]), torch.cat([labels, none]), both).chunk(2)
         return unconditional + self.guidance_scale * (conditional - unconditional)
 
 

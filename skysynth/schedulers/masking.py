@@ -36,6 +36,36 @@ def outpaint_masks(height: int, width: int | None = None) -> torch.Tensor:
     return masks
 
 
+def known_code_shares(
+    tokens: torch.Tensor, tops: torch.Tensor, lefts: torch.Tensor, kinds: torch.Tensor, window: int, vocabulary: int
+) -> torch.Tensor:
+    """The code context of training windows: (B, H, W) tokens of whole pictures, each sample's
+    window at (tops, lefts) of side `window` with its outpainting mask `kinds` (outpaint_masks
+    order) -> (B, vocabulary) share of each code among the tokens an outpainting call would know:
+    the whole picture but the half-plane (halves) or quadrant (corners) the hidden region opens onto."""
+    b, height, width = tokens.shape
+    rows = torch.arange(height, device=tokens.device)[None, :, None]
+    cols = torch.arange(width, device=tokens.device)[None, None, :]
+    above = rows < (tops.to(tokens.device) + window // 2)[:, None, None]
+    left_of = cols < (lefts.to(tokens.device) + window // 2)[:, None, None]
+    above, left_of = above.expand(b, height, width), left_of.expand(b, height, width)
+    below, right_of = ~above, ~left_of
+    # Same order as outpaint_masks: right, left, bottom, top, then the corners.
+    hidden = torch.stack(
+        [right_of, left_of, below, above, above & left_of, above & right_of, below & left_of, below & right_of]
+    )
+    known = ~hidden[kinds.to(tokens.device), torch.arange(b, device=tokens.device)]
+    counts = torch.zeros(b, vocabulary, device=tokens.device)
+    counts.scatter_add_(1, tokens.flatten(1), known.flatten(1).float())
+    return counts / counts.sum(1, keepdim=True).clamp_min(1)
+
+
+def code_shares(tokens: torch.Tensor, known: torch.Tensor, vocabulary: int) -> torch.Tensor:
+    """(H, W) tokens and (H, W) bool known mask -> (vocabulary,) share of each code among the known tokens."""
+    counts = torch.bincount(tokens[known].flatten(), minlength=vocabulary)[:vocabulary].float()
+    return counts / counts.sum().clamp_min(1)
+
+
 class MaskSchedule:
     """Training masks: one of the 8 outpainting regions, each token in it masked with prob gamma(r)."""
 
