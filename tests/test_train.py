@@ -343,56 +343,43 @@ def test_bf16_on_a_cpu_without_bf16_hardware_trains_in_fp32(caplog):
     assert trainer_settings(gpu_bf16, native_bf16=False)["precision"] == "bf16-mixed"
 
 
-def test_init_weights_grows_a_maskgit_to_more_blocks(tiny_shards, tmp_path):
+def start_tiny_maskgit_from(tmp_path, tiny_shards, run: str, *settings: str):
+    """A 0-step maskgit run from a saved 1-block tiny MaskGIT with `settings` changed; -> (output
+    text, the start's weights, the run's exported weights)."""
     from tests.conftest import tiny_maskgit, tiny_vqvae
 
     tiny_vqvae().save_pretrained(tmp_path / "tokenizer")
-    tiny_maskgit(local_mixing=False).save_pretrained(tmp_path / "one_block")
+    tiny_maskgit(local_mixing=False).save_pretrained(tmp_path / "start")
     net = ["codebook_size=16", "tokens_per_side=8", "hidden_size=32", "intermediate_size=64", "num_heads=2"]
     result = run_module(
         "skysynth.train",
         "model=maskgit",
         *[a for a in TINY_VQVAE if not a.startswith("model")],
         *[f"model.lit.net.{a}" for a in net],
-        "model.lit.net.num_layers=3",
+        *settings,
         f"model.lit.tokenizer={tmp_path}/tokenizer",
         f"data.shards={tiny_shards}",
-        f"hydra.run.dir={tmp_path}/grown",
+        f"hydra.run.dir={tmp_path}/{run}",
         "trainer.max_steps=0",
-        f"init_weights={tmp_path}/one_block",
+        f"init_weights={tmp_path}/start",
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "from 1 to 3 blocks" in result.stdout + result.stderr
-    before = load_file(tmp_path / "one_block" / "model.safetensors")
-    grown = load_file(tmp_path / "grown" / "export" / "model.safetensors")
+    before = load_file(tmp_path / "start" / "model.safetensors")
+    return result.stdout + result.stderr, before, load_file(tmp_path / run / "export" / "model.safetensors")
+
+
+def test_init_weights_grows_a_maskgit_to_more_blocks(tiny_shards, tmp_path):
+    said, before, grown = start_tiny_maskgit_from(tmp_path, tiny_shards, "grown", "model.lit.net.num_layers=3")
+    assert "from 1 to 3 blocks" in said
     assert all(torch.equal(before[k], grown[k]) for k in before)  # the trained block, as it was
     assert not grown["blocks.2.proj.weight"].any() and not grown["blocks.2.mlp.2.weight"].any()
     assert grown["blocks.2.qkv.weight"].any()  # the new block computes, its residual output starts at 0
 
 
 def test_init_weights_adds_the_code_context_to_a_maskgit(tiny_shards, tmp_path):
-    from tests.conftest import tiny_maskgit, tiny_vqvae
-
-    tiny_vqvae().save_pretrained(tmp_path / "tokenizer")
-    tiny_maskgit(local_mixing=False).save_pretrained(tmp_path / "plain")
-    net = ["codebook_size=16", "tokens_per_side=8", "hidden_size=32", "intermediate_size=64", "num_heads=2"]
-    result = run_module(
-        "skysynth.train",
-        "model=maskgit",
-        *[a for a in TINY_VQVAE if not a.startswith("model")],
-        *[f"model.lit.net.{a}" for a in net],
-        "model.lit.net.num_layers=1",
-        "model.lit.net.context_codes=true",
-        f"model.lit.tokenizer={tmp_path}/tokenizer",
-        f"data.shards={tiny_shards}",
-        f"hydra.run.dir={tmp_path}/with_context",
-        "trainer.max_steps=0",
-        f"init_weights={tmp_path}/plain",
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "adding context_projection" in result.stdout + result.stderr
-    before = load_file(tmp_path / "plain" / "model.safetensors")
-    after = load_file(tmp_path / "with_context" / "export" / "model.safetensors")
+    settings = ("model.lit.net.num_layers=1", "model.lit.net.context_codes=true")
+    said, before, after = start_tiny_maskgit_from(tmp_path, tiny_shards, "with_context", *settings)
+    assert "adding context_projection" in said
     assert all(torch.equal(before[k], after[k]) for k in before)
     assert set(after) - set(before) == {"context_projection.weight"} and not after["context_projection.weight"].any()
 
