@@ -32,9 +32,9 @@ class MaskGITConfig:
     # Cloud types the model can be conditioned on (a learned embedding added to every token);
     # empty = unconditional. Index len(class_names) is "none": the unconditional model.
     class_names: tuple = ()
-    # Global context beyond the window: the share of each code among the picture's known tokens
-    # (the input's), projected and added to every token. A window sees 16 tokens; the input's
-    # tone and cloud type are decided over the whole photo.
+    # Global context beyond the window: the mean embedding of the picture's known tokens (the
+    # input's, from their code shares), projected and added to every token. A window sees 16
+    # tokens; the input's tone and cloud type are decided over the whole photo.
     context_codes: bool = False
 
     @property
@@ -104,7 +104,7 @@ class MaskGIT(PretrainedMixin, nn.Module):
         # Zero-initialised too: a model with context starts as the one without.
         self.context_projection = None
         if config.context_codes:
-            self.context_projection = nn.Linear(config.codebook_size, config.hidden_size, bias=False)
+            self.context_projection = nn.Linear(config.hidden_size, config.hidden_size, bias=False)
             nn.init.zeros_(self.context_projection.weight)
 
     @torch.no_grad()
@@ -166,7 +166,10 @@ class MaskGIT(PretrainedMixin, nn.Module):
         elif labels is not None:
             raise ValueError("this MaskGIT has no class condition (class_names is empty)")
         if self.context_projection is not None and context is not None:
-            x = x + self.context_projection(context.to(x.dtype))[:, None, None, :]
+            # The known tokens' mean embedding: of the tokens' own scale, so that the zero-initialised
+            # projection learns at the pace of the rest (code shares are ~1/codebook_size each).
+            summary = context.to(x.dtype) @ self.token_embedding.weight[: self.config.codebook_size]
+            x = x + self.context_projection(summary)[:, None, None, :]
         elif context is not None:
             raise ValueError("this MaskGIT has no code context (context_codes is false)")
         x = x.view(b, h * w, -1)
