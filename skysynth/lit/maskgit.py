@@ -75,7 +75,13 @@ class MaskGITLit(SkyLitModule):
             labels = labels.masked_fill(chance < self.hparams.label_dropout, null)
         return labels
 
-    def _loss(self, tokens, mask, labels=None, context=None):
+    def _loss(
+        self,
+        tokens: torch.Tensor,
+        mask: torch.Tensor,
+        labels: torch.Tensor | None = None,
+        context: torch.Tensor | None = None,
+    ):
         inputs = tokens.masked_fill(mask, self.net.config.mask_token_id)
         logits = self.net(inputs, labels, context)
         nll = F.cross_entropy(logits[mask], tokens[mask])
