@@ -87,9 +87,13 @@ class MaskGITLit(SkyLitModule):
         nll = F.cross_entropy(logits[mask], tokens[mask])
         return logits, nll
 
+    def window_side(self, pictures: torch.Tensor) -> int:
+        """Side of the windows cut from (B, H, W) tokens: the trained window, or less for smaller pictures."""
+        return min(self.net.config.tokens_per_side, pictures.shape[1], pictures.shape[2])
+
     def windows_of(self, tokens: torch.Tensor, tops: torch.Tensor, lefts: torch.Tensor) -> torch.Tensor:
         """(B, H, W) tokens of whole pictures -> (B, side, side) windows at (tops, lefts)."""
-        side = min(self.net.config.tokens_per_side, tokens.shape[1], tokens.shape[2])
+        side = self.window_side(tokens)
         return torch.stack([t[y : y + side, x : x + side] for t, y, x in zip(tokens, tops.tolist(), lefts.tolist())])
 
     def context_of(self, tokens, tops, lefts, kinds, drop: bool) -> torch.Tensor | None:
@@ -97,8 +101,7 @@ class MaskGITLit(SkyLitModule):
         `context_dropout` share trains the no-context case (zeros) when training."""
         if not self.net.config.context_codes:
             return None
-        side = min(self.net.config.tokens_per_side, tokens.shape[1], tokens.shape[2])
-        context = known_code_shares(tokens, tops, lefts, kinds, side, self.net.config.codebook_size)
+        context = known_code_shares(tokens, tops, lefts, kinds, self.window_side(tokens), self.net.config.codebook_size)
         if drop and self.hparams.context_dropout > 0:
             chance = torch.rand(len(context), generator=self.step_generator("context"), device=context.device)
             context = context * (chance >= self.hparams.context_dropout)[:, None].float()
@@ -107,7 +110,7 @@ class MaskGITLit(SkyLitModule):
     def training_step(self, batch, batch_idx):
         pictures = self.tokens_of(batch["image"])
         b, height, width = pictures.shape
-        side = min(self.net.config.tokens_per_side, height, width)
+        side = self.window_side(pictures)
         # Pictures larger than the window: one random window of each, the rest its context.
         g = self.step_generator("window")
         tops = torch.randint(0, height - side + 1, (b,), generator=g)
@@ -123,7 +126,7 @@ class MaskGITLit(SkyLitModule):
     def validation_step(self, batch, batch_idx):
         pictures = self.tokens_of(batch["image"])
         b, height, width = pictures.shape
-        side = min(self.net.config.tokens_per_side, height, width)
+        side = self.window_side(pictures)
         tops = torch.full((b,), (height - side) // 2)
         lefts = torch.full((b,), (width - side) // 2)
         tokens = self.windows_of(pictures, tops, lefts)
