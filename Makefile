@@ -18,9 +18,10 @@ GCD ?= ../shared/data/gcd/train
 
 setup: .venv/bin/python
 
+# Every test runs on one thread (tests/conftest.py), so two workers fill CI's two cores.
 test: $(PY) browser
 	$(PY) -m ruff check .
-	$(PY) -m pytest
+	$(PY) -m pytest -n 2
 
 # The web page's end-to-end test drives Debian's Chromium (no browser download at run time).
 browser:
