@@ -13,7 +13,14 @@ from skysynth.models.maskgit import MaskGIT
 from skysynth.models.upscaler import UNet
 from skysynth.models.vqvae import VQVAE, VQVAEConfig
 from skysynth.outpaint.tiling import upscale_tiles
-from skysynth.schedulers.masking import GuardedSampler, MaskGITSampler, MaskSchedule, nucleus, outpaint_masks
+from skysynth.schedulers.masking import (
+    GuardedSampler,
+    MaskGITSampler,
+    MaskSchedule,
+    distance_to_known,
+    nucleus,
+    outpaint_masks,
+)
 from skysynth.schedulers.noise import CosineNoiseSchedule
 from tests.conftest import tiny_maskgit, tiny_upscaler, tiny_vqvae
 
@@ -285,6 +292,49 @@ def test_known_tokens_never_change_and_all_get_filled(kind, steps, seed, order, 
     out = sampler.sample(net, tokens, unknown, generator)
     assert torch.equal(out[~unknown], tokens[~unknown])
     assert int(out.max()) < 16 and int(out.min()) >= 0  # no mask token left
+
+
+def test_distance_to_known_counts_tokens_from_the_nearest_known_one():
+    unknown = outpaint_masks(8)[0][None]  # right half unknown
+    distance = distance_to_known(unknown)[0]
+    assert torch.equal(distance[:, :4], torch.zeros(8, 4))
+    assert torch.allclose(distance[:, 4:], torch.tensor([1.0, 2.0, 3.0, 4.0]).expand(8, 4))
+    corner = outpaint_masks(8)[5][None]  # top-right quarter unknown
+    # Known: the left half and the lower half; the nearest known token can lie on a diagonal.
+    assert distance_to_known(corner)[0, [0, 3, 2], [7, 7, 5]].tolist() == pytest.approx([4.0, 1.0, 2.0])
+    assert float(distance_to_known(outpaint_masks(8)[4][None] & ~torch.eye(8, dtype=torch.bool))[0, 1, 2]) == 1.0
+    assert torch.equal(distance_to_known(torch.ones(1, 4, 4, dtype=torch.bool)), torch.zeros(1, 4, 4))
+
+
+class RecordingNet(torch.nn.Module):
+    """A MaskGIT that remembers the tokens of every pass."""
+
+    def __init__(self, net):
+        super().__init__()
+        self.net, self.config, self.seen = net, net.config, []
+
+    def forward(self, tokens, *args):
+        self.seen.append(tokens.clone())
+        return self.net(tokens, *args)
+
+
+@pytest.mark.parametrize("outward", [0.0, 100.0])
+def test_outward_order_fixes_the_tokens_next_to_the_known_ones_first(outward):
+    net = RecordingNet(tiny_maskgit().eval())
+    tokens = torch.randint(0, 16, (4, 8, 8), generator=torch.Generator().manual_seed(1))
+    unknown = outpaint_masks(8)[0].expand(4, 8, 8)  # columns 4-7 unknown
+    MaskGITSampler(decode_steps=4, temperature=10.0, outward=outward).sample(
+        net, tokens, unknown, torch.Generator().manual_seed(2)
+    )
+    fixed_after_first = net.seen[1] != net.config.mask_token_id  # known + the first step's tokens
+    fixed_after_second = net.seen[2] != net.config.mask_token_id
+    first_outside_column_4 = fixed_after_first[:, :, 5:].any()
+    if outward:
+        assert not first_outside_column_4 and fixed_after_second[:, :, 4].all()
+    else:  # heavy order noise: the plain order places the first tokens anywhere
+        assert first_outside_column_4
+    with pytest.raises(ValueError, match="outward"):
+        MaskGITSampler(outward=-1.0)
 
 
 def test_nucleus_keeps_only_the_top_p_mass():

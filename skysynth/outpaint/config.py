@@ -36,6 +36,9 @@ class SamplingConfig:
     sampling_temperature: float = 1.0  # softmax temperature of the token draws
     top_p: float = 1.0  # nucleus filtering of the token draws (1 = off)
     order: str = "confidence"  # unmasking order: confidence | halton
+    # Confidence order only: lowered by this much per token of distance from the known tokens,
+    # so the tokens beside the input are fixed first and the rest grow out from them (0 = off).
+    outward: float = 0.0
     # What kind of sky grows (a class-conditional MaskGIT): one of CLOUD_TYPES, "auto" = the
     # input's own type by the bundled classifier, "none" = unconditional.
     cloud_type: str = "auto"
@@ -58,6 +61,7 @@ class SamplingConfig:
         _at_least("sampling.decode_steps", self.decode_steps, 1)
         _at_least("sampling.batch_windows", self.batch_windows, 1)
         _at_least("sampling.temperature", self.temperature, 0.0)
+        _at_least("sampling.outward", self.outward, 0.0)
         if not self.sampling_temperature > 0:
             raise ValueError(f"sampling.sampling_temperature must be above 0, got {self.sampling_temperature!r}")
         if not 0 < self.top_p <= 1:

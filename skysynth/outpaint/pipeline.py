@@ -262,7 +262,9 @@ class Outpainter:
         tokens, known = open_circle(tokens, known, overlap)
         kt, kl = kt + overlap[0] // 2, kl + overlap[1] // 2
         grow_wrap = (canvas.wrap[0] and overlap[0] == 0, canvas.wrap[1] and overlap[1] == 0)
-        sampler = MaskGITSampler(s.decode_steps, s.temperature, s.sampling_temperature, order=s.order, top_p=s.top_p)
+        sampler = MaskGITSampler(
+            s.decode_steps, s.temperature, s.sampling_temperature, order=s.order, top_p=s.top_p, outward=s.outward
+        )
         plan = growth_plan(known, window, (kt, kl), grow_wrap)
         steps = len(plan)
         decode = lambda t: self.tokenizer.decode(t).clamp(0, 1)  # noqa: E731

@@ -140,6 +140,18 @@ def nucleus(probs: torch.Tensor, top_p: float) -> torch.Tensor:
     return probs.scatter(-1, order, sorted_probs.masked_fill(outside, 0.0))
 
 
+def distance_to_known(unknown: torch.Tensor) -> torch.Tensor:
+    """(B, h, w) bool unknown mask -> (B, h, w) Euclidean distance (in tokens) of each position to
+    the nearest known one; 0 at known positions, and everywhere in a window with none known."""
+    b, h, w = unknown.shape
+    ys, xs = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
+    positions = torch.stack([ys.flatten(), xs.flatten()], 1).float().to(unknown.device)  # (h*w, 2)
+    pairwise = torch.cdist(positions, positions)  # (h*w, h*w)
+    known = ~unknown.view(b, 1, h * w)
+    nearest = pairwise[None].masked_fill(~known, float("inf")).amin(-1)  # (B, h*w)
+    return torch.where(torch.isfinite(nearest), nearest, torch.zeros_like(nearest)).view(b, h, w)
+
+
 class MaskGITSampler:
     """Iterative decoding: predict all unknown tokens, keep the most confident, re-mask the rest.
 
@@ -148,7 +160,11 @@ class MaskGITSampler:
     - `sampling_temperature`: softmax temperature of the token draw;
     - `top_p`: nucleus filtering of the draw (Holtzman et al. 2019): only the most likely tokens
       whose probabilities sum to `top_p` can be drawn; 1.0 draws from the whole softmax;
-    - `order`: "confidence" (MaskGIT) or "halton" (a low-discrepancy order fixed in advance).
+    - `order`: "confidence" (MaskGIT) or "halton" (a low-discrepancy order fixed in advance);
+    - `outward`: confidence order only: each unknown token's confidence is lowered by `outward`
+      per token of distance to the nearest known token, so the tokens next to the known ones
+      are fixed first, from the known ones themselves, and the rest grow out from them
+      (0 = plain MaskGIT order).
     Known tokens never change.
     """
 
@@ -160,6 +176,7 @@ class MaskGITSampler:
         anneal: bool = True,
         order: str = "confidence",
         top_p: float = 1.0,
+        outward: float = 0.0,
     ):
         if not 0.0 < top_p <= 1.0:
             raise ValueError(f"top_p must be in (0, 1], got {top_p}")
@@ -167,9 +184,11 @@ class MaskGITSampler:
             raise ValueError(f"order must be 'confidence' or 'halton', got {order!r}")
         if decode_steps < 1:
             raise ValueError("decode_steps must be at least 1")
+        if outward < 0:
+            raise ValueError(f"outward must be at least 0, got {outward}")
         self.decode_steps, self.temperature = decode_steps, temperature
         self.sampling_temperature, self.anneal, self.order = sampling_temperature, anneal, order
-        self.top_p = top_p
+        self.top_p, self.outward = top_p, outward
 
     def remaining_after(self, step: int, unknown: int) -> int:
         """How many tokens stay masked after step `step` (1-based) of `decode_steps`."""
@@ -186,6 +205,7 @@ class MaskGITSampler:
         flat, still = tokens.view(b, -1).clone(), unknown.view(b, -1).clone()
         initial = still.sum(1).tolist()
         priority = None
+        distance_penalty = self.outward * distance_to_known(unknown).view(b, -1) if self.outward > 0 else 0.0
         if self.order == "halton":
             ranks = torch.linspace(1.0, 0.0, h * w, device=tokens.device)
             priority = torch.empty(b, h * w, device=tokens.device)
@@ -203,7 +223,7 @@ class MaskGITSampler:
                 uniform = torch.stack([torch.rand(h * w, generator=g, device=drawn.device) for g in rows])
                 gumbel = -torch.log(-torch.log(uniform.clamp(1e-20, 1 - 1e-7)))
                 confidence = torch.log(probs.gather(-1, drawn[..., None]).squeeze(-1).clamp_min(1e-30))
-                confidence = confidence + noise_scale * gumbel
+                confidence = confidence + noise_scale * gumbel - distance_penalty
             else:
                 confidence = priority.clone()
             confidence = confidence.masked_fill(~still, float("inf"))
