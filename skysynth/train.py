@@ -136,6 +136,9 @@ def train(cfg: DictConfig, run_dir: Path) -> Path:
         if trainer.interrupted:
             raise KeyboardInterrupt from None
         raise
+    # Lightning writes last.ckpt at the end only if no step checkpoint came before, so a run that
+    # max_time stops would resume from its last step checkpoint and lose the steps since.
+    trainer.save_checkpoint(run_dir / "checkpoints" / "last.ckpt")
     if cfg.get("save_rank_weights"):
         # Diagnostics for DDP: every rank writes its final weights (tests compare them).
         import torch

@@ -91,6 +91,18 @@ def test_resume_needs_only_the_run_folder_and_keeps_earlier_metrics(tiny_shards,
     assert_one_line_error(result, "cannot resume as model=maskgit")
 
 
+def test_last_checkpoint_holds_the_final_step_after_earlier_step_checkpoints(tiny_shards, tmp_path):
+    # A step checkpoint at step 3, the run stops at 5: resuming must start at 5, not 3.
+    train(tmp_path / "full", tiny_shards, "trainer.max_steps=8")
+    train(tmp_path / "split", tiny_shards, "trainer.max_steps=5", "checkpoint_every_n_steps=3")
+    assert torch.load(tmp_path / "split/checkpoints/last.ckpt", weights_only=False)["global_step"] == 5
+    result = run_module("skysynth.train", f"hydra.run.dir={tmp_path}/split", "ckpt_path=last", "trainer.max_steps=8")
+    assert result.returncode == 0, result.stderr[-3000:]
+    full = load_file(tmp_path / "full" / "export" / "model.safetensors")
+    resumed = load_file(tmp_path / "split" / "export" / "model.safetensors")
+    assert all(torch.equal(full[k], resumed[k]) for k in full)
+
+
 def test_adversarial_run_resumes_exactly(tiny_shards, tmp_path):
     adversarial = [
         "model.lit.adversarial.weight=0.1",
