@@ -306,28 +306,17 @@ def test_distance_to_known_counts_tokens_from_the_nearest_known_one():
     assert torch.equal(distance_to_known(torch.ones(1, 4, 4, dtype=torch.bool)), torch.zeros(1, 4, 4))
 
 
-class RecordingNet(torch.nn.Module):
-    """A MaskGIT that remembers the tokens of every pass."""
-
-    def __init__(self, net):
-        super().__init__()
-        self.net, self.config, self.seen = net, net.config, []
-
-    def forward(self, tokens, *args):
-        self.seen.append(tokens.clone())
-        return self.net(tokens, *args)
-
-
 @pytest.mark.parametrize("outward", [0.0, 100.0])
 def test_outward_order_fixes_the_tokens_next_to_the_known_ones_first(outward):
-    net = RecordingNet(tiny_maskgit().eval())
+    net, seen = tiny_maskgit().eval(), []  # the tokens of every pass
+    net.register_forward_pre_hook(lambda module, args: seen.append(args[0].clone()))
     tokens = torch.randint(0, 16, (4, 8, 8), generator=torch.Generator().manual_seed(1))
     unknown = outpaint_masks(8)[0].expand(4, 8, 8)  # columns 4-7 unknown
     MaskGITSampler(decode_steps=4, temperature=10.0, outward=outward).sample(
         net, tokens, unknown, torch.Generator().manual_seed(2)
     )
-    fixed_after_first = net.seen[1] != net.config.mask_token_id  # known + the first step's tokens
-    fixed_after_second = net.seen[2] != net.config.mask_token_id
+    fixed_after_first = seen[1] != net.config.mask_token_id  # known + the first step's tokens
+    fixed_after_second = seen[2] != net.config.mask_token_id
     first_outside_column_4 = fixed_after_first[:, :, 5:].any()
     if outward:
         assert not first_outside_column_4 and fixed_after_second[:, :, 4].all()
