@@ -205,7 +205,8 @@ class MaskGITSampler:
         flat, still = tokens.view(b, -1).clone(), unknown.view(b, -1).clone()
         initial = still.sum(1).tolist()
         priority = None
-        distance_penalty = self.outward * distance_to_known(unknown).view(b, -1) if self.outward > 0 else 0.0
+        outward = self.outward > 0 and self.order == "confidence"  # a fixed order has no confidences to lower
+        distance_penalty = self.outward * distance_to_known(unknown).view(b, -1) if outward else 0.0
         if self.order == "halton":
             ranks = torch.linspace(1.0, 0.0, h * w, device=tokens.device)
             priority = torch.empty(b, h * w, device=tokens.device)
