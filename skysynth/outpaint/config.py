@@ -39,9 +39,6 @@ class SamplingConfig:
     # Confidence order only: lowered by this much per token of distance from the known tokens,
     # so the tokens beside the input are fixed first and the rest grow out from them (0 = off).
     outward: float = 0.0
-    # Guidance by the known tokens: each draw's logits pushed this far from those of a window with
-    # nothing known (1 = off; above 1 the input's own codes weigh more far from it).
-    context_guidance: float = 1.0
     # What kind of sky grows (a class-conditional MaskGIT): one of CLOUD_TYPES, "auto" = the
     # input's own type by the bundled classifier, "none" = unconditional.
     cloud_type: str = "auto"
@@ -65,7 +62,6 @@ class SamplingConfig:
         _at_least("sampling.batch_windows", self.batch_windows, 1)
         _at_least("sampling.temperature", self.temperature, 0.0)
         _at_least("sampling.outward", self.outward, 0.0)
-        _at_least("sampling.context_guidance", self.context_guidance, 0.0)
         if not self.sampling_temperature > 0:
             raise ValueError(f"sampling.sampling_temperature must be above 0, got {self.sampling_temperature!r}")
         if not 0 < self.top_p <= 1:

@@ -34,7 +34,7 @@ from skysynth.outpaint.guards import flat_input, guarded_sampler, input_detail, 
 from skysynth.outpaint.layout import Layout, plan, plan_wrapped
 from skysynth.outpaint.tiling import decode_windows, resize_wrapped, upscale_canvas
 from skysynth.outpaint.timing import StageClock, StageProgress
-from skysynth.schedulers.guidance import ContextGuidance, GuidedNet, TokenClassifierGuidance, TokenPriorGuidance
+from skysynth.schedulers.guidance import GuidedNet, TokenClassifierGuidance, TokenPriorGuidance
 from skysynth.schedulers.masking import MaskGITSampler, code_shares
 from skysynth.weights import bundled_path
 
@@ -288,13 +288,10 @@ class Outpainter:
         """The MaskGIT as the sampler calls it, drawing towards `cloud_type` (None = unconditional):
         classifier-free guidance where the MaskGIT is conditional, and, if `steer` (a named type),
         guidance by the token classifier (`s.type_guidance`) and by the token prior
-        (`s.type_prior`) where the weights have them and their scale is above 0; with
-        `s.context_guidance` other than 1, guidance by the window's known tokens underneath."""
+        (`s.type_prior`) where the weights have them and their scale is above 0."""
         names = self.maskgit.config.class_names
         label = names.index(cloud_type) if cloud_type in names else None
         net = GuidedNet(self.maskgit, label, s.guidance_scale, bf16=use_bf16(s.bf16, self.device), context=context)
-        if s.context_guidance != 1.0:
-            net = ContextGuidance(net, s.context_guidance)
         if cloud_type is None or not steer:
             return net
         if self.token_classifier is not None and s.type_guidance > 0:

@@ -64,39 +64,6 @@ class GuidedNet:
         return unconditional + self.guidance_scale * (conditional - unconditional)
 
 
-class ContextGuidance:
-    """Guidance towards what the known tokens imply (classifier-free guidance with the window's
-    context as the condition): logits = blind + scale x (seen - blind), where `seen` are the
-    wrapped net's logits of the window as the sampler holds it and `blind` those of the same
-    window with every token masked (the codes the network expects anywhere, before it sees the
-    sky it continues). A scale above 1 divides out that marginal, so a draw far from the input
-    leans towards the codes the input makes likelier (its colour) rather than the commonest ones.
-    The blind pass depends only on the window's shape, so it runs once per shape and call.
-    Wraps any `net(tokens) -> logits`; a scale of 1 returns the wrapped logits unchanged."""
-
-    def __init__(self, net, scale: float):
-        if scale < 0:
-            raise ValueError(f"the context guidance scale must be at least 0, got {scale}")
-        self.net, self.scale = net, scale
-        self.config = net.config
-        self._blind: dict[tuple[int, int], torch.Tensor] = {}
-
-    def kept_casts(self):
-        return self.net.kept_casts()
-
-    def __call__(self, tokens: torch.Tensor) -> torch.Tensor:
-        """(B, h, w) tokens (masked ones = mask_token_id) -> (B, h, w, codebook_size) fp32 logits."""
-        seen = self.net(tokens).float()
-        if self.scale == 1.0:
-            return seen
-        shape = tuple(tokens.shape[1:])
-        if shape not in self._blind:
-            masked = torch.full((1, *shape), self.config.mask_token_id, dtype=tokens.dtype, device=tokens.device)
-            self._blind[shape] = self.net(masked).float()
-        blind = self._blind[shape]
-        return blind + self.scale * (seen - blind)
-
-
 class _TokenGuidance:
     """What the two token guides share: a wrapped `net(tokens) -> logits`, a guide model reading
     the same codebook, the type's label and a scale (checked here)."""
