@@ -469,6 +469,35 @@ def test_blind_pairs_sheets_follow_the_key_and_the_score_counts_choices(tmp_path
     assert_one_line_error(make(tmp_path / "y", "a"), "give --name-a and --name-b")
 
 
+def test_border_profile_finds_a_line_one_pixel_beyond_the_border(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    images = tmp_path / "run" / "images"
+    images.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for k in range(3):  # right protocol on 32 px: the input is columns 0-15
+        truth = rng.integers(60, 200, (32, 32, 3)).astype(np.uint8)
+        lined = truth.copy()
+        lined[:, 17] += 20  # a line at the second generated column
+        Image.fromarray(truth).save(images / f"{k:04d}_truth.png")
+        Image.fromarray(lined).save(images / f"{k:04d}_lined.png")
+
+    def profile(run, *more):
+        return run_module("benchmarks.border_profile", "--run", str(run), "--protocol", "right", *more)
+
+    done = profile(tmp_path / "run", "--methods", "lined")
+    assert done.returncode == 0, done.stderr
+    table = [line.split("|") for line in done.stdout.splitlines() if line.startswith("| ")]
+    rows = {cells[1].strip(): cells[3:-1] for cells in table}
+    header = [cell.strip() for cell in rows["method"]]
+    lined = dict(zip(header, map(float, rows["lined"])))
+    truth = dict(zip(header, map(float, rows["truth"])))
+    assert abs(lined["+1"] - truth["+1"]) > 15 and abs(lined["+2"] - truth["+2"]) > 15  # up, then down
+    assert all(lined[k] == truth[k] for k in ("-2", "-1", "+0", "+3", "+4"))
+    assert_one_line_error(profile(tmp_path), "no NNNN_truth.png")
+
+
 def test_flat_continuation_measures_the_generated_area_against_the_input_colour():
     from types import SimpleNamespace
 

@@ -429,6 +429,24 @@ def test_transfer_detail_copies_the_inputs_grain_where_colours_match():
     assert torch.equal(transfer_detail(generated[..., :10, :], tiny, tiny_known), generated[..., :10, :])
 
 
+def test_transfer_detail_leaves_no_line_beside_a_step_at_the_border():
+    from skysynth.outpaint.finish.detail_copy import transfer_detail
+    from skysynth.outpaint.finish.filters import finest_band
+
+    # The decoded input (inside the mask) is brighter than the smooth generated sky beside it: the
+    # generated sky's own band must not see that step, or swapping the band out moves the first
+    # generated column alone and draws a 1-pixel line along the border.
+    canvas_input, known = _input_on_canvas(torch.full((1, 3, 64, 48), 0.6))  # no grain to copy
+    generated = torch.full((1, 3, 64, 128), 0.5)
+    generated[..., :48] = 0.8
+    band = finest_band(generated, where=~known)
+    assert band[..., 48:].abs().max() < 1e-5 and torch.equal(band[..., :48], torch.zeros_like(band[..., :48]))
+    assert finest_band(generated)[..., 48].abs().min() > 0.01  # the plain band does see the step
+    out = transfer_detail(generated, canvas_input, known, choices=1)
+    columns = out[0].mean(dim=(0, 1))  # mean along the border, per column
+    assert float((columns[49:] - columns[48:-1]).abs().max()) < 1e-4
+
+
 def test_transfer_colour_band_statistics_follow_the_inputs_border_not_its_mixture():
     from skysynth.outpaint.finish.colour import transfer_colour
 

@@ -64,7 +64,9 @@ def transfer_detail(
     # Overlapping tiles start half a tile before the canvas, so every pixel is covered twice.
     step, margin = (block // 2, block // 2) if overlap and block >= 2 else (block, 0)
     pads = (margin, pad_w + margin, margin, pad_h + margin)
-    fine = finest_band(generated, wrap)
+    # The generated sky's own band, blind to the decoded input beside it: a band that saw the
+    # step at the border would be swapped out with it, leaving a 1-pixel line (RESULTS.md).
+    fine = finest_band(generated, wrap, where=~known_mask)
     guide = smooth(generated, guide_sigma, wrap)
     if overlap:
         ramp = torch.sin(math.pi * (torch.arange(block, device=generated.device, dtype=generated.dtype) + 0.5) / block)

@@ -119,17 +119,29 @@ def border_bands(known_mask: torch.Tensor, width: float) -> tuple[torch.Tensor, 
     return ~known_mask, known_mask
 
 
-def finest_band(images: torch.Tensor, wrap: tuple[bool, bool] = (False, False)) -> torch.Tensor:
+def finest_band(
+    images: torch.Tensor, wrap: tuple[bool, bool] = (False, False), where: torch.Tensor | None = None
+) -> torch.Tensor:
     """The first level of a Laplacian pyramid (image minus its pyrdown-pyrup low pass): the
-    pixel-scale detail. Circular axes are padded with their other end first."""
+    pixel-scale detail, (..., H, W) like `images`. Circular axes are padded with their other end
+    first. With `where` (1, 1, H, W), the low pass is taken over those pixels only (normalised
+    convolution) and the band is zero elsewhere: next to a region with other content (the
+    decoded input beside the generated sky) the band does not pick up the step between them."""
     margin = 4
     pad = (margin if wrap[1] else 0, margin if wrap[1] else 0, margin if wrap[0] else 0, margin if wrap[0] else 0)
-    padded = circular_pad(images, pad[0], pad[2]) if any(wrap) else images
-    low = kornia.geometry.transform.pyrup(kornia.geometry.transform.pyrdown(padded))
-    if low.shape[-2:] != padded.shape[-2:]:  # odd sides
-        low = F.interpolate(low, size=padded.shape[-2:], mode="bilinear", align_corners=False)
-    band = padded - low
-    return band[..., pad[2] : pad[2] + images.shape[-2], pad[0] : pad[0] + images.shape[-1]]
+
+    def low_pass(x):
+        x = circular_pad(x, pad[0], pad[2]) if any(wrap) else x
+        low = kornia.geometry.transform.pyrup(kornia.geometry.transform.pyrdown(x))
+        if low.shape[-2:] != x.shape[-2:]:  # odd sides
+            low = F.interpolate(low, size=x.shape[-2:], mode="bilinear", align_corners=False)
+        return low[..., pad[2] : pad[2] + images.shape[-2], pad[0] : pad[0] + images.shape[-1]]
+
+    if where is None:
+        return images - low_pass(images)
+    weight = where.to(images.dtype)
+    low = low_pass(images * weight) / low_pass(weight.expand(1, 1, *images.shape[-2:])).clamp_min(1e-3)
+    return (images - low) * weight
 
 
 def fade_from_box(box, shape, reach, wrap, device) -> torch.Tensor:
