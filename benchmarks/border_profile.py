@@ -19,7 +19,9 @@ import argparse
 import sys
 from pathlib import Path
 
+import kornia
 import numpy as np
+import torch
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,12 +30,13 @@ sys.path.insert(0, str(ROOT))
 from skysynth.eval.outpaint_eval import PROTOCOLS, protocol_box  # noqa: E402
 
 OFFSETS = tuple(range(-2, 5))
+INSIDE = 1 - OFFSETS[0]  # input lines taken before the first generated one
 
 
 def luminance(path: Path) -> np.ndarray:
-    """(H, W) float luminance in 0-255."""
-    rgb = np.asarray(Image.open(path).convert("RGB"), dtype=np.float64)
-    return rgb @ np.array([0.299, 0.587, 0.114])
+    """(H, W) luminance in 0-255 (kornia's grey, as the eval's flatness measure)."""
+    rgb = torch.from_numpy(np.asarray(Image.open(path).convert("RGB"), dtype=np.float32)).permute(2, 0, 1)
+    return kornia.color.rgb_to_grayscale(rgb)[0].numpy()
 
 
 def side_profiles(image: np.ndarray, box: tuple[int, int, int, int]) -> list[np.ndarray]:
@@ -41,24 +44,20 @@ def side_profiles(image: np.ndarray, box: tuple[int, int, int, int]) -> list[np.
     border of the step between lines| at each of `OFFSETS` (outward), (len(OFFSETS),) each."""
     height, width = image.shape
     left, top, right, bottom = box
-    # Each side as (lines outward from the border, the border's extent along them): the picture
-    # turned so that index i is the i-th line outward from the first generated one.
+    # Each side turned so that lines run along axis 0 outward and index INSIDE is the first
+    # generated line.
     sides = []
     if right < width:
-        sides.append((image[top:bottom, right - 3 :].T, len(OFFSETS) + 1))
+        sides.append(image[top:bottom, right - INSIDE :].T)
     if left > 0:
-        sides.append((image[top:bottom, : left + 3][:, ::-1].T, len(OFFSETS) + 1))
+        sides.append(image[top:bottom, : left + INSIDE][:, ::-1].T)
     if bottom < height:
-        sides.append((image[bottom - 3 :, left:right], len(OFFSETS) + 1))
+        sides.append(image[bottom - INSIDE :, left:right])
     if top > 0:
-        sides.append((image[: top + 3, left:right][::-1], len(OFFSETS) + 1))
-    profiles = []
-    for lines, count in sides:
-        if lines.shape[0] < count:  # too little picture beyond this side
-            continue
-        steps = np.diff(lines[:count], axis=0).mean(axis=1)  # lines[3] is the first generated line
-        profiles.append(np.abs(steps))
-    return profiles
+        sides.append(image[: top + INSIDE, left:right][::-1])
+    count = len(OFFSETS) + 1
+    # A side with too little picture beyond it is left out.
+    return [np.abs(np.diff(lines[:count], axis=0).mean(axis=1)) for lines in sides if lines.shape[0] >= count]
 
 
 def profile(run: Path, method: str, box) -> tuple[np.ndarray, int]:

@@ -140,7 +140,7 @@ def finest_band(
     if where is None:
         return images - low_pass(images)
     weight = where.to(images.dtype)
-    low = low_pass(images * weight) / low_pass(weight.expand(1, 1, *images.shape[-2:])).clamp_min(1e-3)
+    low = low_pass(images * weight) / low_pass(weight).clamp_min(1e-3)
     return (images - low) * weight
 
 
