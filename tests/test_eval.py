@@ -498,6 +498,38 @@ def test_border_profile_finds_a_line_one_pixel_beyond_the_border(tmp_path):
     assert_one_line_error(profile(tmp_path), "no NNNN_truth.png")
 
 
+def test_dark_spots_counts_a_lone_dark_blob_in_the_generated_sky_only(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    images = tmp_path / "run" / "images"
+    images.mkdir(parents=True)
+    rows, cols = np.mgrid[0:64, 0:64]
+    sky = np.stack([60 + cols, 120 + cols, 200 + 0 * cols], -1).astype(float)  # a smooth gradient
+
+    def blob(row, col):  # a token-sized dark spot, 40 grey levels deep
+        return 40 * np.exp(-((rows - row) ** 2 + (cols - col) ** 2) / (2 * 2.5**2))[..., None]
+
+    for k in range(2):  # right protocol on 64 px: the input is columns 0-31
+        for name, picture in {
+            "truth": sky,
+            "spotted": sky - blob(32, 48),  # in the generated sky
+            "input_spot": sky - blob(32, 12),  # inside the input: not the method's
+        }.items():
+            Image.fromarray(picture.clip(0, 255).astype(np.uint8)).save(images / f"{k:04d}_{name}.png")
+
+    def spots(run, *more):
+        return run_module("benchmarks.dark_spots", "--run", str(run), "--protocol", "right", *more)
+
+    done = spots(tmp_path / "run", "--methods", "spotted", "input_spot", "--isolation", "2.2")
+    assert done.returncode == 0, done.stderr
+    table = {line.split("|")[1].strip(): line.split("|") for line in done.stdout.splitlines() if line.startswith("| ")}
+    area = 48 * 16  # rows 8-55, columns 40-55: clear of the border and the edges by 8 px
+    assert float(table["spotted"][4]) == round(1e4 / area, 2) and table["spotted"][5].strip() == "100%"
+    assert float(table["input_spot"][4]) == 0 and float(table["truth"][4]) == 0
+    assert_one_line_error(spots(tmp_path), "no NNNN_truth.png")
+
+
 def test_flat_continuation_measures_the_generated_area_against_the_input_colour():
     from types import SimpleNamespace
 
