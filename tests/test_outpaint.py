@@ -245,6 +245,26 @@ def test_harmonize_border_fades_input_colours_out_and_leaves_the_rest():
     assert abs(float(wrapped[0, 0, 32, 127]) - 0.8) < 0.05 and float(out[0, 0, 32, 127]) == 0.5
 
 
+def test_border_fade_moves_the_grown_sky_by_the_inputs_offset_once():
+    from skysynth.outpaint.canvas import Canvas
+    from skysynth.outpaint.finish.border_fade import BorderFade, BorderFadeConfig
+
+    # A flat grown sky 0.05 darker than a textured input on its left. The fade may lift the
+    # grown sky towards the input by at most that offset, fading it out smoothly. A second pass
+    # measured the same difference again (the input's side is left untouched) and added it on
+    # top next to the border: an overshoot and a ramp of lines a few pixels out.
+    generator = torch.Generator().manual_seed(0)
+    canvas_input, known = _input_on_canvas(
+        0.5 + 0.1 * torch.randn(1, 1, 64, 48, generator=generator).expand(1, 3, 64, 48)
+    )
+    canvas = Canvas(None, canvas_input, known, None, None, (False, False), token_pixels=8)
+    generated = torch.full((1, 3, 64, 128), 0.45)
+    lift = (BorderFade(BorderFadeConfig())(generated.clone(), canvas, None) - generated)[..., 48:60]
+    by_column = lift.mean((0, 1, 2))
+    assert 0.01 < float(by_column[0]) <= 0.05 + 1e-3
+    assert float(by_column.diff().abs().max()) < 0.004
+
+
 def _input_on_canvas(texture: torch.Tensor, width: int = 128) -> tuple[torch.Tensor, torch.Tensor]:
     """The input `texture` (1, 3, H, W0) on the left of a (1, 3, H, width) canvas, and its mask."""
     height, known_width = texture.shape[-2:]

@@ -45,16 +45,14 @@ def harmonize_border(
 class BorderFadeConfig:
     enabled: bool = True
     tokens: float = 3.0  # width of the colour fade, tokens
-    fine_tokens: float = 0.5  # a second, narrow pass that also matches fine detail at the border
 
 
 class BorderFade:
-    """Stage: `harmonize_border`, a wide pass then a narrow one."""
+    """Stage: `harmonize_border` at the configured width (one pass: a second, narrow one drew a
+    ramp of lines 2-4 pixels out and did not earn its place, RESULTS.md)."""
 
     def __init__(self, config: BorderFadeConfig):
         self.config = config
 
     def __call__(self, image: torch.Tensor, canvas: Canvas, generator: torch.Generator | None) -> torch.Tensor:
-        for tokens in (self.config.tokens, self.config.fine_tokens):
-            image = harmonize_border(image, canvas.input, canvas.known, canvas.pixels(tokens), canvas.wrap)
-        return image
+        return harmonize_border(image, canvas.input, canvas.known, canvas.pixels(self.config.tokens), canvas.wrap)
