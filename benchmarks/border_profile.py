@@ -69,18 +69,28 @@ def profile(run: Path, method: str, box) -> tuple[np.ndarray, int]:
     return np.mean(found, axis=0), len(paths)
 
 
-def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def run_parser(description: str) -> argparse.ArgumentParser:
+    """The options every reader of an evaluation run's images takes: --run, --protocol, --methods."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--run", required=True, help="an evaluation run's folder (holding images/)")
     parser.add_argument("--protocol", required=True, choices=PROTOCOLS)
     parser.add_argument("--methods", nargs="+", default=["skysynth"], help="besides the truth")
-    args = parser.parse_args(argv)
-    run = Path(args.run)
+    return parser
+
+
+def run_box(run: Path, protocol: str) -> tuple[int, int, int, int]:
+    """The input box of `protocol` in `run`'s pictures (sized from its first truth); exits with
+    one line when `run` holds no truths."""
     truths = sorted((run / "images").glob("*_truth.png"))
     if not truths:
         sys.exit(f"error: no NNNN_truth.png in {run / 'images'}: is it an evaluation run's folder?")
-    size = Image.open(truths[0]).size[0]
-    box = protocol_box(args.protocol, size)
+    return protocol_box(protocol, Image.open(truths[0]).size[0])
+
+
+def main(argv=None) -> None:
+    args = run_parser(__doc__.split("\n\n")[0]).parse_args(argv)
+    run = Path(args.run)
+    box = run_box(run, args.protocol)
     print(f"## {args.protocol}: |mean step along the border| by offset (grey levels 0-255)\n")
     print("| method | photos | " + " | ".join(f"{k:+d}" for k in OFFSETS) + " |")
     print("|---|---|" + "---|" * len(OFFSETS))

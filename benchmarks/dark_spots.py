@@ -16,7 +16,6 @@ generated pixels and the share of photos with at least one.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -29,7 +28,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from skysynth.eval.outpaint_eval import PROTOCOLS, protocol_box  # noqa: E402
+from benchmarks.border_profile import run_box, run_parser  # noqa: E402
 
 INNER_SIGMA, OUTER_SIGMA = 3.0, 8.0  # pixels: the band of a blob about a token (8 px at 224) across
 WINDOW = 15  # a spot is the lowest point of its WINDOW x WINDOW neighbourhood
@@ -87,18 +86,11 @@ def rates(run: Path, method: str, box, isolation: float) -> tuple[float, float, 
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--run", required=True, help="an evaluation run's folder (holding images/)")
-    parser.add_argument("--protocol", required=True, choices=PROTOCOLS)
-    parser.add_argument("--methods", nargs="+", default=["skysynth"], help="besides the truth")
+    parser = run_parser(__doc__.split("\n\n")[0])
     parser.add_argument("--isolation", type=float, nargs="+", default=[2.0, 2.2, 2.5])
     args = parser.parse_args(argv)
     run = Path(args.run)
-    truths = sorted((run / "images").glob("*_truth.png"))
-    if not truths:
-        sys.exit(f"error: no NNNN_truth.png in {run / 'images'}: is it an evaluation run's folder?")
-    size = Image.open(truths[0]).size[0]
-    box = protocol_box(args.protocol, size)
+    box = run_box(run, args.protocol)
     print(f"## {args.protocol}: isolated dark spots in the generated region\n")
     print("| method | photos | isolation | spots / 10k px | photos with a spot | rate / truth's |")
     print("|---|---|---|---|---|---|")
