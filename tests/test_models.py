@@ -19,6 +19,7 @@ from skysynth.schedulers.masking import (
     MaskSchedule,
     distance_to_known,
     nucleus,
+    redraw_unlikely,
     outpaint_masks,
 )
 from skysynth.schedulers.noise import CosineNoiseSchedule
@@ -348,6 +349,52 @@ def test_nucleus_keeps_only_the_top_p_mass():
     assert torch.equal(a[unknown], argmax[unknown])
     with pytest.raises(ValueError, match="top_p"):
         MaskGITSampler(top_p=0.0)
+
+
+class ScriptedDistribution(torch.nn.Module):
+    """A scripted MaskGIT: the same distribution at every position (token 0 at 0.96, token 1 at
+    0.02, the rest share 0.02); records which positions each call saw masked."""
+
+    def __init__(self):
+        super().__init__()
+        self.config, self.masked_seen = tiny_maskgit().config, []
+
+    def forward(self, tokens):
+        self.masked_seen.append(tokens == self.config.mask_token_id)
+        v = self.config.codebook_size
+        probs = torch.full((v,), 0.02 / (v - 2))
+        probs[0], probs[1] = 0.96, 0.02
+        return probs.log().expand(*tokens.shape, v).clone()
+
+
+def test_redraw_unlikely_replaces_only_generated_tokens_below_the_threshold():
+    net = ScriptedDistribution()
+    tokens = torch.ones(2, 6, 6, dtype=torch.long)  # every token is the unlikely id 1 (p = 0.02)
+    generated = torch.zeros(2, 6, 6, dtype=torch.bool)
+    generated[:, :, 3:] = True
+    generators = [torch.Generator().manual_seed(i) for i in range(2)]
+    out = redraw_unlikely(net, tokens, generated, 0.05, generators)
+    assert (out[generated] == 0).all()  # only token 0 is at least 0.05 probable
+    assert (out[~generated] == 1).all()  # known tokens never change
+    # Each pass masks one checkerboard half of the generated tokens: no two masked neighbours.
+    assert len(net.masked_seen) == 2
+    seen = torch.stack(net.masked_seen)  # (2, B, h, w)
+    assert torch.equal(seen.any(0), generated) and not (seen[0] & seen[1]).any()
+    for masked in seen:
+        assert not (masked[:, 1:] & masked[:, :-1]).any() and not (masked[:, :, 1:] & masked[:, :, :-1]).any()
+    # Below the token's own probability nothing is redrawn, and no generator is consumed.
+    state = generators[0].get_state()
+    assert torch.equal(redraw_unlikely(net, tokens, generated, 0.01, generators), tokens)
+    assert torch.equal(generators[0].get_state(), state)
+    # In the sampler: off by default, checked when on.
+    tokens, generated = torch.ones(2, 12, 12, dtype=torch.long), torch.ones(2, 12, 12, dtype=torch.bool)
+    generated[:, :, :2] = False
+    plain = MaskGITSampler(decode_steps=2).sample(net, tokens, generated, torch.Generator().manual_seed(0))
+    assert (plain[generated] != 0).any()  # 240 draws from a 0.96 favourite: some land in the tail
+    second_look = MaskGITSampler(decode_steps=2, redraw_below=0.05)
+    assert (second_look.sample(net, tokens, generated, torch.Generator().manual_seed(0))[generated] == 0).all()
+    with pytest.raises(ValueError, match="redraw_below"):
+        MaskGITSampler(redraw_below=1.0)
 
 
 class FlatFirst(torch.nn.Module):

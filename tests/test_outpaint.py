@@ -54,6 +54,23 @@ def test_matching_the_input_moves_generated_colours_towards_it(tiny_outpainter):
     assert drift(matched) < 0.5 * drift(plain)
 
 
+def test_redraw_below_gives_the_unlikely_tokens_a_second_draw_in_the_pipeline(tiny_outpainter):
+    from skysynth.outpaint.config import SamplingConfig
+
+    image = sky_image(48, 48, seed=1)
+    def run(**sampling):
+        seed = torch.Generator().manual_seed(7)
+        return np.asarray(tiny_outpainter(image, size=(96, 64), generator=seed, **sampling).image)
+
+    plain = run()
+    assert np.array_equal(run(redraw_below=0.0), plain)  # off by default
+    second_look = run(redraw_below=0.5)  # an untrained MaskGIT finds most draws unlikely
+    assert not np.array_equal(second_look, plain)
+    assert np.array_equal(second_look[8:56, 24:72], np.asarray(image))  # the input stays as it was
+    with pytest.raises(ValueError, match="sampling.redraw_below must be in"):
+        SamplingConfig(redraw_below=1.0)
+
+
 def test_samples_gives_variants(tiny_outpainter):
     result = tiny_outpainter(sky_image(48, 48), size=(96, 48), samples=3)
     images = result.images

@@ -35,6 +35,9 @@ class SamplingConfig:
     temperature: float = 4.0  # Gumbel-noise scale of the confidences (the thesis's temperature)
     sampling_temperature: float = 1.0  # softmax temperature of the token draws
     top_p: float = 1.0  # nucleus filtering of the token draws (1 = off)
+    # After the draws, a generated token less probable than this given all its neighbours is
+    # drawn again from the tokens at least that probable (0 = off).
+    redraw_below: float = 0.0
     order: str = "confidence"  # unmasking order: confidence | halton
     # Confidence order only: lowered by this much per token of distance from the known tokens,
     # so the tokens beside the input are fixed first and the rest grow out from them (0 = off).
@@ -66,6 +69,8 @@ class SamplingConfig:
             raise ValueError(f"sampling.sampling_temperature must be above 0, got {self.sampling_temperature!r}")
         if not 0 < self.top_p <= 1:
             raise ValueError(f"sampling.top_p must be in (0, 1], got {self.top_p!r}")
+        if not 0 <= self.redraw_below < 1:
+            raise ValueError(f"sampling.redraw_below must be in [0, 1), got {self.redraw_below!r}")
         if self.order not in ORDERS:
             raise ValueError(f"sampling.order must be {' or '.join(ORDERS)}, got {self.order!r}")
         if self.cloud_type not in CLOUD_CHOICES:

@@ -263,7 +263,8 @@ class Outpainter:
         kt, kl = kt + overlap[0] // 2, kl + overlap[1] // 2
         grow_wrap = (canvas.wrap[0] and overlap[0] == 0, canvas.wrap[1] and overlap[1] == 0)
         sampler = MaskGITSampler(
-            s.decode_steps, s.temperature, s.sampling_temperature, order=s.order, top_p=s.top_p, outward=s.outward
+            s.decode_steps, s.temperature, s.sampling_temperature, order=s.order, top_p=s.top_p, outward=s.outward,
+            redraw_below=s.redraw_below,
         )
         plan = growth_plan(known, window, (kt, kl), grow_wrap)
         steps = len(plan)

@@ -140,6 +140,40 @@ def nucleus(probs: torch.Tensor, top_p: float) -> torch.Tensor:
     return probs.scatter(-1, order, sorted_probs.masked_fill(outside, 0.0))
 
 
+def redraw_unlikely(
+    net, tokens: torch.Tensor, generated: torch.Tensor, below: float, generators, temperature: float = 1.0
+) -> torch.Tensor:
+    """Second look at drawn tokens: (B, h, w) tokens and bool `generated` mask -> (B, h, w) tokens.
+
+    The generated tokens are masked again in two checkerboard halves, so each is judged by the
+    network with all four neighbours in place; one whose probability there is below `below` is
+    drawn again from the tokens at least that probable (the most likely always stays eligible).
+    A lone token that disagrees with everything around it is replaced; known tokens never change.
+    `generators`: one per row (see `row_generators`).
+    """
+    mask_id = net.config.mask_token_id
+    b, h, w = tokens.shape
+    ys, xs = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
+    colour = ((ys + xs) % 2).to(tokens.device)
+    tokens = tokens.clone()
+    for c in (0, 1):
+        masked = generated & (colour == c)
+        if not bool(masked.any()):
+            continue
+        logits = net(tokens.masked_fill(masked, mask_id)).view(b, h * w, -1).float()
+        probs = torch.softmax(logits / max(temperature, 1e-6), dim=-1)
+        own = probs.gather(-1, tokens.view(b, -1, 1)).squeeze(-1)
+        redraw = masked.view(b, -1) & (own < below)
+        if not bool(redraw.any()):
+            continue
+        eligible = probs.masked_fill(probs < below, 0.0)
+        top = probs.max(-1, keepdim=True)
+        eligible = eligible.scatter(-1, top.indices, top.values)
+        drawn = torch.stack([torch.multinomial(eligible[i], 1, generator=g).squeeze(1) for i, g in enumerate(generators)])
+        tokens = torch.where(redraw, drawn, tokens.view(b, -1)).view(b, h, w)
+    return tokens
+
+
 def distance_to_known(unknown: torch.Tensor) -> torch.Tensor:
     """(B, h, w) bool unknown mask -> (B, h, w) Euclidean distance (in tokens) of each position to
     the nearest known one; 0 at known positions, and everywhere in a window with none known."""
@@ -164,7 +198,9 @@ class MaskGITSampler:
     - `outward`: confidence order only: each unknown token's confidence is lowered by `outward`
       per token of distance to the nearest known token, so the tokens next to the known ones
       are fixed first, from the known ones themselves, and the rest grow out from them
-      (0 = plain MaskGIT order).
+      (0 = plain MaskGIT order);
+    - `redraw_below`: after the last step, generated tokens the network finds less probable than
+      this given all their neighbours are drawn again (`redraw_unlikely`; 0 = off).
     Known tokens never change.
     """
 
@@ -177,7 +213,10 @@ class MaskGITSampler:
         order: str = "confidence",
         top_p: float = 1.0,
         outward: float = 0.0,
+        redraw_below: float = 0.0,
     ):
+        if not 0.0 <= redraw_below < 1.0:
+            raise ValueError(f"redraw_below must be in [0, 1), got {redraw_below}")
         if not 0.0 < top_p <= 1.0:
             raise ValueError(f"top_p must be in (0, 1], got {top_p}")
         if order not in ("confidence", "halton"):
@@ -188,7 +227,7 @@ class MaskGITSampler:
             raise ValueError(f"outward must be at least 0, got {outward}")
         self.decode_steps, self.temperature = decode_steps, temperature
         self.sampling_temperature, self.anneal, self.order = sampling_temperature, anneal, order
-        self.top_p, self.outward = top_p, outward
+        self.top_p, self.outward, self.redraw_below = top_p, outward, redraw_below
 
     def remaining_after(self, step: int, unknown: int) -> int:
         """How many tokens stay masked after step `step` (1-based) of `decode_steps`."""
@@ -236,6 +275,8 @@ class MaskGITSampler:
                     new_still[torch.topk(confidence[i], keep_masked, largest=False).indices] = True
                 flat[i] = torch.where(new_still, torch.full_like(flat[i], mask_id), candidate[i])
                 still[i] = new_still
+        if self.redraw_below > 0:
+            return redraw_unlikely(net, flat.view(b, h, w), unknown, self.redraw_below, rows, self.sampling_temperature)
         return flat.view(b, h, w)
 
 
