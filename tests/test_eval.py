@@ -530,6 +530,37 @@ def test_dark_spots_counts_a_lone_dark_blob_in_the_generated_sky_only(tmp_path):
     assert_one_line_error(spots(tmp_path), "no NNNN_truth.png")
 
 
+def test_peer_grid_puts_a_peer_beside_the_runs_outputs_on_the_same_photos(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    images = tmp_path / "run" / "images"
+    images.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    truths = {}
+    for k in range(3):
+        truths[k] = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
+        Image.fromarray(truths[k]).save(images / f"{k:04d}_truth.png")
+        Image.fromarray(np.full((32, 32, 3), 40 * k, np.uint8)).save(images / f"{k:04d}_skysynth.png")
+    out = tmp_path / "grid.png"
+
+    def grid(*more):
+        return run_module("benchmarks.peer_grid", "--run", str(tmp_path / "run"), "--protocol", "right", *more)
+
+    done = grid("--peers", "reflect", "--n", "2", "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    chosen = [int(k) for k in done.stdout.split("photos ")[1].split(";")[0].split()]
+    picture = np.asarray(Image.open(out).convert("RGB"))
+    assert picture.shape == (3 * 36, 2 * 36, 3)  # rows truth, skysynth, reflect; 2 px white gaps
+    for column, k in enumerate(chosen):
+        tile = lambda row: picture[row * 36 + 2 : row * 36 + 34, column * 36 + 2 : column * 36 + 34]  # noqa: E731
+        assert np.array_equal(tile(0), truths[k]) and (tile(1) == 40 * k).all()
+        # reflect padding of the kept left half (the right protocol), computed from the truth
+        assert np.array_equal(tile(2), np.pad(truths[k][:, :16], ((0, 0), (0, 16), (0, 0)), mode="reflect"))
+    assert_one_line_error(grid("--n", "4", "--out", str(out)), "3 photos")
+    assert_one_line_error(grid("--n", "0", "--out", str(out)), "--n must be at least 1")
+
+
 def test_flat_continuation_measures_the_generated_area_against_the_input_colour():
     from types import SimpleNamespace
 

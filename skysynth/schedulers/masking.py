@@ -6,6 +6,7 @@ Both use the same gamma(r) = cos(pi r / 2), so training and sampling cannot drif
 from __future__ import annotations
 
 import copy
+import hashlib
 import math
 
 import torch
@@ -140,6 +141,12 @@ def nucleus(probs: torch.Tensor, top_p: float) -> torch.Tensor:
     return probs.scatter(-1, order, sorted_probs.masked_fill(outside, 0.0))
 
 
+def side_stream(generator: torch.Generator) -> torch.Generator:
+    """A new generator on `generator`'s device, seeded from its state (which stays as it was)."""
+    digest = hashlib.blake2b(generator.get_state().numpy().tobytes(), digest_size=8).digest()
+    return torch.Generator(device=generator.device).manual_seed(int.from_bytes(digest, "little") >> 1)
+
+
 def redraw_unlikely(
     net, tokens: torch.Tensor, generated: torch.Tensor, below: float, generators, temperature: float = 1.0
 ) -> torch.Tensor:
@@ -149,7 +156,9 @@ def redraw_unlikely(
     network with all four neighbours in place; one whose probability there is below `below` is
     drawn again from the tokens at least that probable (the most likely always stays eligible).
     A lone token that disagrees with everything around it is replaced; known tokens never change.
-    `generators`: one per row (see `row_generators`).
+    `generators`: one per row (see `row_generators`); the redraws use a stream of their own seeded
+    from each one's state and leave it as it was, so that every later draw is the same with or
+    without this second look.
     """
     mask_id = net.config.mask_token_id
     b, h, w = tokens.shape
@@ -169,7 +178,8 @@ def redraw_unlikely(
         eligible = probs.masked_fill(probs < below, 0.0)
         top = probs.max(-1, keepdim=True)
         eligible = eligible.scatter(-1, top.indices, top.values)
-        drawn = torch.stack([torch.multinomial(eligible[i], 1, generator=g).squeeze(1) for i, g in enumerate(generators)])
+        streams = [side_stream(g) for g in generators]
+        drawn = torch.stack([torch.multinomial(eligible[i], 1, generator=g).squeeze(1) for i, g in enumerate(streams)])
         tokens = torch.where(redraw, drawn, tokens.view(b, -1)).view(b, h, w)
     return tokens
 
