@@ -9,7 +9,9 @@ of a token-scale difference of Gaussians of the luminance that are at least `DEP
 deep and at least `--isolation` times the band's local RMS (a spot standing out of its
 surround, not one dip of a textured cloud field). Real skies have such spots too (gaps in
 altocumulus), so a method is read against the truth on the same region: spots per 10,000
-generated pixels and the share of photos with at least one.
+generated pixels and the share of photos with at least one. `--bright` counts the opposite:
+isolated bright spots (the small white balls on smooth sky of the top protocol), by the same
+measure on the inverted luminance.
 
     .venv/bin/python benchmarks/dark_spots.py --run work_data/reports/whole_right --protocol right
 """
@@ -48,12 +50,14 @@ def blur(image: torch.Tensor, sigma: float) -> torch.Tensor:
     return kornia.filters.gaussian_blur2d(image, (size, size), (sigma, sigma), border_type="reflect")
 
 
-def spots(rgb: torch.Tensor, isolation: float) -> torch.Tensor:
-    """Boolean (H, W) map of isolated dark spots in `rgb` (1, 3, H, W), 0-1.
+def spots(rgb: torch.Tensor, isolation: float, bright: bool = False) -> torch.Tensor:
+    """Boolean (H, W) map of isolated dark spots in `rgb` (1, 3, H, W), 0-1 (bright ones if `bright`).
 
-    A spot: a local minimum of band = blur(L, INNER) - blur(L, OUTER) (L = luminance, 0-255)
-    with -band >= DEPTH and -band >= `isolation` * sqrt(blur(band^2, SURROUND))."""
+    A spot: a local minimum of band = blur(L, INNER) - blur(L, OUTER) (L = luminance, 0-255;
+    255 - luminance if `bright`) with -band >= DEPTH and -band >= `isolation` * sqrt(blur(band^2, SURROUND))."""
     grey = kornia.color.rgb_to_grayscale(rgb) * 255.0
+    if bright:
+        grey = 255.0 - grey
     band = blur(grey, INNER_SIGMA) - blur(grey, OUTER_SIGMA)
     lowest = -F.max_pool2d(-band, WINDOW, stride=1, padding=WINDOW // 2)
     surround = blur(band.square(), SURROUND_SIGMA).sqrt()
@@ -70,7 +74,7 @@ def region(size: int, box: tuple[int, int, int, int]) -> torch.Tensor:
     return inside_edges & ~near_input
 
 
-def rates(run: Path, method: str, box, isolation: float) -> tuple[float, float, int]:
+def rates(run: Path, method: str, box, isolation: float, bright: bool = False) -> tuple[float, float, int]:
     """Spots per 10,000 region pixels and share of photos with any, over `method`'s outputs."""
     paths = sorted((run / "images").glob(f"*_{method}.png"))
     if not paths:
@@ -79,7 +83,7 @@ def rates(run: Path, method: str, box, isolation: float) -> tuple[float, float, 
     for path in paths:
         rgb = read_rgb(path)
         where = region(rgb.shape[-1], box)
-        count = (spots(rgb, isolation) & where).sum().item()
+        count = (spots(rgb, isolation, bright) & where).sum().item()
         per_area.append(count / (where.sum().item() / 10_000))
         any_spot.append(count > 0)
     return float(np.mean(per_area)), float(np.mean(any_spot)), len(paths)
@@ -88,16 +92,17 @@ def rates(run: Path, method: str, box, isolation: float) -> tuple[float, float, 
 def main(argv=None) -> None:
     parser = run_parser(__doc__.split("\n\n")[0])
     parser.add_argument("--isolation", type=float, nargs="+", default=[2.0, 2.2, 2.5])
+    parser.add_argument("--bright", action="store_true", help="isolated bright spots instead of dark ones")
     args = parser.parse_args(argv)
     run = Path(args.run)
     box = run_box(run, args.protocol)
-    print(f"## {args.protocol}: isolated dark spots in the generated region\n")
+    print(f"## {args.protocol}: isolated {'bright' if args.bright else 'dark'} spots in the generated region\n")
     print("| method | photos | isolation | spots / 10k px | photos with a spot | rate / truth's |")
     print("|---|---|---|---|---|---|")
     for isolation in args.isolation:
-        truth_rate, truth_share, count = rates(run, "truth", box, isolation)
+        truth_rate, truth_share, count = rates(run, "truth", box, isolation, args.bright)
         for method in args.methods:
-            rate, share, n = rates(run, method, box, isolation)
+            rate, share, n = rates(run, method, box, isolation, args.bright)
             ratio = rate / truth_rate if truth_rate else float("nan")
             print(f"| {method} | {n} | {isolation:g} | {rate:.2f} | {share:.0%} | {ratio:.2f} |")
         print(f"| truth | {count} | {isolation:g} | {truth_rate:.2f} | {truth_share:.0%} | 1.00 |")

@@ -527,6 +527,15 @@ def test_dark_spots_counts_a_lone_dark_blob_in_the_generated_sky_only(tmp_path):
     area = 48 * 16  # rows 8-55, columns 40-55: clear of the border and the edges by 8 px
     assert float(table["spotted"][4]) == round(1e4 / area, 2) and table["spotted"][5].strip() == "100%"
     assert float(table["input_spot"][4]) == 0 and float(table["truth"][4]) == 0
+    for k in range(2):  # a white ball in the generated sky: bright, not dark
+        picture = sky + blob(32, 48)
+        Image.fromarray(picture.clip(0, 255).astype(np.uint8)).save(images / f"{k:04d}_ball.png")
+    for bright, expected in (([], 0), (["--bright"], round(1e4 / area, 2))):
+        done = spots(tmp_path / "run", "--methods", "ball", "spotted", "--isolation", "2.2", *bright)
+        assert done.returncode == 0, done.stderr
+        table = {line.split("|")[1].strip(): line.split("|") for line in done.stdout.splitlines() if line.startswith("| ")}
+        assert float(table["ball"][4]) == expected
+        assert float(table["spotted"][4]) == round(1e4 / area, 2) - expected  # the dark blob: only without --bright
     assert_one_line_error(spots(tmp_path), "no NNNN_truth.png")
 
 
