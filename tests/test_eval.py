@@ -533,7 +533,8 @@ def test_dark_spots_counts_a_lone_dark_blob_in_the_generated_sky_only(tmp_path):
     for bright, expected in (([], 0), (["--bright"], round(1e4 / area, 2))):
         done = spots(tmp_path / "run", "--methods", "ball", "spotted", "--isolation", "2.2", *bright)
         assert done.returncode == 0, done.stderr
-        table = {line.split("|")[1].strip(): line.split("|") for line in done.stdout.splitlines() if line.startswith("| ")}
+        lines = [line.split("|") for line in done.stdout.splitlines() if line.startswith("| ")]
+        table = {cells[1].strip(): cells for cells in lines}
         assert float(table["ball"][4]) == expected
         assert float(table["spotted"][4]) == round(1e4 / area, 2) - expected  # the dark blob: only without --bright
     assert_one_line_error(spots(tmp_path), "no NNNN_truth.png")
@@ -561,11 +562,13 @@ def test_peer_grid_puts_a_peer_beside_the_runs_outputs_on_the_same_photos(tmp_pa
     chosen = [int(k) for k in done.stdout.split("photos ")[1].split(";")[0].split()]
     picture = np.asarray(Image.open(out).convert("RGB"))
     assert picture.shape == (3 * 36, 2 * 36, 3)  # rows truth, skysynth, reflect; 2 px white gaps
+    def tile(row, column):
+        return picture[row * 36 + 2 : row * 36 + 34, column * 36 + 2 : column * 36 + 34]
+
     for column, k in enumerate(chosen):
-        tile = lambda row: picture[row * 36 + 2 : row * 36 + 34, column * 36 + 2 : column * 36 + 34]  # noqa: E731
-        assert np.array_equal(tile(0), truths[k]) and (tile(1) == 40 * k).all()
+        assert np.array_equal(tile(0, column), truths[k]) and (tile(1, column) == 40 * k).all()
         # reflect padding of the kept left half (the right protocol), computed from the truth
-        assert np.array_equal(tile(2), np.pad(truths[k][:, :16], ((0, 0), (0, 16), (0, 0)), mode="reflect"))
+        assert np.array_equal(tile(2, column), np.pad(truths[k][:, :16], ((0, 0), (0, 16), (0, 0)), mode="reflect"))
     assert_one_line_error(grid("--n", "4", "--out", str(out)), "3 photos")
     assert_one_line_error(grid("--n", "0", "--out", str(out)), "--n must be at least 1")
 

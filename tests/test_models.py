@@ -19,8 +19,8 @@ from skysynth.schedulers.masking import (
     MaskSchedule,
     distance_to_known,
     nucleus,
-    redraw_unlikely,
     outpaint_masks,
+    redraw_unlikely,
 )
 from skysynth.schedulers.noise import CosineNoiseSchedule
 from tests.conftest import tiny_maskgit, tiny_upscaler, tiny_vqvae
