@@ -21,12 +21,12 @@ from pathlib import Path
 
 import kornia
 import numpy as np
-import torch
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from skysynth.common.images import open_image, to_tensor  # noqa: E402
 from skysynth.eval.outpaint_eval import PROTOCOLS, protocol_box  # noqa: E402
 
 OFFSETS = tuple(range(-2, 5))
@@ -35,8 +35,7 @@ INSIDE = 1 - OFFSETS[0]  # input lines taken before the first generated one
 
 def luminance(path: Path) -> np.ndarray:
     """(H, W) luminance in 0-255 (kornia's grey, as the eval's flatness measure)."""
-    rgb = torch.from_numpy(np.asarray(Image.open(path).convert("RGB"), dtype=np.float32)).permute(2, 0, 1)
-    return kornia.color.rgb_to_grayscale(rgb)[0].numpy()
+    return kornia.color.rgb_to_grayscale(to_tensor(open_image(path)) * 255.0)[0, 0].numpy()
 
 
 def side_profiles(image: np.ndarray, box: tuple[int, int, int, int]) -> list[np.ndarray]:

@@ -25,24 +25,18 @@ import kornia
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.border_profile import run_box, run_parser  # noqa: E402
+from skysynth.common.images import open_image, to_tensor  # noqa: E402
 
 INNER_SIGMA, OUTER_SIGMA = 3.0, 8.0  # pixels: the band of a blob about a token (8 px at 224) across
 WINDOW = 15  # a spot is the lowest point of its WINDOW x WINDOW neighbourhood
 SURROUND_SIGMA = 10.0  # pixels: the neighbourhood whose band RMS a spot is compared with
 DEPTH = 4.0  # grey levels (0-255) below the surround, at least
 MARGIN = 8  # pixels kept clear of the input's border and of the picture's edges
-
-
-def read_rgb(path: Path) -> torch.Tensor:
-    """(1, 3, H, W) in 0-1."""
-    rgb = np.asarray(Image.open(path).convert("RGB"), dtype=np.float32) / 255.0
-    return torch.from_numpy(rgb).permute(2, 0, 1)[None]
 
 
 def blur(image: torch.Tensor, sigma: float) -> torch.Tensor:
@@ -81,7 +75,7 @@ def rates(run: Path, method: str, box, isolation: float, bright: bool = False) -
         sys.exit(f"error: no {method} outputs in {run / 'images'}")
     per_area, any_spot = [], []
     for path in paths:
-        rgb = read_rgb(path)
+        rgb = to_tensor(open_image(path))
         where = region(rgb.shape[-1], box)
         count = (spots(rgb, isolation, bright) & where).sum().item()
         per_area.append(count / (where.sum().item() / 10_000))

@@ -18,18 +18,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.border_profile import run_box, run_parser  # noqa: E402
-from skysynth.common.images import save_grid  # noqa: E402
+from skysynth.common.images import load_rgb, save_grid  # noqa: E402
 from skysynth.eval.baselines import BASELINES, fill, missing  # noqa: E402
-
-
-def picture(path: Path) -> np.ndarray:
-    return np.asarray(Image.open(path).convert("RGB"))
 
 
 def peer_output(run: Path, photo: str, peer: str, box, truth: np.ndarray) -> np.ndarray:
@@ -37,7 +32,7 @@ def peer_output(run: Path, photo: str, peer: str, box, truth: np.ndarray) -> np.
     truth's input box `box` = (left, top, right, bottom)."""
     saved = run / "images" / f"{photo}_{peer}.png"
     if saved.exists():
-        return picture(saved)
+        return load_rgb(saved)
     left, top, right, bottom = box
     height, width = truth.shape[:2]
     return fill(peer, truth[top:bottom, left:right], (left, top, width - right, height - bottom))
@@ -63,9 +58,9 @@ def main(argv=None) -> None:
     if len(photos) < args.n:
         sys.exit(f"error: {len(photos)} photos of {run} have outputs of {', '.join(args.methods)}, asked for {args.n}")
     chosen = sorted(random.Random(args.seed).sample(photos, args.n))
-    truths = [picture(run / "images" / f"{k}_truth.png") for k in chosen]
+    truths = [load_rgb(run / "images" / f"{k}_truth.png") for k in chosen]
     rows = [truths]
-    rows += [[picture(run / "images" / f"{k}_{method}.png") for k in chosen] for method in args.methods]
+    rows += [[load_rgb(run / "images" / f"{k}_{method}.png") for k in chosen] for method in args.methods]
     rows += [[peer_output(run, k, peer, box, t) for k, t in zip(chosen, truths)] for peer in args.peers]
     as_tensor = lambda row: torch.from_numpy(np.stack(row)).permute(0, 3, 1, 2).float() / 255  # noqa: E731
     path = save_grid([as_tensor(row) for row in rows], args.out)
