@@ -147,6 +147,15 @@ def test_quality_measures_separate_good_from_bad():
     # A pasted seam: the right half replaced by another sky raises the score across column 32.
     pasted = torch.cat([sharp[..., :32], sharp.roll(1, 0)[..., 32:] * 0.8], dim=-1)
     assert seam_score(pasted, [32], "x", reference=sharp) > 1.5 * seam_score(sharp, [32], "x", reference=sharp)
+    # A truth whose own step on column 32 is raised (a JPEG block edge): against that line, an
+    # output without the step scores below 1; against the lines beside it, about 1.
+    blocky = sharp.clone()
+    blocky[..., 32:] += 0.02 * torch.sign(torch.randn(4, 3, 64, 1, generator=torch.Generator().manual_seed(0)))
+    assert seam_score(sharp, [32], "x", reference=blocky) < 0.8
+    assert seam_score(sharp, [32], "x", reference=blocky, beside=2) == pytest.approx(
+        seam_score(sharp, [32], "x", reference=sharp, beside=2), rel=1e-4
+    )
+    assert seam_score(pasted, [32], "x", reference=blocky, beside=2) > 1.5
 
 
 def test_outpaint_eval_report_with_baselines(eval_setup, tmp_path, monkeypatch):
@@ -201,6 +210,8 @@ def test_outpaint_eval_report_with_baselines(eval_setup, tmp_path, monkeypatch):
     assert set(results) == {"skysynth", "reflect", "telea", "ns", "mean", "real vs real (floor)"} | installed
     assert results["skysynth"]["input_preserved"] == 1.0 and results["reflect"]["input_preserved"] == 1.0
     assert results["mean"]["collapse"] > 0.5  # a flat fill is a collapse
+    assert results["mean"]["seam_local"] > results["reflect"]["seam_local"]  # a flat fill steps at the border
+    assert "seam local" in report["table"]
     for row in results.values():  # the SWD and its two levels, the floor's included
         assert row["swd"] == pytest.approx((row["swd_fine"] + row["swd_low"]) / 2)
     assert results["mean"]["swd_fine"] > results["reflect"]["swd_fine"]  # a flat fill has no grain
@@ -496,6 +507,23 @@ def test_border_profile_finds_a_line_one_pixel_beyond_the_border(tmp_path):
     assert abs(lined["+1"] - truth["+1"]) > 15 and abs(lined["+2"] - truth["+2"]) > 15  # up, then down
     assert all(lined[k] == truth[k] for k in ("-2", "-1", "+0", "+3", "+4"))
     assert_one_line_error(profile(tmp_path), "no NNNN_truth.png")
+
+
+def test_jpeg_block_step_finds_the_codecs_block_edges(tmp_path):
+    # Smooth skies saved as coarse JPEGs step more on their 8-pixel block edges; PNGs do not.
+    for suffix, options in ((".jpg", {"quality": 20}), (".png", {})):
+        folder = tmp_path / suffix[1:]
+        folder.mkdir()
+        for i in range(4):
+            sky_image(64, 64, seed=40 + i).save(folder / f"p{i}{suffix}", **options)
+    ratios = {}
+    for kind in ("jpg", "png"):
+        done = run_module("benchmarks.jpeg_block_step", "--data", str(tmp_path / kind), "--every", "1")
+        assert done.returncode == 0, done.stderr
+        columns = next(line for line in done.stdout.splitlines() if line.startswith("| columns"))
+        ratios[kind] = float(columns.split("|")[4])
+    assert ratios["jpg"] > 1.1 and abs(ratios["png"] - 1) < 0.1
+    assert_one_line_error(run_module("benchmarks.jpeg_block_step", "--data", str(tmp_path / "none")), "not found")
 
 
 def test_dark_spots_counts_a_lone_dark_blob_in_the_generated_sky_only(tmp_path):

@@ -3,8 +3,9 @@
 Protocols: `center` keeps the middle half of each side; `left`/`right`/`top`/`bottom` grow that
 side, keeping the opposite half. For skysynth and each baseline: KID (+- spread) and FID on
 cloud-classifier features, SWD on Laplacian-pyramid patches of the generated area, low-frequency
-L1 there, seam score across the input's border (1.0 = like the truth), collapse rate, input
-preservation, seconds per image; plus a real-vs-real floor from two disjoint halves of the truths.
+L1 there, seam score across the input's border (1.0 = like the truth's step on that line; "seam
+local": like the truth's step on the lines beside it, free of JPEG block edges), collapse rate,
+input preservation, seconds per image; plus a real-vs-real floor from two disjoint halves of the truths.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ from skysynth.models.classifier import CloudClassifier
 
 PROTOCOLS = ("center", "left", "right", "top", "bottom", "wide", "small")
 # Truths by luminance std (whole photo): clear or overcast, hazy, structured.
+# Lines either side of the input's border whose step in the truth is the local seam yardstick.
+SEAM_BESIDE = 2
 FLATNESS_BANDS = {"std < 0.02": (0.0, 0.02), "0.02-0.05": (0.02, 0.05), "std > 0.05": (0.05, float("inf"))}
 
 
@@ -120,13 +123,14 @@ def evaluate_outputs(outputs, truths, box, features: FeatureDistances, seed: int
     left, top, right, bottom = box
     region = generated_region(box, size)
     lf = lf_l1_per_image(outputs, truths, region).mean()
-    seams = []
+    seams, seams_local = [], []
     for axis, lines in (
         ("x", [p for p in (left, right) if 0 < p < size]),
         ("y", [p for p in (top, bottom) if 0 < p < size]),
     ):
         if lines:
             seams.append(seam_score(outputs, lines, axis, reference=truths))
+            seams_local.append(seam_score(outputs, lines, axis, reference=truths, beside=SEAM_BESIDE))
     kept = outputs[..., top:bottom, left:right]
     preserved = (to_uint8_batch(kept) == to_uint8_batch(truths[..., top:bottom, left:right])).flatten(1).all(1)
     return {
@@ -134,6 +138,7 @@ def evaluate_outputs(outputs, truths, box, features: FeatureDistances, seed: int
         **_swd_columns(outputs, truths, region, seed),
         "lf_l1": float(lf),
         "seam": sum(seams) / len(seams),
+        "seam_local": sum(seams_local) / len(seams_local),
         "collapse": collapse_rate(outputs, truths, region),
         "input_preserved": float(preserved.float().mean()),
     }
@@ -337,6 +342,7 @@ _REPORT_COLUMNS = {
     "swd_low": "SWD low",
     "lf_l1": "LF L1",
     "seam": "seam",
+    "seam_local": "seam local",
     "collapse": "collapse",
     "input_preserved": "input kept",
     "seconds_per_image": "s/image",

@@ -45,15 +45,30 @@ def interior_gradient(images: torch.Tensor, axis: str) -> torch.Tensor:
     return (images[..., 1:, :] - images[..., :-1, :]).abs().mean(dim=(1, 2, 3))
 
 
-def seam_score(images: torch.Tensor, positions: list[int], axis: str, reference: torch.Tensor | None = None) -> float:
+def seam_score(
+    images: torch.Tensor,
+    positions: list[int],
+    axis: str,
+    reference: torch.Tensor | None = None,
+    beside: int = 0,
+) -> float:
     """Gradient across given lines over the gradient elsewhere (1.0 = the lines are invisible).
 
-    `reference`: images whose gradient across the same lines is the yardstick (the truth, for
-    outpainting); by default the images' own mean neighbouring-pixel gradient.
+    `images`, `reference`: (B, C, H, W). `reference`: images whose gradient across the same lines
+    is the yardstick (the truth, for outpainting); by default the images' own mean
+    neighbouring-pixel gradient. `beside` > 0: the reference's gradient is taken on the `beside`
+    lines either side of each position instead of on it (a JPEG photo's 8-pixel blocks meet on
+    multiples of 8, where its own step is larger than the sky's).
     """
     across = gradient_across(images, positions, axis)
     if reference is not None:
-        baseline = gradient_across(reference, positions, axis)
+        length = reference.shape[-1] if axis == "x" else reference.shape[-2]
+        if beside > 0:
+            offsets = [o for o in range(-beside, beside + 1) if o != 0]
+            lines = [p + o for p in positions for o in offsets if 0 < p + o < length]
+        else:
+            lines = positions
+        baseline = gradient_across(reference, lines, axis)
     else:
         baseline = interior_gradient(images, axis)
     return float(across.sum() / baseline.sum().clamp_min(1e-12))
