@@ -526,6 +526,38 @@ def test_jpeg_block_step_finds_the_codecs_block_edges(tmp_path):
     assert_one_line_error(run_module("benchmarks.jpeg_block_step", "--data", str(tmp_path / "none")), "not found")
 
 
+def test_drift_profile_sees_brightness_growing_with_distance_from_the_border(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    images = tmp_path / "run" / "images"
+    images.mkdir(parents=True)
+    rng = np.random.default_rng(1)
+    for k in range(3):  # top protocol on 64 px: the input is rows 32-63, generated rows 0-31
+        truth = rng.integers(60, 180, (64, 64, 3)).astype(np.uint8)
+        drifting = truth.copy()
+        distance = 31 - np.arange(32)  # 0 on the line next to the input
+        drifting[:32] += (distance // 8 * 5).astype(np.uint8)[:, None, None]
+        Image.fromarray(truth).save(images / f"{k:04d}_truth.png")
+        Image.fromarray(drifting).save(images / f"{k:04d}_drifting.png")
+        Image.fromarray(truth).save(images / f"{k:04d}_same.png")
+
+    def profile(run, *more):
+        return run_module("benchmarks.drift_profile", "--run", str(run), "--protocol", "top", *more)
+
+    done = profile(tmp_path / "run", "--methods", "drifting", "same", "--band", "8")
+    assert done.returncode == 0, done.stderr
+    rows = {
+        (cells[1].strip(), cells[3].strip()): [float(v) for v in cells[4:-1]]
+        for cells in (line.split("|") for line in done.stdout.splitlines() if line.startswith("| "))
+        if cells[1].strip() in ("drifting", "same")
+    }
+    assert rows[("drifting", "signed")] == pytest.approx([0, 5, 10, 15], abs=0.1)
+    assert rows[("same", "signed")] == [0, 0, 0, 0] and rows[("same", "abs")] == [0, 0, 0, 0]
+    assert_one_line_error(profile(tmp_path / "run", "--band", "0"), "--band")
+    assert_one_line_error(profile(tmp_path), "no NNNN_truth.png")
+
+
 def test_dark_spots_counts_a_lone_dark_blob_in_the_generated_sky_only(tmp_path):
     import numpy as np
     from PIL import Image
