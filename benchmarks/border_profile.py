@@ -38,22 +38,28 @@ def luminance(path: Path) -> np.ndarray:
     return kornia.color.rgb_to_grayscale(to_tensor(open_image(path)) * 255.0)[0, 0].numpy()
 
 
+def outward_sides(image: np.ndarray, box: tuple[int, int, int, int], inside: int = 0) -> list[np.ndarray]:
+    """For each side of `box` = (left, top, right, bottom) with picture beyond it, the (H, W)
+    `image` turned so that lines parallel to that border run along axis 0 outward: `inside`
+    input lines, then the generated ones (index `inside` is the first generated line)."""
+    height, width = image.shape
+    left, top, right, bottom = box
+    sides = []
+    if right < width:
+        sides.append(image[top:bottom, right - inside :].T)
+    if left > 0:
+        sides.append(image[top:bottom, : left + inside][:, ::-1].T)
+    if bottom < height:
+        sides.append(image[bottom - inside :, left:right])
+    if top > 0:
+        sides.append(image[: top + inside, left:right][::-1])
+    return sides
+
+
 def side_profiles(image: np.ndarray, box: tuple[int, int, int, int]) -> list[np.ndarray]:
     """For each side of `box` = (left, top, right, bottom) with picture beyond it, |mean along the
     border of the step between lines| at each of `OFFSETS` (outward), (len(OFFSETS),) each."""
-    height, width = image.shape
-    left, top, right, bottom = box
-    # Each side turned so that lines run along axis 0 outward and index INSIDE is the first
-    # generated line.
-    sides = []
-    if right < width:
-        sides.append(image[top:bottom, right - INSIDE :].T)
-    if left > 0:
-        sides.append(image[top:bottom, : left + INSIDE][:, ::-1].T)
-    if bottom < height:
-        sides.append(image[bottom - INSIDE :, left:right])
-    if top > 0:
-        sides.append(image[: top + INSIDE, left:right][::-1])
+    sides = outward_sides(image, box, INSIDE)
     count = len(OFFSETS) + 1
     # A side with too little picture beyond it is left out.
     return [np.abs(np.diff(lines[:count], axis=0).mean(axis=1)) for lines in sides if lines.shape[0] >= count]

@@ -22,7 +22,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.border_profile import run_box, run_parser  # noqa: E402
+from benchmarks.border_profile import outward_sides, run_box, run_parser  # noqa: E402
 from skysynth.common.images import open_image, to_tensor  # noqa: E402
 
 
@@ -30,18 +30,7 @@ def line_means(path: Path, box: tuple[int, int, int, int]) -> list[np.ndarray]:
     """Per side of `box` = (left, top, right, bottom) with picture beyond it: the luminance (0-255)
     of each generated line parallel to that border, averaged along it, outward, (length,) each."""
     grey = (kornia.color.rgb_to_grayscale(to_tensor(open_image(path)))[0, 0] * 255.0).numpy()
-    height, width = grey.shape
-    left, top, right, bottom = box
-    sides = []
-    if right < width:
-        sides.append(grey[top:bottom, right:].mean(axis=0))
-    if left > 0:
-        sides.append(grey[top:bottom, :left][:, ::-1].mean(axis=0))
-    if bottom < height:
-        sides.append(grey[bottom:, left:right].mean(axis=1))
-    if top > 0:
-        sides.append(grey[:top, left:right][::-1].mean(axis=1))
-    return sides
+    return [side.mean(axis=1) for side in outward_sides(grey, box)]
 
 
 def drift(run: Path, method: str, box, band: int) -> tuple[np.ndarray, np.ndarray, int]:

@@ -65,7 +65,7 @@ def seam_score(
         length = reference.shape[-1] if axis == "x" else reference.shape[-2]
         if beside > 0:
             offsets = [o for o in range(-beside, beside + 1) if o != 0]
-            lines = [p + o for p in positions for o in offsets if 0 < p + o < length]
+            lines = [p + o for p in positions for o in offsets if 0 < p + o < length] or positions
         else:
             lines = positions
         baseline = gradient_across(reference, lines, axis)
