@@ -558,6 +558,32 @@ def test_drift_profile_sees_brightness_growing_with_distance_from_the_border(tmp
     assert_one_line_error(profile(tmp_path), "no NNNN_truth.png")
 
 
+def test_collapse_cases_lists_the_flat_fill_and_not_the_faithful_copy(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    images = tmp_path / "run" / "images"
+    images.mkdir(parents=True)
+    rng = np.random.default_rng(2)
+    for k in range(2):  # top protocol on 32 px: rows 0-15 grown
+        truth = np.clip(rng.normal(128, 40, (32, 32, 3)), 0, 255).astype(np.uint8)
+        output = truth.copy()
+        if k == 0:
+            output[:16] = 120  # a flat fill where the truth is textured
+        Image.fromarray(truth).save(images / f"{k:04d}_truth.png")
+        Image.fromarray(output).save(images / f"{k:04d}_skysynth.png")
+
+    def cases(run, *more):
+        return run_module("benchmarks.collapse_cases", "--run", str(run), "--protocol", "top", *more)
+
+    done = cases(tmp_path / "run")
+    assert done.returncode == 0, done.stderr
+    assert "1 of 2 counted as collapsed" in done.stdout and "1 below 0.01" in done.stdout
+    assert "| 0000 |" in done.stdout and "| 0001 |" not in done.stdout
+    assert_one_line_error(cases(tmp_path / "run", "--methods", "peer"), "has a peer output")
+    assert_one_line_error(cases(tmp_path / "run", "--hard", "0.5"), "--hard")
+
+
 def test_dark_spots_counts_a_lone_dark_blob_in_the_generated_sky_only(tmp_path):
     import numpy as np
     from PIL import Image
