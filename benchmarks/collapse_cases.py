@@ -21,6 +21,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.border_profile import run_box, run_parser  # noqa: E402
 from skysynth.common.images import open_image, to_tensor  # noqa: E402
+from skysynth.eval.outpaint_eval import generated_region  # noqa: E402
 from skysynth.flatness import luminance_std  # noqa: E402
 
 
@@ -32,7 +33,7 @@ def main(argv=None) -> None:
     if not 0 < args.hard <= args.threshold:
         sys.exit("error: need 0 < --hard <= --threshold")
     run = Path(args.run)
-    left, top, right, bottom = run_box(run, args.protocol)
+    box = run_box(run, args.protocol)
     truths = sorted((run / "images").glob("*_truth.png"))
     for method in args.methods:
         paths = [t.with_name(t.name.replace("_truth.png", f"_{method}.png")) for t in truths]
@@ -40,8 +41,7 @@ def main(argv=None) -> None:
             sys.exit(f"error: not every truth in {run / 'images'} has a {method} output beside it")
         truth = torch.cat([to_tensor(open_image(p)) for p in truths])
         output = torch.cat([to_tensor(open_image(p)) for p in paths])
-        grown = torch.ones(1, 1, *truth.shape[-2:], dtype=torch.bool)
-        grown[..., top:bottom, left:right] = False
+        grown = generated_region(box, truth.shape[-1])
         made, real, given = luminance_std(output, grown), luminance_std(truth, grown), luminance_std(truth, ~grown)
         counted = (made < args.threshold) & (real >= args.threshold)
         hard = counted & (made < args.hard)

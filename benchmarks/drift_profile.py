@@ -16,21 +16,18 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import kornia
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.border_profile import outward_sides, run_box, run_parser  # noqa: E402
-from skysynth.common.images import open_image, to_tensor  # noqa: E402
+from benchmarks.border_profile import luminance, outward_sides, run_box, run_parser  # noqa: E402
 
 
 def line_means(path: Path, box: tuple[int, int, int, int]) -> list[np.ndarray]:
     """Per side of `box` = (left, top, right, bottom) with picture beyond it: the luminance (0-255)
     of each generated line parallel to that border, averaged along it, outward, (length,) each."""
-    grey = (kornia.color.rgb_to_grayscale(to_tensor(open_image(path)))[0, 0] * 255.0).numpy()
-    return [side.mean(axis=1) for side in outward_sides(grey, box)]
+    return [side.mean(axis=1) for side in outward_sides(luminance(path), box)]
 
 
 def drift(run: Path, method: str, box, band: int) -> tuple[np.ndarray, np.ndarray, int]:

@@ -22,6 +22,7 @@ sys.path.insert(0, str(ROOT))
 
 from skysynth.common.images import is_image, load_rgb  # noqa: E402
 from skysynth.eval.outpaint_eval import SEAM_BESIDE  # noqa: E402
+from skysynth.eval.quality import lines_beside  # noqa: E402
 
 BLOCK = 8
 
@@ -70,7 +71,7 @@ def main(argv=None) -> None:
     print(f"| border column (of {size}) | step on it | step on the {SEAM_BESIDE} lines either side | ratio |")
     print("|---|---|---|---|")
     for border in sorted({size // 4, size // 2, 3 * size // 4}):
-        beside = [border + o for o in range(-SEAM_BESIDE, SEAM_BESIDE + 1) if o != 0]
+        beside = lines_beside([border], SEAM_BESIDE, size)
         on, near = across_x[border - 1], across_x[[b - 1 for b in beside]].mean()
         print(f"| {border} | {on * 255:.3f} | {near * 255:.3f} | {on / near:.2f} |")
 

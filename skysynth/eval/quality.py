@@ -45,6 +45,12 @@ def interior_gradient(images: torch.Tensor, axis: str) -> torch.Tensor:
     return (images[..., 1:, :] - images[..., :-1, :]).abs().mean(dim=(1, 2, 3))
 
 
+def lines_beside(positions: list[int], beside: int, length: int) -> list[int]:
+    """The `beside` lines either side of each position (not the position itself), inside 1..length-1."""
+    offsets = [o for o in range(-beside, beside + 1) if o != 0]
+    return [p + o for p in positions for o in offsets if 0 < p + o < length]
+
+
 def seam_score(
     images: torch.Tensor,
     positions: list[int],
@@ -62,12 +68,10 @@ def seam_score(
     """
     across = gradient_across(images, positions, axis)
     if reference is not None:
-        length = reference.shape[-1] if axis == "x" else reference.shape[-2]
+        lines = positions
         if beside > 0:
-            offsets = [o for o in range(-beside, beside + 1) if o != 0]
-            lines = [p + o for p in positions for o in offsets if 0 < p + o < length] or positions
-        else:
-            lines = positions
+            length = reference.shape[-1] if axis == "x" else reference.shape[-2]
+            lines = lines_beside(positions, beside, length) or positions
         baseline = gradient_across(reference, lines, axis)
     else:
         baseline = interior_gradient(images, axis)
