@@ -19,12 +19,19 @@ def high_frequency_ratio(output: torch.Tensor, truth: torch.Tensor) -> torch.Ten
     return high_frequency_energy(output).sum() / high_frequency_energy(truth).sum().clamp_min(1e-12)
 
 
+def collapsed(
+    generated: torch.Tensor, truth: torch.Tensor, region: torch.Tensor | None = None, std_threshold: float = 0.02
+) -> torch.Tensor:
+    """(B,) bool: the generated region is near-uniform while the truth's is not.
+    generated, truth: (B, 3, H, W) in [0, 1]; region: (B or 1, 1, H, W) bool, True = measured."""
+    return near_uniform(generated, region, std_threshold) & ~near_uniform(truth, region, std_threshold)
+
+
 def collapse_rate(
     generated: torch.Tensor, truth: torch.Tensor, region: torch.Tensor | None = None, std_threshold: float = 0.02
 ) -> float:
     """Share of images whose generated region is near-uniform while the truth's is not."""
-    collapsed = near_uniform(generated, region, std_threshold) & ~near_uniform(truth, region, std_threshold)
-    return float(collapsed.float().mean())
+    return float(collapsed(generated, truth, region, std_threshold).float().mean())
 
 
 def gradient_across(images: torch.Tensor, positions: list[int], axis: str) -> torch.Tensor:
