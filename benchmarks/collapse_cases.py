@@ -22,7 +22,7 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.border_profile import run_box, run_parser  # noqa: E402
 from skysynth.common.images import open_image, to_tensor  # noqa: E402
 from skysynth.eval.outpaint_eval import generated_region  # noqa: E402
-from skysynth.eval.quality import collapsed  # noqa: E402
+from skysynth.eval.quality import collapsed_by_std  # noqa: E402
 from skysynth.flatness import luminance_std  # noqa: E402
 
 
@@ -44,7 +44,7 @@ def main(argv=None) -> None:
         output = torch.cat([to_tensor(open_image(p)) for p in paths])
         grown = generated_region(box, truth.shape[-1])
         made, real, given = luminance_std(output, grown), luminance_std(truth, grown), luminance_std(truth, ~grown)
-        counted = collapsed(output, truth, grown, args.threshold)
+        counted = collapsed_by_std(made, real, args.threshold)
         hard = counted & (made < args.hard)
         print(f"## {args.protocol}, {method}: {int(counted.sum())} of {len(truths)} counted as collapsed "
               f"(std < {args.threshold} where the truth's is not), {int(hard.sum())} below {args.hard}\n")

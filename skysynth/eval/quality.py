@@ -5,7 +5,7 @@ from __future__ import annotations
 import kornia
 import torch
 
-from skysynth.flatness import near_uniform
+from skysynth.flatness import luminance_std
 
 
 def high_frequency_energy(images: torch.Tensor) -> torch.Tensor:
@@ -19,12 +19,18 @@ def high_frequency_ratio(output: torch.Tensor, truth: torch.Tensor) -> torch.Ten
     return high_frequency_energy(output).sum() / high_frequency_energy(truth).sum().clamp_min(1e-12)
 
 
+def collapsed_by_std(generated_std: torch.Tensor, truth_std: torch.Tensor, std_threshold: float = 0.02) -> torch.Tensor:
+    """(B,) bool from the (B,) luminance stds (`skysynth.flatness.luminance_std`) of the generated
+    region and the truth's: near-uniform where the truth is not."""
+    return (generated_std < std_threshold) & ~(truth_std < std_threshold)
+
+
 def collapsed(
     generated: torch.Tensor, truth: torch.Tensor, region: torch.Tensor | None = None, std_threshold: float = 0.02
 ) -> torch.Tensor:
     """(B,) bool: the generated region is near-uniform while the truth's is not.
     generated, truth: (B, 3, H, W) in [0, 1]; region: (B or 1, 1, H, W) bool, True = measured."""
-    return near_uniform(generated, region, std_threshold) & ~near_uniform(truth, region, std_threshold)
+    return collapsed_by_std(luminance_std(generated, region), luminance_std(truth, region), std_threshold)
 
 
 def collapse_rate(
