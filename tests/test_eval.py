@@ -243,6 +243,7 @@ def test_outpaint_eval_report_with_baselines(eval_setup, tmp_path, monkeypatch):
         ("finish.detail_copy.cap=abc", "finish.detail_copy.cap=abc: Value 'abc'"),
         ("finish.detail_copy.enabled=maybe", "finish.detail_copy.enabled=maybe: Value 'maybe'"),
         ("detail_cap=2", "unknown option 'detail_cap'"),
+        ("finish.detail_copy.structure_sigmas=[4,1.5]", "structure_sigmas must be two increasing positive sigmas"),
     ],
 )
 def test_eval_refuses_nonsense_values_in_one_line(eval_setup, override, message):
@@ -648,6 +649,7 @@ def test_peer_grid_puts_a_peer_beside_the_runs_outputs_on_the_same_photos(tmp_pa
     chosen = [int(k) for k in done.stdout.split("photos ")[1].split(";")[0].split()]
     picture = np.asarray(Image.open(out).convert("RGB"))
     assert picture.shape == (3 * 36, 2 * 36, 3)  # rows truth, skysynth, reflect; 2 px white gaps
+
     def tile(row, column):
         return picture[row * 36 + 2 : row * 36 + 34, column * 36 + 2 : column * 36 + 34]
 

@@ -58,6 +58,7 @@ def test_redraw_below_gives_the_unlikely_tokens_a_second_draw_in_the_pipeline(ti
     from skysynth.outpaint.config import SamplingConfig
 
     image = sky_image(48, 48, seed=1)
+
     def run(**sampling):
         seed = torch.Generator().manual_seed(7)
         return np.asarray(tiny_outpainter(image, size=(96, 64), generator=seed, **sampling).image)
@@ -464,6 +465,39 @@ def test_transfer_detail_copies_the_inputs_grain_where_colours_match():
     # An input smaller than one tile leaves the generated sky as it is.
     tiny, tiny_known = _input_on_canvas(texture[..., :10, :10][..., :, :], width=128)
     assert torch.equal(transfer_detail(generated[..., :10, :], tiny, tiny_known), generated[..., :10, :])
+
+
+def test_transfer_detail_following_structure_keeps_rim_grain_off_smooth_sky():
+    from skysynth.outpaint.finish.detail_copy import transfer_detail
+    from skysynth.outpaint.finish.filters import finest_band
+
+    generator = torch.Generator().manual_seed(0)
+    # Input: cloud rims everywhere (stripes 12 px apart) with grain on them; no smooth sky.
+    x = torch.arange(48.0)
+    stripes = 0.5 + 0.15 * torch.sin(2 * torch.pi * x / 12)
+    texture = (stripes.expand(1, 3, 64, 48) + 0.04 * torch.randn(1, 3, 64, 48, generator=generator)).clone()
+    canvas_input, known = _input_on_canvas(texture)
+    # Generated: smooth sky of the input's mean colour above, the input's stripes (no grain) below.
+    generated = torch.full((1, 3, 64, 128), 0.5)
+    generated[..., 32:, :] = 0.5 + 0.15 * torch.sin(2 * torch.pi * torch.arange(128.0) / 12)
+
+    def grain(follow):
+        out = transfer_detail(
+            generated,
+            canvas_input,
+            known,
+            choices=4,
+            generator=torch.Generator().manual_seed(1),
+            structure_sigmas=(1.5, 4.0) if follow else None,
+        )
+        assert torch.equal(out[..., :48], generated[..., :48])
+        band = finest_band(out).std(dim=1)
+        return float(band[:, 4:24, 64:120].mean()), float(band[:, 40:60, 64:120].mean())
+
+    smooth_plain, rims_plain = grain(follow=False)
+    smooth_follow, rims_follow = grain(follow=True)
+    assert smooth_follow < 0.25 * smooth_plain  # the rims' grain stays off the smooth sky
+    assert rims_follow > 0.6 * rims_plain  # generated rims still get the rims' grain
 
 
 def test_transfer_detail_leaves_no_line_beside_a_step_at_the_border():

@@ -11,6 +11,15 @@ import torch.nn.functional as F
 from skysynth.outpaint.canvas import Canvas
 from skysynth.outpaint.finish.filters import fade_from_box, finest_band, input_interior, smooth
 
+STRUCTURE_FLOOR = 0.5 / 255  # structure RMS below half a grey level counts as none (no 0 / 0)
+
+
+def structure_band(images: torch.Tensor, sigmas: tuple[float, float], wrap) -> torch.Tensor:
+    """(B, C, H, W) -> (B, 1, H, W): the channel mean's difference of Gaussians at `sigmas`
+    (pixels), the scale of cloud edges and texture, coarser than grain."""
+    grey = images.mean(1, keepdim=True)
+    return smooth(grey, sigmas[0], wrap) - smooth(grey, sigmas[1], wrap)
+
 
 def transfer_detail(
     generated: torch.Tensor,
@@ -25,6 +34,7 @@ def transfer_detail(
     reach: tuple[float, float] | None = None,
     wrap: tuple[bool, bool] = (False, False),
     overlap: bool = False,
+    structure_sigmas: tuple[float, float] | None = None,
 ) -> torch.Tensor:
     """Give the generated area the input's own pixel-scale texture (detail transfer).
 
@@ -44,6 +54,10 @@ def transfer_detail(
     blocks included, tiled from a few input tiles weaves a visible pattern.
     With `overlap`, tiles are placed every `block // 2` pixels and cross-faded (a Hann window,
     variance-preserving): butted tiles show their edges as a grid of dots.
+    With `structure_sigmas` (pixels), grain follows structure: a copied tile is scaled down by
+    the generated tile's structure RMS (difference of Gaussians at these sigmas) over its input
+    tile's, when less: a cloud rim's grain pasted onto clear generated sky keeps the rim's ratio
+    of grain to structure instead of speckling the smooth sky (RESULTS.md, finishing).
     Input tiles are taken on a grid of at most `max_candidates` positions, away from the input's
     border. Inside `known_mask` the result equals `generated`; an input too small for one tile
     leaves `generated` as it is."""
@@ -58,6 +72,10 @@ def transfer_detail(
     candidate_norms = candidates_guide.pow(2).sum(1)
     candidate_rms = candidates_fine.pow(2).mean(0).sqrt()
     typical_rms = candidate_rms.median()
+    if structure_sigmas is not None:
+        source_structure = structure_band(source, structure_sigmas, wrap)[inner]
+        candidate_structure = F.unfold(source_structure, block, stride=stride)[0].pow(2).mean(0).sqrt()
+        structure = structure_band(generated, structure_sigmas, wrap)
 
     height, width = generated.shape[-2:]
     pad_h, pad_w = (-height) % block, (-width) % block
@@ -112,6 +130,11 @@ def transfer_detail(
             own_rms = own_rms.pow(2).mean(0).sqrt()
             cap = torch.maximum(detail_cap * own_rms, typical_rms.expand_as(own_rms))
             copied = copied * (cap / candidate_rms[best].clamp_min(1e-6)).clamp(max=1.0)[None, :]
+        if structure_sigmas is not None:
+            own_structure = F.unfold(F.pad(structure[index : index + 1], pads), block, stride=step)[0]
+            own_structure = own_structure.pow(2).mean(0).sqrt()
+            ratio = (own_structure + STRUCTURE_FLOOR) / (candidate_structure[best] + STRUCTURE_FLOOR)
+            copied = copied * ratio.clamp(max=1.0)[None, :]
         if overlap:
             # Normalised by the root of the summed squared weights, not the weights: a cross-fade
             # of unrelated tiles keeps each one's variance instead of halving it mid-way.
@@ -136,8 +159,15 @@ class DetailCopyConfig:
     cap: float = 1.5  # copied detail at most this x the generated tile's own (or the input's typical)
     reach_tokens: tuple[float, float] = (4.0, 8.0)  # full up to the first, faded out by the second
     max_candidates: int = 4096  # input tiles searched, on a grid over the input's interior
+    follow_structure: bool = False  # copied grain scaled down to the generated tile's structure
+    structure_sigmas: tuple[float, float] = (1.5, 4.0)  # pixels: the structure band's DoG
 
     def __post_init__(self):
+        if not 0 < self.structure_sigmas[0] < self.structure_sigmas[1]:
+            raise ValueError(
+                "finish.detail_copy.structure_sigmas must be two increasing positive sigmas, "
+                f"got {self.structure_sigmas}"
+            )
         if self.max_candidates < 1:
             raise ValueError(f"finish.detail_copy.max_candidates must be at least 1, got {self.max_candidates}")
 
@@ -161,4 +191,5 @@ class DetailCopy:
             reach=tuple(canvas.pixels(t) for t in c.reach_tokens),
             wrap=canvas.wrap,
             overlap=c.overlap,
+            structure_sigmas=tuple(c.structure_sigmas) if c.follow_structure else None,
         )

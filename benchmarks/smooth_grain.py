@@ -1,0 +1,109 @@
+"""Grain on smooth sky next to the input: pixel-scale detail where the sky has no structure.
+
+Detail copy gives the generated sky near the input the input's finest Laplacian band. Where the
+input's sky is cumulus and the sky grown beside it is clear, it pasted cloud-rim grain onto the
+clear sky: a speckled band along the input's border (one top-protocol photo traced in
+RESULTS.md). This reads an evaluation run (`python -m skysynth.eval task=outpaint ...`, whose
+`images/` folder holds `NNNN_<method>.png` and `NNNN_truth.png`) and measures, in the band of
+generated pixels up to `--reach` pixels from the input box, `TILE` x `TILE` tiles of the
+luminance: a tile is smooth when its structure band (difference of Gaussians, STRUCTURE_SIGMAS)
+has an RMS below `--smooth` grey levels; the grain of a smooth tile is the RMS of its finest band
+(luminance minus its pyrdown-pyrup low pass). The truth, on the same band, is the reference:
+real clear sky carries little grain, and a method's smooth sky should carry about as much.
+
+    .venv/bin/python benchmarks/smooth_grain.py --run work_data/reports/whole_top --protocol top
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import kornia
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.border_profile import run_box, run_parser  # noqa: E402
+from skysynth.common.images import open_image, to_tensor  # noqa: E402
+
+TILE = 8  # pixels: the detail copy's tile
+STRUCTURE_SIGMAS = (1.5, 4.0)  # pixels: the band of cloud edges and texture coarser than grain
+GAP = 2  # pixels next to the input box left out (the border's own step is another measure)
+
+
+def blur(image: torch.Tensor, sigma: float) -> torch.Tensor:
+    size = 2 * int(3 * sigma) + 1
+    return kornia.filters.gaussian_blur2d(image, (size, size), (sigma, sigma), border_type="reflect")
+
+
+def tile_rms(band: torch.Tensor) -> torch.Tensor:
+    """(1, 1, H, W) -> (H // TILE, W // TILE) RMS of each tile."""
+    return F.avg_pool2d(band.square(), TILE).sqrt()[0, 0]
+
+
+def band_tiles(size: int, box: tuple[int, int, int, int], reach: int) -> torch.Tensor:
+    """(size // TILE, size // TILE) boolean: tiles wholly outside the input box (and GAP from it)
+    and wholly within `reach` pixels of it (Chebyshev)."""
+    left, top, right, bottom = box
+    index = torch.arange(size)
+    dy = torch.clamp(top - index, min=0) + torch.clamp(index - (bottom - 1), min=0)
+    dx = torch.clamp(left - index, min=0) + torch.clamp(index - (right - 1), min=0)
+    distance = torch.maximum(dy[:, None], dx[None, :]).float()
+    inside = ((distance > GAP) & (distance <= reach)).float()[None, None]
+    return F.avg_pool2d(inside, TILE)[0, 0] == 1.0
+
+
+def measure(rgb: torch.Tensor, where: torch.Tensor, smooth_below: float) -> tuple[int, int, list[float]]:
+    """(band tiles, smooth tiles, grain RMS of each smooth tile) of one (1, 3, H, W) picture, 0-1."""
+    grey = kornia.color.rgb_to_grayscale(rgb) * 255.0
+    structure = tile_rms(blur(grey, STRUCTURE_SIGMAS[0]) - blur(grey, STRUCTURE_SIGMAS[1]))
+    low = kornia.geometry.transform.pyrup(kornia.geometry.transform.pyrdown(grey))
+    grain = tile_rms(grey - low[..., : grey.shape[-2], : grey.shape[-1]])
+    smooth = where & (structure < smooth_below)
+    return int(where.sum()), int(smooth.sum()), grain[smooth].tolist()
+
+
+def summary(run: Path, method: str, box, reach: int, smooth_below: float) -> tuple[int, float, float, float]:
+    """Photos, share of band tiles that are smooth, mean and 90th percentile grain RMS of those."""
+    paths = sorted((run / "images").glob(f"*_{method}.png"))
+    if not paths:
+        sys.exit(f"error: no {method} outputs in {run / 'images'}")
+    tiles = smooth = 0
+    grains: list[float] = []
+    for path in paths:
+        rgb = to_tensor(open_image(path))
+        where = band_tiles(rgb.shape[-1], box, reach)
+        n, s, g = measure(rgb, where, smooth_below)
+        tiles, smooth, grains = tiles + n, smooth + s, grains + g
+    if not grains:
+        return len(paths), 0.0, float("nan"), float("nan")
+    return len(paths), smooth / max(tiles, 1), float(np.mean(grains)), float(np.percentile(grains, 90))
+
+
+def main(argv=None) -> None:
+    parser = run_parser(__doc__.split("\n\n")[0])
+    parser.add_argument("--reach", type=int, default=32, help="pixels from the input box (default 32)")
+    parser.add_argument("--smooth", type=float, nargs="+", default=[1.0, 2.0], help="grey levels")
+    args = parser.parse_args(argv)
+    if args.reach <= GAP + TILE:
+        sys.exit(f"error: --reach must be more than {GAP + TILE} pixels, got {args.reach}")
+    run = Path(args.run)
+    box = run_box(run, args.protocol)
+    print(f"## {args.protocol}: grain (finest band RMS, grey levels) of smooth tiles within {args.reach} px\n")
+    print("| method | photos | smooth below | smooth tiles | grain mean | grain p90 | mean / truth's |")
+    print("|---|---|---|---|---|---|---|")
+    for smooth_below in args.smooth:
+        _, truth_share, truth_mean, truth_p90 = summary(run, "truth", box, args.reach, smooth_below)
+        for method in args.methods:
+            n, share, mean, p90 = summary(run, method, box, args.reach, smooth_below)
+            ratio = mean / truth_mean if truth_mean else float("nan")
+            print(f"| {method} | {n} | {smooth_below:g} | {share:.0%} | {mean:.2f} | {p90:.2f} | {ratio:.2f} |")
+        print(f"| truth | {n} | {smooth_below:g} | {truth_share:.0%} | {truth_mean:.2f} | {truth_p90:.2f} | 1.00 |")
+
+
+if __name__ == "__main__":
+    main()
