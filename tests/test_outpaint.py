@@ -533,6 +533,23 @@ def test_transfer_colour_band_statistics_follow_the_inputs_border_not_its_mixtur
     assert 0.29 < float(banded[far].mean()) < 0.4  # the blue next to the border (blurred a little)
 
 
+def test_transfer_colour_from_decoded_input_corrects_the_networks_error_not_the_content():
+    from skysynth.outpaint.finish.colour import transfer_colour
+
+    # White cloud along the input's border, blue sky grown beside it; the decoder's version of
+    # the input is 0.05 too blue-grey (red and green low, blue high).
+    canvas_input, known = _input_on_canvas(torch.full((1, 3, 64, 48), 0.9))
+    bias = torch.tensor([-0.05, -0.05, 0.05]).view(1, 3, 1, 1)
+    generated = torch.tensor([0.25, 0.45, 0.8]).view(1, 3, 1, 1).expand(1, 3, 64, 128).clone()
+    generated[..., :48] = 0.9 + bias
+    far = (..., slice(8, -8), slice(72, -8))
+    by_content = transfer_colour(generated, canvas_input, known, sigma=2.0, band=8.0)
+    by_error = transfer_colour(generated, canvas_input, known, sigma=2.0, band=8.0, from_decoded_input=True)
+    assert float(by_content[far].mean()) > 0.8  # the grown sky matched to the cloud: white
+    expected = (generated - bias)[far].mean(dim=(-2, -1))
+    assert torch.allclose(by_error[far].mean(dim=(-2, -1)), expected, atol=0.01)  # blue, less the bias
+
+
 def test_colour_transfer_then_harmonize_leaves_no_frame_around_the_input():
     from skysynth.outpaint.finish.border_fade import harmonize_border
     from skysynth.outpaint.finish.colour import transfer_colour

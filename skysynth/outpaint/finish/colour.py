@@ -10,6 +10,8 @@ from skysynth.flatness import masked_mean_std
 from skysynth.outpaint.canvas import Canvas
 from skysynth.outpaint.finish.filters import border_bands, smooth
 
+CALIBRATION_STD_FLOOR = 0.02  # ~5 grey levels: below that, an area's contrast is mostly noise
+
 
 def transfer_colour(
     generated: torch.Tensor,
@@ -19,6 +21,7 @@ def transfer_colour(
     std_range: tuple[float, float] = (0.5, 2.0),
     wrap: tuple[bool, bool] = (False, False),
     band: float = 0.0,
+    from_decoded_input: bool = False,
 ) -> torch.Tensor:
     """Give the generated area the input's colour statistics (Reinhard et al. 2001, per channel).
 
@@ -36,15 +39,30 @@ def transfer_colour(
     The whole canvas is moved, the decoder's own version of the input included (the caller
     pastes the input back): the generated sky stays continuous with it, and `harmonize_border`
     then fades in only what still separates it from the input. Moving the outside alone applied
-    that offset twice and left a lighter or darker frame around the input (RESULTS.md, issue 10)."""
+    that offset twice and left a lighter or darker frame around the input (RESULTS.md, issue 10).
+
+    With `from_decoded_input`, the generated statistics are those of the decoder's own version of
+    the input (inside `known_mask`, in the inner band with `band` > 0) instead of the generated
+    area's: the networks' colour error is measured where the truth is known, on the same
+    content, and the same correction is applied to the grown sky. Matching the grown sky to the
+    input's statistics assumes both hold the same mixture of cloud and sky; a white-cloud input
+    next to grown blue sky turned that sky grey (RESULTS.md, finishing)."""
     if sigma <= 0:
         return generated
     low = smooth(generated, sigma, wrap)
     input_low = smooth(canvas_input, sigma, wrap, known_mask)
     generated_area, input_area = border_bands(known_mask, band) if band > 0 else (~known_mask, known_mask)
-    gen_mean, gen_std = masked_mean_std(low, generated_area)
+    if from_decoded_input:
+        # Blurred inside the input only, as the input itself is: no grown sky leaks into it.
+        gen_mean, gen_std = masked_mean_std(smooth(generated, sigma, wrap, known_mask), input_area)
+    else:
+        gen_mean, gen_std = masked_mean_std(low, generated_area)
     target_mean, target_std = masked_mean_std(input_low, input_area)
-    scale = (target_std / gen_std.clamp_min(1e-4)).clamp(*std_range)
+    if from_decoded_input:
+        # Like for like: a flat input (std ~0 in both versions) has no contrast error to correct.
+        scale = ((target_std + CALIBRATION_STD_FLOOR) / (gen_std + CALIBRATION_STD_FLOOR)).clamp(*std_range)
+    else:
+        scale = (target_std / gen_std.clamp_min(1e-4)).clamp(*std_range)
     moved = (low - gen_mean) * scale + target_mean + (generated - low)
     return moved.clamp(0, 1)
 
@@ -54,6 +72,7 @@ class ColourConfig:
     enabled: bool = True
     std_range: tuple[float, float] = (0.75, 2.0)  # clamp of the contrast scale
     band_tokens: float = 4.0  # statistics from bands this wide around the input's border (0 = whole areas)
+    from_decoded_input: bool = False  # correct by the decoded input's error, not the grown sky's stats
 
 
 class ColourTransfer:
@@ -72,4 +91,5 @@ class ColourTransfer:
             tuple(c.std_range),
             canvas.wrap,
             band=canvas.pixels(c.band_tokens),
+            from_decoded_input=c.from_decoded_input,
         )
