@@ -627,6 +627,34 @@ def test_dark_spots_counts_a_lone_dark_blob_in_the_generated_sky_only(tmp_path):
     assert_one_line_error(spots(tmp_path), "no NNNN_truth.png")
 
 
+def test_smooth_grain_finds_speckle_on_smooth_sky_next_to_the_input_only(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    images = tmp_path / "run" / "images"
+    images.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    sky = np.full((64, 64, 3), [90.0, 140.0, 210.0])
+    speckle = np.zeros((64, 64, 1))
+    speckle[:, 34:50] = rng.normal(0, 6, (64, 16, 1))  # pixel grain beside the input (columns 0-31)
+    far = np.zeros((64, 64, 1))
+    far[:, 56:] = rng.normal(0, 6, (64, 8, 1))  # the same grain, but beyond --reach
+    for k in range(2):  # right protocol on 64 px: the input is columns 0-31
+        for name, picture in {"truth": sky, "speckled": sky + speckle, "far": sky + far}.items():
+            Image.fromarray(picture.clip(0, 255).astype(np.uint8)).save(images / f"{k:04d}_{name}.png")
+
+    def grain(*more):
+        return run_module("benchmarks.smooth_grain", "--run", str(tmp_path / "run"), "--protocol", "right", *more)
+
+    done = grain("--methods", "speckled", "far", "--reach", "18", "--smooth", "2")
+    assert done.returncode == 0, done.stderr
+    table = {line.split("|")[1].strip(): line.split("|") for line in done.stdout.splitlines() if line.startswith("| ")}
+    assert float(table["truth"][5]) < 0.5  # smooth, flat sky: no grain
+    assert float(table["speckled"][5]) > 3 and table["speckled"][8].strip() == "100.0%"
+    assert float(table["far"][5]) < 0.5 and table["far"][8].strip() == "0.0%"
+    assert_one_line_error(grain("--reach", "4"), "--reach must be more than")
+
+
 def test_peer_grid_puts_a_peer_beside_the_runs_outputs_on_the_same_photos(tmp_path):
     import numpy as np
     from PIL import Image
