@@ -477,12 +477,9 @@ def test_transfer_detail_following_structure_keeps_rim_grain_off_smooth_sky():
     stripes = 0.5 + 0.15 * torch.sin(2 * torch.pi * x / 12)
     texture = (stripes.expand(1, 3, 64, 48) + 0.04 * torch.randn(1, 3, 64, 48, generator=generator)).clone()
     canvas_input, known = _input_on_canvas(texture)
-    # Generated: smooth sky of the input's mean colour above, the input's stripes (no grain) below,
-    # drawn softer (half the contrast), as the networks' own version of the input is (inside it).
-    soft_stripes = 0.5 + 0.075 * torch.sin(2 * torch.pi * torch.arange(128.0) / 12)
+    # Generated: smooth sky of the input's mean colour above, the input's stripes (no grain) below.
     generated = torch.full((1, 3, 64, 128), 0.5)
-    generated[..., 32:, :] = soft_stripes
-    generated[..., :48] = soft_stripes[:48]
+    generated[..., 32:, :] = 0.5 + 0.15 * torch.sin(2 * torch.pi * torch.arange(128.0) / 12)
 
     def grain(follow):
         out = transfer_detail(
@@ -500,7 +497,7 @@ def test_transfer_detail_following_structure_keeps_rim_grain_off_smooth_sky():
     smooth_plain, rims_plain = grain(follow=False)
     smooth_follow, rims_follow = grain(follow=True)
     assert smooth_follow < 0.25 * smooth_plain  # the rims' grain stays off the smooth sky
-    assert rims_follow > 0.8 * rims_plain  # soft generated rims still get the rims' grain
+    assert rims_follow > 0.6 * rims_plain  # generated rims still get the rims' grain
 
 
 def test_transfer_detail_leaves_no_line_beside_a_step_at_the_border():

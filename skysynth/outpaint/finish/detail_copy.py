@@ -57,9 +57,7 @@ def transfer_detail(
     With `structure_sigmas` (pixels), grain follows structure: a copied tile is scaled down by
     the generated tile's structure RMS (difference of Gaussians at these sigmas) over its input
     tile's, when less: a cloud rim's grain pasted onto clear generated sky keeps the rim's ratio
-    of grain to structure instead of speckling the smooth sky (RESULTS.md, finishing). The
-    generated structure is first divided by the networks' softness: the median structure of
-    `generated` inside `known_mask` (their version of the input) over the input's own.
+    of grain to structure instead of speckling the smooth sky (RESULTS.md, finishing).
     Input tiles are taken on a grid of at most `max_candidates` positions, away from the input's
     border. Inside `known_mask` the result equals `generated`; an input too small for one tile
     leaves `generated` as it is."""
@@ -78,10 +76,6 @@ def transfer_detail(
         source_structure = structure_band(source, structure_sigmas, wrap)[inner]
         candidate_structure = F.unfold(source_structure, block, stride=stride)[0].pow(2).mean(0).sqrt()
         structure = structure_band(generated, structure_sigmas, wrap)
-        # The networks draw softer edges than the photo: their structure is read against their own
-        # version of the input (inside the mask before pasting), like for like, not against the photo's.
-        decoded_structure = F.unfold(structure[:1][inner], block, stride=stride)[0].pow(2).mean(0).sqrt()
-        softness = (decoded_structure.median() + STRUCTURE_FLOOR) / (candidate_structure.median() + STRUCTURE_FLOOR)
 
     height, width = generated.shape[-2:]
     pad_h, pad_w = (-height) % block, (-width) % block
@@ -139,7 +133,7 @@ def transfer_detail(
         if structure_sigmas is not None:
             own_structure = F.unfold(F.pad(structure[index : index + 1], pads), block, stride=step)[0]
             own_structure = own_structure.pow(2).mean(0).sqrt()
-            ratio = (own_structure / softness + STRUCTURE_FLOOR) / (candidate_structure[best] + STRUCTURE_FLOOR)
+            ratio = (own_structure + STRUCTURE_FLOOR) / (candidate_structure[best] + STRUCTURE_FLOOR)
             copied = copied * ratio.clamp(max=1.0)[None, :]
         if overlap:
             # Normalised by the root of the summed squared weights, not the weights: a cross-fade
