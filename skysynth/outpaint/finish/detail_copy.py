@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import kornia
 import torch
 import torch.nn.functional as F
 
@@ -57,7 +58,8 @@ def transfer_detail(
     With `structure_sigmas` (pixels), grain follows structure: a copied tile is scaled down by
     the generated tile's structure RMS (difference of Gaussians at these sigmas) over its input
     tile's, when less: a cloud rim's grain pasted onto clear generated sky keeps the rim's ratio
-    of grain to structure instead of speckling the smooth sky (RESULTS.md, finishing).
+    of grain to structure instead of speckling the smooth sky (RESULTS.md, finishing). The input
+    tiles' structure is read at half resolution, where the networks draw.
     Input tiles are taken on a grid of at most `max_candidates` positions, away from the input's
     border. Inside `known_mask` the result equals `generated`; an input too small for one tile
     leaves `generated` as it is."""
@@ -73,7 +75,11 @@ def transfer_detail(
     candidate_rms = candidates_fine.pow(2).mean(0).sqrt()
     typical_rms = candidate_rms.median()
     if structure_sigmas is not None:
-        source_structure = structure_band(source, structure_sigmas, wrap)[inner]
+        # Read at the networks' resolution (half the canvas's): their edges are softer than the
+        # photo's, and a grown cloud should keep the grain of the input cloud it matches.
+        softened = kornia.geometry.transform.pyrup(kornia.geometry.transform.pyrdown(source))
+        softened = F.interpolate(softened, size=source.shape[-2:], mode="bilinear", align_corners=False)
+        source_structure = structure_band(softened, structure_sigmas, wrap)[inner]
         candidate_structure = F.unfold(source_structure, block, stride=stride)[0].pow(2).mean(0).sqrt()
         structure = structure_band(generated, structure_sigmas, wrap)
 
