@@ -5,12 +5,17 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import kornia
 import torch
 import torch.nn.functional as F
 
 from skysynth.outpaint.canvas import Canvas
-from skysynth.outpaint.finish.filters import fade_from_box, finest_band, input_interior, smooth
+from skysynth.outpaint.finish.filters import (
+    fade_from_box,
+    finest_band,
+    input_interior,
+    pyramid_low_pass,
+    smooth,
+)
 
 STRUCTURE_FLOOR = 0.5 / 255  # structure RMS below half a grey level counts as none (no 0 / 0)
 
@@ -77,9 +82,7 @@ def transfer_detail(
     if structure_sigmas is not None:
         # Read at the networks' resolution (half the canvas's): their edges are softer than the
         # photo's, and a grown cloud should keep the grain of the input cloud it matches.
-        softened = kornia.geometry.transform.pyrup(kornia.geometry.transform.pyrdown(source))
-        softened = F.interpolate(softened, size=source.shape[-2:], mode="bilinear", align_corners=False)
-        source_structure = structure_band(softened, structure_sigmas, wrap)[inner]
+        source_structure = structure_band(pyramid_low_pass(source, wrap), structure_sigmas, wrap)[inner]
         candidate_structure = F.unfold(source_structure, block, stride=stride)[0].pow(2).mean(0).sqrt()
         structure = structure_band(generated, structure_sigmas, wrap)
 

@@ -119,28 +119,31 @@ def border_bands(known_mask: torch.Tensor, width: float) -> tuple[torch.Tensor, 
     return ~known_mask, known_mask
 
 
+def pyramid_low_pass(images: torch.Tensor, wrap: tuple[bool, bool] = (False, False)) -> torch.Tensor:
+    """(..., H, W) -> the same shape: pyrdown then pyrup (the low pass of a Laplacian pyramid's
+    first level, i.e. the picture at half resolution); circular axes are padded with their other
+    end first, odd sides interpolated back to the input's size."""
+    margin = 4
+    pad_x, pad_y = (margin if wrap[1] else 0), (margin if wrap[0] else 0)
+    x = circular_pad(images, pad_x, pad_y) if any(wrap) else images
+    low = kornia.geometry.transform.pyrup(kornia.geometry.transform.pyrdown(x))
+    if low.shape[-2:] != x.shape[-2:]:  # odd sides
+        low = F.interpolate(low, size=x.shape[-2:], mode="bilinear", align_corners=False)
+    return low[..., pad_y : pad_y + images.shape[-2], pad_x : pad_x + images.shape[-1]]
+
+
 def finest_band(
     images: torch.Tensor, wrap: tuple[bool, bool] = (False, False), where: torch.Tensor | None = None
 ) -> torch.Tensor:
-    """The first level of a Laplacian pyramid (image minus its pyrdown-pyrup low pass): the
+    """The first level of a Laplacian pyramid (image minus its `pyramid_low_pass`): the
     pixel-scale detail, (..., H, W) like `images`. Circular axes are padded with their other end
     first. With `where` (1, 1, H, W), the low pass is taken over those pixels only (normalised
     convolution) and the band is zero elsewhere: next to a region with other content (the
     decoded input beside the generated sky) the band does not pick up the step between them."""
-    margin = 4
-    pad = (margin if wrap[1] else 0, margin if wrap[1] else 0, margin if wrap[0] else 0, margin if wrap[0] else 0)
-
-    def low_pass(x):
-        x = circular_pad(x, pad[0], pad[2]) if any(wrap) else x
-        low = kornia.geometry.transform.pyrup(kornia.geometry.transform.pyrdown(x))
-        if low.shape[-2:] != x.shape[-2:]:  # odd sides
-            low = F.interpolate(low, size=x.shape[-2:], mode="bilinear", align_corners=False)
-        return low[..., pad[2] : pad[2] + images.shape[-2], pad[0] : pad[0] + images.shape[-1]]
-
     if where is None:
-        return images - low_pass(images)
+        return images - pyramid_low_pass(images, wrap)
     weight = where.to(images.dtype)
-    low = low_pass(images * weight) / low_pass(weight).clamp_min(1e-3)
+    low = pyramid_low_pass(images * weight, wrap) / pyramid_low_pass(weight, wrap).clamp_min(1e-3)
     return (images - low) * weight
 
 
