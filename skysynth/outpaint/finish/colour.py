@@ -52,16 +52,14 @@ def transfer_colour(
     low = smooth(generated, sigma, wrap)
     input_low = smooth(canvas_input, sigma, wrap, known_mask)
     generated_area, input_area = border_bands(known_mask, band) if band > 0 else (~known_mask, known_mask)
+    target_mean, target_std = masked_mean_std(input_low, input_area)
     if from_decoded_input:
         # Blurred inside the input only, as the input itself is: no grown sky leaks into it.
         gen_mean, gen_std = masked_mean_std(smooth(generated, sigma, wrap, known_mask), input_area)
-    else:
-        gen_mean, gen_std = masked_mean_std(low, generated_area)
-    target_mean, target_std = masked_mean_std(input_low, input_area)
-    if from_decoded_input:
         # Like for like: a flat input (std ~0 in both versions) has no contrast error to correct.
         scale = ((target_std + CALIBRATION_STD_FLOOR) / (gen_std + CALIBRATION_STD_FLOOR)).clamp(*std_range)
     else:
+        gen_mean, gen_std = masked_mean_std(low, generated_area)
         scale = (target_std / gen_std.clamp_min(1e-4)).clamp(*std_range)
     moved = (low - gen_mean) * scale + target_mean + (generated - low)
     return moved.clamp(0, 1)
