@@ -30,17 +30,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.border_profile import run_box, run_parser  # noqa: E402
+from benchmarks.dark_spots import blur  # noqa: E402
 from skysynth.common.images import open_image, to_tensor  # noqa: E402
+from skysynth.outpaint.finish.filters import finest_band  # noqa: E402
 
 TILE = 8  # pixels: the detail copy's tile
 STRUCTURE_SIGMAS = (1.5, 4.0)  # pixels: the band of cloud edges and texture coarser than grain
 GAP = 2  # pixels next to the input box left out (the border's own step is another measure)
 MIN_TILES = 5  # smooth tiles a photo needs for its own grain figure
-
-
-def blur(image: torch.Tensor, sigma: float) -> torch.Tensor:
-    size = 2 * int(3 * sigma) + 1
-    return kornia.filters.gaussian_blur2d(image, (size, size), (sigma, sigma), border_type="reflect")
 
 
 def tile_rms(band: torch.Tensor) -> torch.Tensor:
@@ -64,8 +61,7 @@ def measure(rgb: torch.Tensor, where: torch.Tensor, smooth_below: float) -> tupl
     """(band tiles, smooth tiles, grain RMS of each smooth tile) of one (1, 3, H, W) picture, 0-1."""
     grey = kornia.color.rgb_to_grayscale(rgb) * 255.0
     structure = tile_rms(blur(grey, STRUCTURE_SIGMAS[0]) - blur(grey, STRUCTURE_SIGMAS[1]))
-    low = kornia.geometry.transform.pyrup(kornia.geometry.transform.pyrdown(grey))
-    grain = tile_rms(grey - low[..., : grey.shape[-2], : grey.shape[-1]])
+    grain = tile_rms(finest_band(grey))
     smooth = where & (structure < smooth_below)
     return int(where.sum()), int(smooth.sum()), grain[smooth].tolist()
 
