@@ -21,41 +21,24 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import kornia
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.border_profile import run_box, run_parser  # noqa: E402
 from skysynth.common.images import open_image, to_tensor  # noqa: E402
+from skysynth.spots import isolated_spots  # noqa: E402
 
-INNER_SIGMA, OUTER_SIGMA = 3.0, 8.0  # pixels: the band of a blob about a token (8 px at 224) across
-WINDOW = 15  # a spot is the lowest point of its WINDOW x WINDOW neighbourhood
-SURROUND_SIGMA = 10.0  # pixels: the neighbourhood whose band RMS a spot is compared with
-DEPTH = 4.0  # grey levels (0-255) below the surround, at least
 MARGIN = 8  # pixels kept clear of the input's border and of the picture's edges
-
-
-def blur(image: torch.Tensor, sigma: float) -> torch.Tensor:
-    size = 2 * int(3 * sigma) + 1
-    return kornia.filters.gaussian_blur2d(image, (size, size), (sigma, sigma), border_type="reflect")
+TOKEN_PIXELS = 8  # a token's pixels at 224 (the outputs), the size of a spot
 
 
 def spots(rgb: torch.Tensor, isolation: float, bright: bool = False) -> torch.Tensor:
-    """Boolean (H, W) map of isolated dark spots in `rgb` (1, 3, H, W), 0-1 (bright ones if `bright`).
-
-    A spot: a local minimum of band = blur(L, INNER) - blur(L, OUTER) (L = luminance, 0-255;
-    255 - luminance if `bright`) with -band >= DEPTH and -band >= `isolation` * sqrt(blur(band^2, SURROUND))."""
-    grey = kornia.color.rgb_to_grayscale(rgb) * 255.0
-    if bright:
-        grey = 255.0 - grey
-    band = blur(grey, INNER_SIGMA) - blur(grey, OUTER_SIGMA)
-    lowest = -F.max_pool2d(-band, WINDOW, stride=1, padding=WINDOW // 2)
-    surround = blur(band.square(), SURROUND_SIGMA).sqrt()
-    return ((band <= lowest) & (-band >= DEPTH) & (-band >= isolation * surround))[0, 0]
+    """Boolean (H, W) map of isolated dark spots in `rgb` (1, 3, H, W), 0-1 (bright ones if
+    `bright`): skysynth.spots.isolated_spots at a token of TOKEN_PIXELS, the sampler's spot repair's measure."""
+    return isolated_spots(rgb, isolation, bright, token_pixels=TOKEN_PIXELS)[0]
 
 
 def region(size: int, box: tuple[int, int, int, int]) -> torch.Tensor:

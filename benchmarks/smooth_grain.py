@@ -30,9 +30,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.border_profile import run_box, run_parser  # noqa: E402
-from benchmarks.dark_spots import blur  # noqa: E402
 from skysynth.common.images import open_image, to_tensor  # noqa: E402
 from skysynth.outpaint.finish.filters import finest_band  # noqa: E402
+from skysynth.spots import blur  # noqa: E402
 
 TILE = 8  # pixels: the detail copy's tile
 STRUCTURE_SIGMAS = (1.5, 4.0)  # pixels: the band of cloud edges and texture coarser than grain

@@ -17,10 +17,12 @@ from skysynth.schedulers.masking import (
     GuardedSampler,
     MaskGITSampler,
     MaskSchedule,
+    SpotRepair,
     distance_to_known,
     nucleus,
     outpaint_masks,
     redraw_unlikely,
+    repair_spots,
 )
 from skysynth.schedulers.noise import CosineNoiseSchedule
 from tests.conftest import tiny_maskgit, tiny_upscaler, tiny_vqvae
@@ -397,6 +399,80 @@ def test_redraw_unlikely_replaces_only_generated_tokens_below_the_threshold():
     assert (second_look.sample(net, tokens, generated, torch.Generator().manual_seed(0))[generated] == 0).all()
     with pytest.raises(ValueError, match="redraw_below"):
         MaskGITSampler(redraw_below=1.0)
+
+
+def _decode_sky_ids(tokens):
+    """ids 1 and 2: white (a ball); others: a smooth blue-grey a shade apart; 4x4 pixels per token."""
+    values = torch.where((tokens == 1) | (tokens == 2), 0.95, 0.4 + 0.002 * tokens.float())
+    return values.repeat_interleave(4, 1).repeat_interleave(4, 2)[:, None].expand(-1, 3, -1, -1)
+
+
+class Favourites(torch.nn.Module):
+    """A scripted MaskGIT: logits `scores` (id -> logit) for every position, 0 for other ids."""
+
+    def __init__(self, scores):
+        super().__init__()
+        self.config, self.scores, self.calls = tiny_maskgit().config, scores, 0
+
+    def forward(self, tokens):
+        self.calls += 1
+        logits = torch.zeros(*tokens.shape, 16)
+        for token_id, score in self.scores.items():
+            logits[..., token_id] = score
+        return logits
+
+
+def test_isolated_spots_finds_a_lone_blob_on_smooth_sky_not_in_a_textured_field():
+    from skysynth.spots import isolated_spots
+
+    sky = torch.full((1, 3, 48, 48), 0.4)
+    ball = sky.clone()
+    ball[..., 20:24, 28:32] = 0.95  # one token (4 px) of white on smooth blue-grey
+    found = isolated_spots(ball, 3.0, bright=True, token_pixels=4)[0]
+    assert found[20:24, 28:32].any() and found.sum() == found[20:24, 28:32].sum()  # there, and only there
+    assert not isolated_spots(ball, 3.0, bright=False, token_pixels=4).any()  # it is not dark
+    assert not isolated_spots(sky, 3.0, bright=True, token_pixels=4).any()
+    hole = sky.clone()
+    hole[..., 20:24, 28:32] = 0.1
+    found = isolated_spots(hole, 3.0, bright=False, token_pixels=4)[0]
+    assert found[20:24, 28:32].any() and found.sum() == found[20:24, 28:32].sum()
+    # The same blob inside a field of token-sized blobs as bright is one dip of a texture.
+    field = 0.4 + 0.55 * torch.randint(0, 2, (1, 1, 12, 12), generator=torch.Generator().manual_seed(0)).float()
+    field = field.repeat_interleave(4, 2).repeat_interleave(4, 3).expand(-1, 3, -1, -1).clone()
+    field[..., 20:24, 28:32] = 0.95
+    assert not isolated_spots(field, 3.0, bright=True, token_pixels=4)[0, 18:26, 26:34].any()
+
+
+def test_repair_spots_redraws_generated_tokens_under_a_lone_ball_only():
+    tokens = torch.zeros(1, 12, 12, dtype=torch.long)
+    generated = torch.zeros(1, 12, 12, dtype=torch.bool)
+    generated[:, :6] = True  # the top half is drawn, the bottom half known
+    tokens[0, 3, 4] = 1  # a white ball in the generated sky
+    tokens[0, 9, 7] = 1  # ...and one in the known part: never the sampler's to change
+    generators = [torch.Generator().manual_seed(0)]
+    state = generators[0].get_state()
+    repair = SpotRepair(_decode_sky_ids, ("bright",), isolation=3.0, rounds=2)
+    net = Favourites({1: 10.0, 0: 8.0})  # the ball is the favourite: the redraw must take another id
+    out = repair_spots(net, tokens, generated, repair, generators)
+    assert out[0, 3, 4] not in (1, 2) and out[0, 9, 7] == 1
+    assert torch.equal(out[0][tokens[0] != 1], tokens[0][tokens[0] != 1])  # nothing else changed
+    assert torch.equal(generators[0].get_state(), state)  # later draws are the same with or without
+    # A redraw that leaves a ball where it was (only white ids on offer) is not kept.
+    only_white = repair_spots(Favourites({2: 10.0}), tokens, generated, repair, generators)
+    assert torch.equal(only_white, tokens)
+    # A window without a spot costs one decode and no network pass.
+    clean, quiet = torch.zeros(1, 12, 12, dtype=torch.long), Favourites({0: 1.0})
+    assert torch.equal(repair_spots(quiet, clean, generated, repair, generators), clean) and quiet.calls == 0
+    # In the sampler, after the draws: the favourite ball ids are drawn, then repaired.
+    sampler = MaskGITSampler(decode_steps=2, spot_repair=repair)
+    balls = Favourites({1: 3.0, 0: 6.0})
+    drawn = sampler.sample(balls, tokens, generated, torch.Generator().manual_seed(1))
+    plain = MaskGITSampler(decode_steps=2).sample(balls, tokens, generated, torch.Generator().manual_seed(1))
+    assert (plain[generated] == 1).any() and not (drawn[generated] == 1).any()
+    with pytest.raises(ValueError, match="spot kinds"):
+        SpotRepair(_decode_sky_ids, ("blue",))
+    with pytest.raises(ValueError, match="rounds"):
+        SpotRepair(_decode_sky_ids, rounds=0)
 
 
 class FlatFirst(torch.nn.Module):

@@ -72,6 +72,38 @@ def test_redraw_below_gives_the_unlikely_tokens_a_second_draw_in_the_pipeline(ti
         SamplingConfig(redraw_below=1.0)
 
 
+def test_repair_spots_reaches_the_sampler_with_the_tokenizer_as_its_decoder(tiny_outpainter, monkeypatch):
+    from skysynth.outpaint.config import SamplingConfig
+    from skysynth.schedulers import masking
+
+    image = sky_image(48, 48, seed=1)
+    calls = []
+
+    def recording(net, tokens, generated, repair, generators, temperature=1.0):
+        calls.append((repair.kinds, repair.isolation, tuple(repair.decode(tokens).shape), tuple(tokens.shape)))
+        return tokens
+
+    monkeypatch.setattr(masking, "repair_spots", recording)
+
+    def run(**sampling):
+        seed = torch.Generator().manual_seed(7)
+        return np.asarray(tiny_outpainter(image, size=(96, 64), generator=seed, **sampling).image)
+
+    plain = run()
+    assert not calls  # off by default
+    assert np.array_equal(run(repair_spots="both", spot_isolation=2.5), plain)  # the recorder changes nothing
+    p = tiny_outpainter.tokenizer.config.downsample_factor
+    kinds, isolation, decoded, window = calls[0]
+    assert kinds == ("bright", "dark") and isolation == 2.5
+    assert decoded == (window[0], 3, window[1] * p, window[2] * p)  # whole windows, decoded by the tokenizer
+    monkeypatch.undo()  # and for real, on a tiny model's small windows: the input stays as it was
+    assert np.array_equal(run(repair_spots="both")[8:56, 24:72], np.asarray(image))
+    with pytest.raises(ValueError, match="sampling.repair_spots must be one of off, bright, dark, both"):
+        SamplingConfig(repair_spots="white")
+    with pytest.raises(ValueError, match="sampling.spot_isolation must be above 0"):
+        SamplingConfig(spot_isolation=0)
+
+
 def test_samples_gives_variants(tiny_outpainter):
     result = tiny_outpainter(sky_image(48, 48), size=(96, 48), samples=3)
     images = result.images

@@ -26,6 +26,7 @@ from skysynth.outpaint.finish import MATCHES_INPUT, FinishConfig
 from skysynth.outpaint.guards import GuardConfig
 
 ORDERS = ("confidence", "halton")
+SPOT_CHOICES = ("off", "bright", "dark", "both")
 CLOUD_CHOICES = ("auto", "none", *CLOUD_TYPES)
 
 
@@ -38,6 +39,10 @@ class SamplingConfig:
     # After the draws, a generated token less probable than this given all its neighbours is
     # drawn again from the tokens at least that probable (0 = off).
     redraw_below: float = 0.0
+    # After that, generated tokens under an isolated spot in their decoded window (a token-sized
+    # blob alone on smooth sky, skysynth.spots) are drawn again: off | bright | dark | both.
+    repair_spots: str = "off"
+    spot_isolation: float = 3.0  # a spot stands this many times its surround's band RMS out
     order: str = "confidence"  # unmasking order: confidence | halton
     # Confidence order only: lowered by this much per token of distance from the known tokens,
     # so the tokens beside the input are fixed first and the rest grow out from them (0 = off).
@@ -71,6 +76,11 @@ class SamplingConfig:
             raise ValueError(f"sampling.top_p must be in (0, 1], got {self.top_p!r}")
         if not 0 <= self.redraw_below < 1:
             raise ValueError(f"sampling.redraw_below must be in [0, 1), got {self.redraw_below!r}")
+        if self.repair_spots not in SPOT_CHOICES:
+            choices = ", ".join(SPOT_CHOICES)
+            raise ValueError(f"sampling.repair_spots must be one of {choices}, got {self.repair_spots!r}")
+        if not self.spot_isolation > 0:
+            raise ValueError(f"sampling.spot_isolation must be above 0, got {self.spot_isolation!r}")
         if self.order not in ORDERS:
             raise ValueError(f"sampling.order must be {' or '.join(ORDERS)}, got {self.order!r}")
         if self.cloud_type not in CLOUD_CHOICES:
@@ -78,6 +88,11 @@ class SamplingConfig:
         _at_least("sampling.guidance_scale", self.guidance_scale, 0.0)
         _at_least("sampling.type_guidance", self.type_guidance, 0.0)
         _at_least("sampling.type_prior", self.type_prior, 0.0)
+
+    @property
+    def spot_kinds(self) -> tuple[str, ...]:
+        """The kinds of spot `repair_spots` names: () when off."""
+        return {"off": (), "both": ("bright", "dark")}.get(self.repair_spots, (self.repair_spots,))
 
 
 @dataclass

@@ -8,10 +8,13 @@ from __future__ import annotations
 import copy
 import hashlib
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 
 from skysynth.flatness import luminance_std
+from skysynth.spots import spot_tokens
 
 MASK_NAMES = ("right", "left", "bottom", "top", "top_left", "top_right", "bottom_left", "bottom_right")
 
@@ -184,6 +187,72 @@ def redraw_unlikely(
     return tokens
 
 
+SPOT_KINDS = ("bright", "dark")
+
+
+@dataclass
+class SpotRepair:
+    """Settings of `repair_spots`: `decode` turns (B, h, w) tokens into (B, 3, h p, w p) images in
+    [0, 1]; spots of `kinds` standing `isolation` x their surround's band RMS out of it are
+    repaired in up to `rounds` rounds."""
+
+    decode: Callable[[torch.Tensor], torch.Tensor]
+    kinds: tuple[str, ...] = ("bright",)
+    isolation: float = 3.0
+    rounds: int = 2
+
+    def __post_init__(self):
+        if not self.kinds or any(kind not in SPOT_KINDS for kind in self.kinds):
+            raise ValueError(f"spot kinds must be some of {', '.join(SPOT_KINDS)}, got {self.kinds!r}")
+        if self.isolation <= 0:
+            raise ValueError(f"spot isolation must be above 0, got {self.isolation}")
+        if self.rounds < 1:
+            raise ValueError(f"spot repair rounds must be at least 1, got {self.rounds}")
+
+
+def repair_spots(
+    net, tokens: torch.Tensor, generated: torch.Tensor, repair: SpotRepair, generators, temperature: float = 1.0
+) -> torch.Tensor:
+    """Drawn tokens with isolated spots repaired: (B, h, w) tokens, bool `generated` -> (B, h, w).
+
+    The window is decoded; a generated token under an isolated spot (skysynth.spots: a token-sized
+    blob alone on smooth sky, the white balls of one-side growth) is masked and drawn again, given
+    all its neighbours, from any token but its own. A window keeps the redraw only if its decoded
+    picture has fewer spot tokens than before; up to `repair.rounds` rounds. Known tokens never
+    change. The draws use a stream of their own per row, seeded from each generator's state (left
+    as it was), so every later draw is the same with or without the repair.
+    """
+    mask_id = net.config.mask_token_id
+    b, h, w = tokens.shape
+    tokens = tokens.clone()
+    streams = [side_stream(g) for g in row_generators(generators, b)]
+
+    def spotted(rows: torch.Tensor, candidate: torch.Tensor) -> torch.Tensor:
+        images = repair.decode(candidate)
+        p = images.shape[-1] // w
+        return spot_tokens(images, p, repair.isolation, repair.kinds) & generated[rows]
+
+    rows = torch.arange(b, device=tokens.device)
+    found = spotted(rows, tokens)
+    for _ in range(repair.rounds):
+        rows = torch.nonzero(found.flatten(1).any(1)).flatten()
+        if len(rows) == 0:
+            break
+        current, masked = tokens[rows], found[rows]
+        logits = net(current.masked_fill(masked, mask_id)).view(len(rows), h * w, -1).float()
+        probs = torch.softmax(logits / max(temperature, 1e-6), dim=-1)
+        probs = probs.scatter(-1, current.view(len(rows), -1, 1), 0.0)  # a different token, not the same again
+        drawn = torch.stack(
+            [torch.multinomial(probs[i], 1, generator=streams[r]).squeeze(1) for i, r in enumerate(rows.tolist())]
+        )
+        candidate = torch.where(masked.view(len(rows), -1), drawn, current.view(len(rows), -1)).view(-1, h, w)
+        found_again = spotted(rows, candidate)
+        better = found_again.flatten(1).sum(1) < masked.flatten(1).sum(1)
+        tokens[rows[better]] = candidate[better]
+        found[rows] = torch.where(better[:, None, None], found_again, masked)  # an unlucky draw is tried again
+    return tokens
+
+
 def distance_to_known(unknown: torch.Tensor) -> torch.Tensor:
     """(B, h, w) bool unknown mask -> (B, h, w) Euclidean distance (in tokens) of each position to
     the nearest known one; 0 at known positions, and everywhere in a window with none known."""
@@ -210,7 +279,9 @@ class MaskGITSampler:
       are fixed first, from the known ones themselves, and the rest grow out from them
       (0 = plain MaskGIT order);
     - `redraw_below`: after the last step, generated tokens the network finds less probable than
-      this given all their neighbours are drawn again (`redraw_unlikely`; 0 = off).
+      this given all their neighbours are drawn again (`redraw_unlikely`; 0 = off);
+    - `spot_repair`: after that, generated tokens under an isolated spot in the decoded window
+      are drawn again (`repair_spots`; None = off).
     Known tokens never change.
     """
 
@@ -224,6 +295,7 @@ class MaskGITSampler:
         top_p: float = 1.0,
         outward: float = 0.0,
         redraw_below: float = 0.0,
+        spot_repair: SpotRepair | None = None,
     ):
         if not 0.0 <= redraw_below < 1.0:
             raise ValueError(f"redraw_below must be in [0, 1), got {redraw_below}")
@@ -238,6 +310,7 @@ class MaskGITSampler:
         self.decode_steps, self.temperature = decode_steps, temperature
         self.sampling_temperature, self.anneal, self.order = sampling_temperature, anneal, order
         self.top_p, self.outward, self.redraw_below = top_p, outward, redraw_below
+        self.spot_repair = spot_repair
 
     def remaining_after(self, step: int, unknown: int) -> int:
         """How many tokens stay masked after step `step` (1-based) of `decode_steps`."""
@@ -285,9 +358,12 @@ class MaskGITSampler:
                     new_still[torch.topk(confidence[i], keep_masked, largest=False).indices] = True
                 flat[i] = torch.where(new_still, torch.full_like(flat[i], mask_id), candidate[i])
                 still[i] = new_still
+        tokens = flat.view(b, h, w)
         if self.redraw_below > 0:
-            return redraw_unlikely(net, flat.view(b, h, w), unknown, self.redraw_below, rows, self.sampling_temperature)
-        return flat.view(b, h, w)
+            tokens = redraw_unlikely(net, tokens, unknown, self.redraw_below, rows, self.sampling_temperature)
+        if self.spot_repair is not None:
+            tokens = repair_spots(net, tokens, unknown, self.spot_repair, rows, self.sampling_temperature)
+        return tokens
 
 
 class GuardedSampler:
