@@ -451,24 +451,22 @@ def test_repair_spots_redraws_generated_tokens_under_a_lone_ball_only():
     tokens[0, 9, 7] = 1  # ...and one in the known part: never the sampler's to change
     generators = [torch.Generator().manual_seed(0)]
     state = generators[0].get_state()
-    repair = SpotRepair(_decode_sky_ids, ("bright",), isolation=3.0, rounds=2)
+    repair = SpotRepair(_decode_sky_ids, ("bright",), isolation=3.0, rounds=3)
     net = Favourites({1: 10.0, 0: 8.0})  # the ball is the favourite: the redraw must take another id
-    out = repair_spots(net, tokens, generated, repair, generators)
+    out = repair_spots(net, tokens, generated, repair, 8, generators)
     assert out[0, 3, 4] not in (1, 2) and out[0, 9, 7] == 1
     assert torch.equal(out[0][tokens[0] != 1], tokens[0][tokens[0] != 1])  # nothing else changed
     assert torch.equal(generators[0].get_state(), state)  # later draws are the same with or without
-    # A redraw that leaves a ball where it was (only white ids on offer) is not kept.
-    only_white = repair_spots(Favourites({2: 10.0}), tokens, generated, repair, generators)
-    assert torch.equal(only_white, tokens)
-    # A window without a spot costs one decode and no network pass.
+    # A redraw that leaves a ball where it was (another white id) is not kept...
+    white_first = Favourites({1: 10.0, 2: 9.0, 0: 1.0})
+    one_round = SpotRepair(_decode_sky_ids, rounds=1)
+    assert torch.equal(repair_spots(white_first, tokens, generated, one_round, 8, generators), tokens)
+    # ...and an id that left a ball is not tried again: the next round draws another.
+    assert repair_spots(white_first, tokens, generated, repair, 8, generators)[0, 3, 4] not in (1, 2)
+    # A canvas without a spot costs one decode and no network pass; one smaller than the window is left.
     clean, quiet = torch.zeros(1, 12, 12, dtype=torch.long), Favourites({0: 1.0})
-    assert torch.equal(repair_spots(quiet, clean, generated, repair, generators), clean) and quiet.calls == 0
-    # In the sampler, after the draws: the favourite ball ids are drawn, then repaired.
-    sampler = MaskGITSampler(decode_steps=2, spot_repair=repair)
-    balls = Favourites({1: 3.0, 0: 6.0})
-    drawn = sampler.sample(balls, tokens, generated, torch.Generator().manual_seed(1))
-    plain = MaskGITSampler(decode_steps=2).sample(balls, tokens, generated, torch.Generator().manual_seed(1))
-    assert (plain[generated] == 1).any() and not (drawn[generated] == 1).any()
+    assert torch.equal(repair_spots(quiet, clean, generated, repair, 8, generators), clean) and quiet.calls == 0
+    assert torch.equal(repair_spots(net, tokens, generated, repair, 16, generators), tokens)
     with pytest.raises(ValueError, match="spot kinds"):
         SpotRepair(_decode_sky_ids, ("blue",))
     with pytest.raises(ValueError, match="rounds"):

@@ -72,18 +72,18 @@ def test_redraw_below_gives_the_unlikely_tokens_a_second_draw_in_the_pipeline(ti
         SamplingConfig(redraw_below=1.0)
 
 
-def test_repair_spots_reaches_the_sampler_with_the_tokenizer_as_its_decoder(tiny_outpainter, monkeypatch):
+def test_repair_spots_sees_the_whole_decoded_canvas(tiny_outpainter, monkeypatch):
+    from skysynth.outpaint import pipeline
     from skysynth.outpaint.config import SamplingConfig
-    from skysynth.schedulers import masking
 
     image = sky_image(48, 48, seed=1)
     calls = []
 
-    def recording(net, tokens, generated, repair, generators, temperature=1.0):
+    def recording(net, tokens, generated, repair, window, generators, temperature=1.0):
         calls.append((repair.kinds, repair.isolation, tuple(repair.decode(tokens).shape), tuple(tokens.shape)))
         return tokens
 
-    monkeypatch.setattr(masking, "repair_spots", recording)
+    monkeypatch.setattr(pipeline, "repair_spots", recording)
 
     def run(**sampling):
         seed = torch.Generator().manual_seed(7)
@@ -93,10 +93,10 @@ def test_repair_spots_reaches_the_sampler_with_the_tokenizer_as_its_decoder(tiny
     assert not calls  # off by default
     assert np.array_equal(run(repair_spots="both", spot_isolation=2.5), plain)  # the recorder changes nothing
     p = tiny_outpainter.tokenizer.config.downsample_factor
-    kinds, isolation, decoded, window = calls[0]
+    kinds, isolation, decoded, canvas = calls[0]
     assert kinds == ("bright", "dark") and isolation == 2.5
-    assert decoded == (window[0], 3, window[1] * p, window[2] * p)  # whole windows, decoded by the tokenizer
-    monkeypatch.undo()  # and for real, on a tiny model's small windows: the input stays as it was
+    assert decoded == (canvas[0], 3, canvas[1] * p, canvas[2] * p)  # the whole canvas, decoded by the tokenizer
+    monkeypatch.undo()  # and for real, on a tiny model: the input stays as it was
     assert np.array_equal(run(repair_spots="both")[8:56, 24:72], np.asarray(image))
     with pytest.raises(ValueError, match="sampling.repair_spots must be one of off, bright, dark, both"):
         SamplingConfig(repair_spots="white")

@@ -35,7 +35,7 @@ from skysynth.outpaint.layout import Layout, plan, plan_wrapped
 from skysynth.outpaint.tiling import decode_windows, resize_wrapped, upscale_canvas
 from skysynth.outpaint.timing import StageClock, StageProgress
 from skysynth.schedulers.guidance import GuidedNet, TokenClassifierGuidance, TokenPriorGuidance
-from skysynth.schedulers.masking import MaskGITSampler, SpotRepair, code_shares
+from skysynth.schedulers.masking import MaskGITSampler, SpotRepair, code_shares, repair_spots
 from skysynth.weights import bundled_path
 
 
@@ -262,14 +262,13 @@ class Outpainter:
         tokens, known = open_circle(tokens, known, overlap)
         kt, kl = kt + overlap[0] // 2, kl + overlap[1] // 2
         grow_wrap = (canvas.wrap[0] and overlap[0] == 0, canvas.wrap[1] and overlap[1] == 0)
-        decode = lambda t: self.tokenizer.decode(t).clamp(0, 1)  # noqa: E731
         sampler = MaskGITSampler(
             s.decode_steps, s.temperature, s.sampling_temperature, order=s.order, top_p=s.top_p, outward=s.outward,
             redraw_below=s.redraw_below,
-            spot_repair=SpotRepair(decode, s.spot_kinds, s.spot_isolation) if s.spot_kinds else None,
         )
         plan = growth_plan(known, window, (kt, kl), grow_wrap)
         steps = len(plan)
+        decode = lambda t: self.tokenizer.decode(t).clamp(0, 1)  # noqa: E731
         sampler = guarded_sampler(call.config.guard, sampler, steps * samples, decode, call.flat_input)
         context = code_shares(tokens[0], known, self.maskgit.config.codebook_size)  # the input's codes
         net = self._guided_net(call.cloud_type, s, steer=is_named(s.cloud_type), context=context)
@@ -283,6 +282,13 @@ class Outpainter:
             tokens = grow_tokens(
                 tokens, known, window, (kt, kl), fill, call.generator, grow_wrap, s.batch_windows, on_batch, plan
             )
+            if s.spot_kinds:
+                p = self.tokenizer.config.downsample_factor
+                decode_canvas = lambda t: decode_windows(  # noqa: E731  (as _draw decodes it)
+                    self.tokenizer.decode, t, call.config.decode.window, p, wrap=grow_wrap
+                ).clamp(0, 1)
+                repair = SpotRepair(decode_canvas, s.spot_kinds, s.spot_isolation)
+                tokens = repair_spots(net, tokens, ~known, repair, window, call.generator, s.sampling_temperature)
         call.clock.lap("grow tokens")
         return tokens, grow_wrap, overlap
 

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 
 from skysynth.flatness import luminance_std
 from skysynth.spots import spot_tokens
@@ -192,14 +193,14 @@ SPOT_KINDS = ("bright", "dark")
 
 @dataclass
 class SpotRepair:
-    """Settings of `repair_spots`: `decode` turns (B, h, w) tokens into (B, 3, h p, w p) images in
-    [0, 1]; spots of `kinds` standing `isolation` x their surround's band RMS out of it are
-    repaired in up to `rounds` rounds."""
+    """Settings of `repair_spots`: `decode` turns a (B, h, w) token canvas into its (B, 3, h p, w p)
+    picture in [0, 1] (as the pipeline decodes it); spots of `kinds` standing `isolation` x their
+    surround's band RMS out of it are repaired in up to `rounds` rounds."""
 
     decode: Callable[[torch.Tensor], torch.Tensor]
     kinds: tuple[str, ...] = ("bright",)
     isolation: float = 3.0
-    rounds: int = 2
+    rounds: int = 3
 
     def __post_init__(self):
         if not self.kinds or any(kind not in SPOT_KINDS for kind in self.kinds):
@@ -211,45 +212,70 @@ class SpotRepair:
 
 
 def repair_spots(
-    net, tokens: torch.Tensor, generated: torch.Tensor, repair: SpotRepair, generators, temperature: float = 1.0
+    net,
+    tokens: torch.Tensor,
+    generated: torch.Tensor,
+    repair: SpotRepair,
+    window: int,
+    generators,
+    temperature: float = 1.0,
 ) -> torch.Tensor:
-    """Drawn tokens with isolated spots repaired: (B, h, w) tokens, bool `generated` -> (B, h, w).
+    """A grown token canvas with its isolated spots repaired: (B, h, w) tokens, bool `generated`
+    -> (B, h, w) tokens.
 
-    The window is decoded; a generated token under an isolated spot (skysynth.spots: a token-sized
-    blob alone on smooth sky, the white balls of one-side growth) is masked and drawn again, given
-    all its neighbours, from any token but its own. A window keeps the redraw only if its decoded
-    picture has fewer spot tokens than before; up to `repair.rounds` rounds. Known tokens never
+    The canvas is decoded whole (a spot is judged in the finished picture's context); a generated
+    token under an isolated spot (skysynth.spots: a token-sized blob alone on smooth sky, the
+    white balls of one-side growth) is drawn again by the MaskGIT in a `window` x `window` window
+    round it, all its neighbours in place, from the ids not yet tried there. A redrawn token is
+    kept where the decoded picture has no spot left within one token of it, else it goes back
+    and the next round tries another id; up to `repair.rounds` rounds. Known tokens never
     change. The draws use a stream of their own per row, seeded from each generator's state (left
     as it was), so every later draw is the same with or without the repair.
     """
-    mask_id = net.config.mask_token_id
     b, h, w = tokens.shape
+    if h < window or w < window:
+        return tokens
+    mask_id = net.config.mask_token_id
     tokens = tokens.clone()
     streams = [side_stream(g) for g in row_generators(generators, b)]
+    tried: dict[tuple[int, int, int], list[int]] = {}
 
-    def spotted(rows: torch.Tensor, candidate: torch.Tensor) -> torch.Tensor:
-        images = repair.decode(candidate)
-        p = images.shape[-1] // w
-        return spot_tokens(images, p, repair.isolation, repair.kinds) & generated[rows]
+    def spotted(canvas: torch.Tensor) -> torch.Tensor:
+        images = repair.decode(canvas)
+        return spot_tokens(images, images.shape[-1] // w, repair.isolation, repair.kinds) & generated
 
-    rows = torch.arange(b, device=tokens.device)
-    found = spotted(rows, tokens)
+    found = spotted(tokens)
     for _ in range(repair.rounds):
-        rows = torch.nonzero(found.flatten(1).any(1)).flatten()
-        if len(rows) == 0:
+        places = torch.nonzero(found).tolist()  # [(row, y, x)]
+        if not places:
             break
-        current, masked = tokens[rows], found[rows]
-        logits = net(current.masked_fill(masked, mask_id)).view(len(rows), h * w, -1).float()
+        crops, centres = [], []
+        for r, y, x in places:  # a window round each spot, inside the canvas
+            top, left = min(max(y - window // 2, 0), h - window), min(max(x - window // 2, 0), w - window)
+            crops.append(tokens[r, top : top + window, left : left + window])
+            centres.append((y - top) * window + (x - left))
+        crops, centres = torch.stack(crops), torch.tensor(centres, device=tokens.device)
+        masked = crops.view(len(places), -1).scatter(1, centres[:, None], mask_id).view_as(crops)
+        logits = net(masked).view(len(places), window * window, -1).float()
+        logits = logits[torch.arange(len(places)), centres]  # (N, vocabulary)
         probs = torch.softmax(logits / max(temperature, 1e-6), dim=-1)
-        probs = probs.scatter(-1, current.view(len(rows), -1, 1), 0.0)  # a different token, not the same again
-        drawn = torch.stack(
-            [torch.multinomial(probs[i], 1, generator=streams[r]).squeeze(1) for i, r in enumerate(rows.tolist())]
-        )
-        candidate = torch.where(masked.view(len(rows), -1), drawn, current.view(len(rows), -1)).view(-1, h, w)
-        found_again = spotted(rows, candidate)
-        better = found_again.flatten(1).sum(1) < masked.flatten(1).sum(1)
-        tokens[rows[better]] = candidate[better]
-        found[rows] = torch.where(better[:, None, None], found_again, masked)  # an unlucky draw is tried again
+        candidate = tokens.clone()
+        for i, (r, y, x) in enumerate(places):
+            banned = tried.setdefault((r, y, x), [int(tokens[r, y, x])])
+            p = probs[i].clone()
+            p[banned] = 0.0
+            if not bool(p.gt(0).any()):
+                continue
+            drawn = int(torch.multinomial(p, 1, generator=streams[r]))
+            banned.append(drawn)
+            candidate[r, y, x] = drawn
+        found_after = spotted(candidate)
+        near = F.max_pool2d(found_after.float()[:, None], 3, stride=1, padding=1)[:, 0] > 0
+        kept = (candidate != tokens) & ~near
+        if not bool(kept.any()):
+            continue  # every spot stays: the next round tries other ids
+        tokens = torch.where(kept, candidate, tokens)
+        found = found_after if torch.equal(tokens, candidate) else spotted(tokens)
     return tokens
 
 
@@ -279,9 +305,7 @@ class MaskGITSampler:
       are fixed first, from the known ones themselves, and the rest grow out from them
       (0 = plain MaskGIT order);
     - `redraw_below`: after the last step, generated tokens the network finds less probable than
-      this given all their neighbours are drawn again (`redraw_unlikely`; 0 = off);
-    - `spot_repair`: after that, generated tokens under an isolated spot in the decoded window
-      are drawn again (`repair_spots`; None = off).
+      this given all their neighbours are drawn again (`redraw_unlikely`; 0 = off).
     Known tokens never change.
     """
 
@@ -295,7 +319,6 @@ class MaskGITSampler:
         top_p: float = 1.0,
         outward: float = 0.0,
         redraw_below: float = 0.0,
-        spot_repair: SpotRepair | None = None,
     ):
         if not 0.0 <= redraw_below < 1.0:
             raise ValueError(f"redraw_below must be in [0, 1), got {redraw_below}")
@@ -310,7 +333,6 @@ class MaskGITSampler:
         self.decode_steps, self.temperature = decode_steps, temperature
         self.sampling_temperature, self.anneal, self.order = sampling_temperature, anneal, order
         self.top_p, self.outward, self.redraw_below = top_p, outward, redraw_below
-        self.spot_repair = spot_repair
 
     def remaining_after(self, step: int, unknown: int) -> int:
         """How many tokens stay masked after step `step` (1-based) of `decode_steps`."""
@@ -361,8 +383,6 @@ class MaskGITSampler:
         tokens = flat.view(b, h, w)
         if self.redraw_below > 0:
             tokens = redraw_unlikely(net, tokens, unknown, self.redraw_below, rows, self.sampling_temperature)
-        if self.spot_repair is not None:
-            tokens = repair_spots(net, tokens, unknown, self.spot_repair, rows, self.sampling_temperature)
         return tokens
 
 
