@@ -713,3 +713,36 @@ def test_flat_continuation_measures_the_generated_area_against_the_input_colour(
     assert abs(figures["error"] - 12) < 1e-9 and abs(figures["error_max"] - 12) < 1e-9
     assert figures["std"] == 0
     assert flat.generated_area(Image.new("RGB", (224, 224)), "top").shape == (112, 224, 3)
+
+
+def test_c2st_spread_repeats_the_test_over_seeds_and_pairs_runs(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for name, method in (("same", lambda truth: truth), ("flat", lambda truth: np.full_like(truth, 128))):
+        images = tmp_path / name / "images"
+        images.mkdir(parents=True)
+        for k in range(12):
+            truth = rng.integers(0, 256, (32, 32, 3)).astype(np.uint8)  # noise: nothing like a flat grey
+            Image.fromarray(truth).save(images / f"{k:04d}_truth.png")
+            Image.fromarray(method(truth)).save(images / f"{k:04d}_skysynth.png")
+
+    def spread(*runs, more=()):
+        fast = ["--seeds", "0", "1", "--steps", "10", "--size", "16", "--folds", "2", "--seam-crop", "16", *more]
+        return run_module("benchmarks.c2st_spread", "--runs", *map(str, runs), "--protocol", "right", *fast)
+
+    done = spread(tmp_path / "same", tmp_path / "flat")
+    assert done.returncode == 0, done.stderr
+    spreads, paired = done.stdout.split("Paired")
+
+    def table(text):
+        return {line.split("|")[1].strip(): line.split("|") for line in text.splitlines() if line.startswith("| ")}
+
+    rows = table(spreads)
+    # Outputs identical to their truths cannot be told apart: exactly one of each pair is right.
+    assert float(rows["same"][3]) == 0.5 and float(rows["same"][4]) == 0 and rows["same"][2].strip() == "12"
+    assert float(rows["flat"][3]) >= 0.9  # flat grey against noise: told apart
+    assert float(table(paired)["flat"][2]) == pytest.approx(float(rows["flat"][3]) - 0.5, abs=1e-3)
+    assert_one_line_error(spread(tmp_path / "nothing"), "no NNNN_truth.png")
+    assert_one_line_error(spread(tmp_path / "same", more=("--folds", "1")), "--folds at least 2")
