@@ -244,7 +244,6 @@ def test_outpaint_eval_report_with_baselines(eval_setup, tmp_path, monkeypatch):
         ("finish.detail_copy.enabled=maybe", "finish.detail_copy.enabled=maybe: Value 'maybe'"),
         ("detail_cap=2", "unknown option 'detail_cap'"),
         ("finish.detail_copy.structure_sigmas=[4,1.5]", "structure_sigmas must be two increasing positive sigmas"),
-        ("finish.detail_copy.structure_below=0", "structure_below must be above 0 or null"),
     ],
 )
 def test_eval_refuses_nonsense_values_in_one_line(eval_setup, override, message):

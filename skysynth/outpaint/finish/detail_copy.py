@@ -41,7 +41,6 @@ def transfer_detail(
     wrap: tuple[bool, bool] = (False, False),
     overlap: bool = False,
     structure_sigmas: tuple[float, float] | None = None,
-    structure_gate: float = float("inf"),
 ) -> torch.Tensor:
     """Give the generated area the input's own pixel-scale texture (detail transfer).
 
@@ -65,8 +64,7 @@ def transfer_detail(
     the generated tile's structure RMS (difference of Gaussians at these sigmas) over its input
     tile's, when less: a cloud rim's grain pasted onto clear generated sky keeps the rim's ratio
     of grain to structure instead of speckling the smooth sky (RESULTS.md, finishing). The input
-    tiles' structure is read at half resolution, where the networks draw. Only generated tiles
-    whose structure RMS is below `structure_gate` (0-1 units) are scaled: the smooth sky.
+    tiles' structure is read at half resolution, where the networks draw.
     Input tiles are taken on a grid of at most `max_candidates` positions, away from the input's
     border. Inside `known_mask` the result equals `generated`; an input too small for one tile
     leaves `generated` as it is."""
@@ -145,8 +143,7 @@ def transfer_detail(
             own_structure = F.unfold(F.pad(structure[index : index + 1], pads), block, stride=step)[0]
             own_structure = own_structure.pow(2).mean(0).sqrt()
             ratio = (own_structure + STRUCTURE_FLOOR) / (candidate_structure[best] + STRUCTURE_FLOOR)
-            ratio = torch.where(own_structure < structure_gate, ratio.clamp(max=1.0), torch.ones_like(ratio))
-            copied = copied * ratio[None, :]
+            copied = copied * ratio.clamp(max=1.0)[None, :]
         if overlap:
             # Normalised by the root of the summed squared weights, not the weights: a cross-fade
             # of unrelated tiles keeps each one's variance instead of halving it mid-way.
@@ -173,8 +170,6 @@ class DetailCopyConfig:
     max_candidates: int = 4096  # input tiles searched, on a grid over the input's interior
     follow_structure: bool = False  # copied grain scaled down to the generated tile's structure
     structure_sigmas: tuple[float, float] = (1.5, 4.0)  # pixels: the structure band's DoG
-    # Only generated tiles with less structure than this (grey levels, RMS) follow (None = all).
-    structure_below: float | None = None
 
     def __post_init__(self):
         if not 0 < self.structure_sigmas[0] < self.structure_sigmas[1]:
@@ -182,8 +177,6 @@ class DetailCopyConfig:
                 "finish.detail_copy.structure_sigmas must be two increasing positive sigmas, "
                 f"got {self.structure_sigmas}"
             )
-        if self.structure_below is not None and not self.structure_below > 0:
-            raise ValueError(f"finish.detail_copy.structure_below must be above 0 or null, got {self.structure_below}")
         if self.max_candidates < 1:
             raise ValueError(f"finish.detail_copy.max_candidates must be at least 1, got {self.max_candidates}")
 
@@ -208,5 +201,4 @@ class DetailCopy:
             wrap=canvas.wrap,
             overlap=c.overlap,
             structure_sigmas=tuple(c.structure_sigmas) if c.follow_structure else None,
-            structure_gate=float("inf") if c.structure_below is None else c.structure_below / 255,
         )
