@@ -8,7 +8,8 @@ before choosing). The viewer writes one letter per pair, L or R, for the picture
 like a real photo, in pair order, into a text file. `score` reads the key and the choices and
 prints how often each method was chosen, with a 95% Wilson interval (0.5 = no preference).
 `--run-b` takes method b from another run of the same photos (two settings of skysynth, say),
-with `--name-a`/`--name-b` to tell them apart.
+with `--name-a`/`--name-b` to tell them apart; `--differing` draws only photos whose two outputs
+differ (a setting that changes few outputs is judged where it acts).
 
     .venv/bin/python benchmarks/blind_pairs.py make --run work_data/reports/whole_right \
         --a skysynth --b resynthesizer --n 40 --out work_data/blind_right
@@ -23,7 +24,7 @@ import random
 import sys
 from pathlib import Path
 
-from PIL import Image, ImageDraw
+from PIL import Image, ImageChops, ImageDraw
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -32,11 +33,19 @@ from skysynth.eval.c2st import wilson_interval  # noqa: E402
 
 GAP = 8  # pixels between the two pictures of a pair and between pairs
 LABEL = 18  # height of the pair's number above it
+DIFFER_LEVELS = 8  # `--differing`: outputs closer than this everywhere count as the same picture
 
 
 def photos_with(run: Path, method: str) -> set[str]:
     """Photo numbers of `run/images` that have an output of `method`."""
     return {p.name.split("_", 1)[0] for p in (run / "images").glob(f"*_{method}.png")}
+
+
+def differ(a: Image.Image, b: Image.Image) -> bool:
+    """Do two pictures differ by more than DIFFER_LEVELS grey levels anywhere?"""
+    if a.size != b.size:
+        return True
+    return max(high for _, high in ImageChops.difference(a, b).getextrema()) > DIFFER_LEVELS
 
 
 def make(args) -> None:
@@ -47,16 +56,21 @@ def make(args) -> None:
     if sides["a"]["name"] == sides["b"]["name"]:
         sys.exit(f"error: both sides are called {sides['a']['name']!r}: give --name-a and --name-b")
     numbers = sorted(photos_with(Path(sides["a"]["run"]), args.a) & photos_with(Path(sides["b"]["run"]), args.b))
+
+    def picture(photo, side):
+        return Image.open(Path(sides[side]["run"]) / "images" / f"{photo}_{sides[side]['method']}.png").convert("RGB")
+
+    which = "photos"
+    if args.differing:  # paired runs of two settings: only the photos the setting changed
+        numbers = [k for k in numbers if differ(picture(k, "a"), picture(k, "b"))]
+        which = "photos with differing outputs"
     if len(numbers) < args.n:
-        sys.exit(f"error: {len(numbers)} photos have outputs of both {args.a} and {args.b}, asked for {args.n}")
+        sys.exit(f"error: {len(numbers)} {which} have outputs of both {args.a} and {args.b}, asked for {args.n}")
     rng = random.Random(args.seed)
     chosen = rng.sample(numbers, args.n)
     key = [{"photo": k, "left": left, "right": right} for k in chosen for left, right in [rng.choice(["ab", "ba"])]]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-
-    def picture(photo, side):
-        return Image.open(Path(sides[side]["run"]) / "images" / f"{photo}_{sides[side]['method']}.png").convert("RGB")
 
     w, h = picture(chosen[0], "a").size
     sheets = []
@@ -105,6 +119,9 @@ def main() -> None:
     m.add_argument("--name-a", help="what to call side a in the score (default: its method)")
     m.add_argument("--name-b", help="what to call side b in the score (default: its method)")
     m.add_argument("--n", type=int, default=40)
+    m.add_argument(
+        "--differing", action="store_true", help="only photos whose two outputs differ (paired runs of two settings)"
+    )
     m.add_argument("--per-sheet", type=int, default=4)
     m.add_argument("--seed", type=int, default=0)
     m.add_argument("--out", required=True)

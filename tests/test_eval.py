@@ -479,6 +479,16 @@ def test_blind_pairs_sheets_follow_the_key_and_the_score_counts_choices(tmp_path
     assert_one_line_error(blind("score", "--out", str(out), "--choices", str(tmp_path / "short.txt")), "has 3 choices")
     assert_one_line_error(make(tmp_path / "x", "b", "--n", "7"), "asked for 7")
     assert_one_line_error(make(tmp_path / "y", "a"), "give --name-a and --name-b")
+    # Paired runs of two settings: --differing draws only the photos whose outputs differ.
+    for k in (1, 4):
+        Image.fromarray(np.full((32, 32, 3), 3, np.uint8)).save(images / f"{k:04d}_c.png")  # within 8 levels of a
+    for k in (0, 2, 3, 5):
+        Image.fromarray(np.full((32, 32, 3), 200, np.uint8)).save(images / f"{k:04d}_c.png")
+    made = make(tmp_path / "d", "c", "--n", "4", "--differing")
+    assert made.returncode == 0, made.stderr
+    drawn = {pair["photo"] for pair in json.loads((tmp_path / "d" / "key.json").read_text())["pairs"]}
+    assert drawn == {"0000", "0002", "0003", "0005"}
+    assert_one_line_error(make(tmp_path / "e", "c", "--n", "5", "--differing"), "4 photos with differing outputs")
 
 
 def test_border_profile_finds_a_line_one_pixel_beyond_the_border(tmp_path):
