@@ -10,14 +10,15 @@ textured by luminance std (examples/sky.jpg where ../shared is missing). Each ro
 - `skysynth`: today's defaults (MaskGIT in bf16 where the CPU computes it natively) with
   `threads=auto` (one thread per free core);
 - with `--cloud-type NAME`, `typed`: the defaults growing that named cloud type (the token
-  classifier's and the token prior's guidance, the stages that match the input left out).
+  classifier's and the token prior's guidance, the stages that match the input left out);
+- with `--set KEY=VALUE` (repeatable), `variant`: the defaults with those settings.
 
 `--load` adds a second CPU-bound process (a single-threaded matmul loop) for the loaded rows.
 Prints seconds per photo, the median and worst over the photos, the per-stage split and the
 ratios baseline / skysynth and fp32 / skysynth.
 
     .venv/bin/python benchmarks/outpaint_speed.py [--photos 6] [--jobs thesis,224] [--load both] [--no-baseline]
-        [--cloud-type cumulus]
+        [--cloud-type cumulus] [--set sampling.outward=1]
 """
 
 from __future__ import annotations
@@ -95,6 +96,13 @@ def main() -> None:
         "the ratios are then fp32 / skysynth",
     )
     parser.add_argument("--cloud-type", help="add a row growing this named cloud type (ratio typed / skysynth)")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="add a row with these pipeline settings over the defaults (ratio variant / skysynth); repeatable",
+    )
     args = parser.parse_args()
     jobs = args.jobs.split(",")
     if args.photos < 1 or any(job not in JOBS for job in jobs):
@@ -109,6 +117,11 @@ def main() -> None:
     if args.cloud_type:
         try:
             configs["typed"] = with_overrides(OutpaintConfig(), {"sampling.cloud_type": args.cloud_type})
+        except ConfigError as error:
+            parser.error(str(error))
+    if args.set:
+        try:
+            configs["variant"] = with_overrides(OutpaintConfig(), args.set)
         except ConfigError as error:
             parser.error(str(error))
     chosen = photos(args.photos)
@@ -128,7 +141,7 @@ def main() -> None:
                 totals = {label: [] for label in configs}
                 print(f"\n{job} job ({side} -> {size[0]}x{size[1]}), {load}")
                 columns = "".join(f" {label + ' s':>11s}" for label in configs)
-                ratios = "".join(f" {k[:4]}/sky" for k in ("baseline", "fp32", "typed") if k in configs)
+                ratios = "".join(f" {k[:4]}/sky" for k in ("baseline", "fp32", "typed", "variant") if k in configs)
                 print(f"{'photo':42s} {'std':>6s}{columns}{ratios}  stages (skysynth)")
                 for name, image, std in chosen:
                     for label, config in configs.items():
@@ -147,15 +160,16 @@ def main() -> None:
 
 
 def _figures(totals: dict[str, list[float]], index: int) -> str:
-    """The seconds of each config at `index`, then baseline / skysynth and fp32 / skysynth."""
+    """The seconds of each config at `index`, then each of baseline, fp32, typed and variant / skysynth."""
     seconds = {label: values[index] for label, values in totals.items()}
     text = "".join(f" {value:11.2f}" for value in seconds.values())
     if "baseline" in seconds:
         text += f" {seconds['baseline'] / seconds['skysynth']:7.2f}x"
     if "fp32" in seconds:
         text += f" {seconds['fp32'] / seconds['skysynth']:7.2f}x"
-    if "typed" in seconds:
-        text += f" {seconds['typed'] / seconds['skysynth']:7.2f}x"
+    for label in ("typed", "variant"):
+        if label in seconds:
+            text += f" {seconds[label] / seconds['skysynth']:7.2f}x"
     return text
 
 
