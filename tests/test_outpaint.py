@@ -89,11 +89,13 @@ def test_repair_spots_sees_the_whole_decoded_canvas(tiny_outpainter, monkeypatch
         seed = torch.Generator().manual_seed(7)
         return np.asarray(tiny_outpainter(image, size=(96, 64), generator=seed, **sampling).image)
 
-    plain = run()
-    assert not calls  # off by default
-    assert np.array_equal(run(repair_spots="both", spot_isolation=2.5), plain)  # the recorder changes nothing
+    plain = run(repair_spots="off")
+    assert not calls
+    assert np.array_equal(run(), plain)  # the recorder changes nothing
+    assert calls[0][:2] == (("bright",), 3.0)  # on by default: the white balls
+    run(repair_spots="both", spot_isolation=2.5)
     p = tiny_outpainter.tokenizer.config.downsample_factor
-    kinds, isolation, decoded, canvas = calls[0]
+    kinds, isolation, decoded, canvas = calls[1]
     assert kinds == ("bright", "dark") and isolation == 2.5
     assert decoded == (canvas[0], 3, canvas[1] * p, canvas[2] * p)  # the whole canvas, decoded by the tokenizer
     monkeypatch.undo()  # and for real, on a tiny model: the input stays as it was

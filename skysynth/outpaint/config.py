@@ -39,9 +39,9 @@ class SamplingConfig:
     # After the draws, a generated token less probable than this given all its neighbours is
     # drawn again from the tokens at least that probable (0 = off).
     redraw_below: float = 0.0
-    # After that, generated tokens under an isolated spot in their decoded window (a token-sized
-    # blob alone on smooth sky, skysynth.spots) are drawn again: off | bright | dark | both.
-    repair_spots: str = "off"
+    # After growth, generated tokens under an isolated spot in the decoded canvas (a token-sized
+    # blob alone on smooth sky, skysynth.spots: the white balls) are drawn again: off | bright | dark | both.
+    repair_spots: str = "bright"
     spot_isolation: float = 3.0  # a spot stands this many times its surround's band RMS out
     order: str = "confidence"  # unmasking order: confidence | halton
     # Confidence order only: lowered by this much per token of distance from the known tokens,
