@@ -89,7 +89,7 @@ def test_repair_spots_sees_the_whole_decoded_canvas(tiny_outpainter, monkeypatch
         seed = torch.Generator().manual_seed(7)
         return np.asarray(tiny_outpainter(image, size=(96, 64), generator=seed, **sampling).image)
 
-    plain = run(repair_spots="off")
+    plain = run(repair_spots="none")
     assert not calls
     assert np.array_equal(run(), plain)  # the recorder changes nothing
     assert calls[0][:2] == (("bright",), 3.0)  # on by default: the white balls
@@ -100,7 +100,11 @@ def test_repair_spots_sees_the_whole_decoded_canvas(tiny_outpainter, monkeypatch
     assert decoded == (canvas[0], 3, canvas[1] * p, canvas[2] * p)  # the whole canvas, decoded by the tokenizer
     monkeypatch.undo()  # and for real, on a tiny model: the input stays as it was
     assert np.array_equal(run(repair_spots="both")[8:56, 24:72], np.asarray(image))
-    with pytest.raises(ValueError, match="sampling.repair_spots must be one of off, bright, dark, both"):
+    from skysynth.outpaint.config import OutpaintConfig, with_overrides
+
+    # A dotted override on the command line reads as YAML: the choices are not YAML booleans.
+    assert with_overrides(OutpaintConfig(), ["sampling.repair_spots=none"]).sampling.spot_kinds == ()
+    with pytest.raises(ValueError, match="sampling.repair_spots must be one of none, bright, dark, both"):
         SamplingConfig(repair_spots="white")
     with pytest.raises(ValueError, match="sampling.spot_isolation must be above 0"):
         SamplingConfig(spot_isolation=0)

@@ -26,7 +26,7 @@ from skysynth.outpaint.finish import MATCHES_INPUT, FinishConfig
 from skysynth.outpaint.guards import GuardConfig
 
 ORDERS = ("confidence", "halton")
-SPOT_CHOICES = ("off", "bright", "dark", "both")
+SPOT_CHOICES = ("none", "bright", "dark", "both")  # not "off": YAML reads it as false
 CLOUD_CHOICES = ("auto", "none", *CLOUD_TYPES)
 
 
@@ -40,7 +40,7 @@ class SamplingConfig:
     # drawn again from the tokens at least that probable (0 = off).
     redraw_below: float = 0.0
     # After growth, generated tokens under an isolated spot in the decoded canvas (a token-sized
-    # blob alone on smooth sky, skysynth.spots: the white balls) are drawn again: off | bright | dark | both.
+    # blob alone on smooth sky, skysynth.spots: the white balls) are drawn again: none | bright | dark | both.
     repair_spots: str = "bright"
     spot_isolation: float = 3.0  # a spot stands this many times its surround's band RMS out
     order: str = "confidence"  # unmasking order: confidence | halton
@@ -92,7 +92,7 @@ class SamplingConfig:
     @property
     def spot_kinds(self) -> tuple[str, ...]:
         """The kinds of spot `repair_spots` names: () when off."""
-        return {"off": (), "both": ("bright", "dark")}.get(self.repair_spots, (self.repair_spots,))
+        return {"none": (), "both": ("bright", "dark")}.get(self.repair_spots, (self.repair_spots,))
 
 
 @dataclass
