@@ -110,6 +110,23 @@ def test_repair_spots_sees_the_whole_decoded_canvas(tiny_outpainter, monkeypatch
         SamplingConfig(spot_isolation=0)
 
 
+def test_the_spot_repairs_last_look_is_the_canvas_decoded_once(tiny_outpainter, monkeypatch):
+    from skysynth.outpaint import pipeline
+
+    image, decodes = sky_image(48, 48, seed=1), []
+    real = pipeline.decode_windows
+    monkeypatch.setattr(pipeline, "decode_windows", lambda *a, **k: decodes.append(1) or real(*a, **k))
+
+    def run(**sampling):
+        decodes.clear()
+        out = tiny_outpainter(image, size=(96, 64), generator=torch.Generator().manual_seed(7), **sampling).image
+        return np.asarray(out), len(decodes)
+
+    (plain, once), (repaired, looked) = run(repair_spots="none"), run()
+    assert once == 1 and looked == 1  # no spot on this canvas: the repair's look is the decode _draw uses
+    assert np.array_equal(plain, repaired)
+
+
 def test_samples_gives_variants(tiny_outpainter):
     result = tiny_outpainter(sky_image(48, 48), size=(96, 48), samples=3)
     images = result.images

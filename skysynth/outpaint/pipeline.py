@@ -67,6 +67,9 @@ class _Call:
     flat_input: bool = False  # judged once: a flat input may be continued flat (guards.py)
     input_detail: float = float("inf")  # the input's luminance std (guards.py)
     clock: StageClock = field(default_factory=StageClock)
+    # (tokens, their decoded canvas) of the last whole-canvas decode: the spot repair's last look
+    # is the picture _draw would decode again.
+    decoded: tuple[torch.Tensor, torch.Tensor] | None = None
 
 
 class Outpainter:
@@ -236,8 +239,8 @@ class Outpainter:
         """`samples` draws of the whole canvas, (samples, 3, H, W), the input pasted in."""
         canvas, stages, generator = call.canvas, call.phases, call.generator
         tokens, grow_wrap, overlap = self._grow(call, samples)
+        decoded = self._decode_canvas(call, tokens, grow_wrap)
         p = self.tokenizer.config.downsample_factor
-        decoded = decode_windows(self.tokenizer.decode, tokens, call.config.decode.window, p, wrap=grow_wrap)
         image = resize_wrapped(close_circle(decoded, overlap, p).clamp(0, 1), canvas.size, canvas.wrap)
         call.clock.lap("decode")
         image = run_stages(stages.after_decode, image, canvas, generator)
@@ -283,14 +286,21 @@ class Outpainter:
                 tokens, known, window, (kt, kl), fill, call.generator, grow_wrap, s.batch_windows, on_batch, plan
             )
             if s.spot_kinds:
-                p = self.tokenizer.config.downsample_factor
-                decode_canvas = lambda t: decode_windows(  # noqa: E731  (as _draw decodes it)
-                    self.tokenizer.decode, t, call.config.decode.window, p, wrap=grow_wrap
-                ).clamp(0, 1)
+                decode_canvas = lambda t: self._decode_canvas(call, t, grow_wrap).clamp(0, 1)  # noqa: E731
                 repair = SpotRepair(decode_canvas, s.spot_kinds, s.spot_isolation)
                 tokens = repair_spots(net, tokens, ~known, repair, window, call.generator, s.sampling_temperature)
         call.clock.lap("grow tokens")
         return tokens, grow_wrap, overlap
+
+    def _decode_canvas(self, call: _Call, tokens: torch.Tensor, wrap: tuple[bool, bool]) -> torch.Tensor:
+        """(B, h, w) tokens -> (B, 3, h p, w p) decoded in overlapping windows, unclamped; the last
+        canvas decoded in this call is kept, so the spot repair's final look is not decoded twice."""
+        if call.decoded is not None and torch.equal(call.decoded[0], tokens):
+            return call.decoded[1]
+        p = self.tokenizer.config.downsample_factor
+        images = decode_windows(self.tokenizer.decode, tokens, call.config.decode.window, p, wrap=wrap)
+        call.decoded = (tokens.clone(), images)
+        return images
 
     def _guided_net(self, cloud_type: str | None, s, steer: bool, context: torch.Tensor | None = None):
         """The MaskGIT as the sampler calls it, drawing towards `cloud_type` (None = unconditional):
