@@ -35,10 +35,11 @@ MARGIN = 8  # pixels kept clear of the input's border and of the picture's edges
 TOKEN_PIXELS = 8  # a token's pixels at 224 (the outputs), the size of a spot
 
 
-def spots(rgb: torch.Tensor, isolation: float, bright: bool = False) -> torch.Tensor:
+def spots(rgb: torch.Tensor, isolation: float, bright: bool = False, scale: int = 1) -> torch.Tensor:
     """Boolean (H, W) map of isolated dark spots in `rgb` (1, 3, H, W), 0-1 (bright ones if
-    `bright`): skysynth.spots.isolated_spots at a token of TOKEN_PIXELS, the sampler's spot repair's measure."""
-    return isolated_spots(rgb, isolation, bright, token_pixels=TOKEN_PIXELS)[0]
+    `bright`): skysynth.spots.isolated_spots at a token of TOKEN_PIXELS, the sampler's spot
+    repair's measure; `scale` > 1 finds blobs `scale` tokens across instead."""
+    return isolated_spots(rgb, isolation, bright, token_pixels=TOKEN_PIXELS * scale)[0]
 
 
 def region(size: int, box: tuple[int, int, int, int]) -> torch.Tensor:
@@ -51,7 +52,9 @@ def region(size: int, box: tuple[int, int, int, int]) -> torch.Tensor:
     return inside_edges & ~near_input
 
 
-def rates(run: Path, method: str, box, isolation: float, bright: bool = False) -> tuple[float, float, int]:
+def rates(
+    run: Path, method: str, box, isolation: float, bright: bool = False, scale: int = 1
+) -> tuple[float, float, int]:
     """Spots per 10,000 region pixels and share of photos with any, over `method`'s outputs."""
     paths = sorted((run / "images").glob(f"*_{method}.png"))
     if not paths:
@@ -60,7 +63,7 @@ def rates(run: Path, method: str, box, isolation: float, bright: bool = False) -
     for path in paths:
         rgb = to_tensor(open_image(path))
         where = region(rgb.shape[-1], box)
-        count = (spots(rgb, isolation, bright) & where).sum().item()
+        count = (spots(rgb, isolation, bright, scale) & where).sum().item()
         per_area.append(count / (where.sum().item() / 10_000))
         any_spot.append(count > 0)
     return float(np.mean(per_area)), float(np.mean(any_spot)), len(paths)
@@ -70,16 +73,20 @@ def main(argv=None) -> None:
     parser = run_parser(__doc__.split("\n\n")[0])
     parser.add_argument("--isolation", type=float, nargs="+", default=[2.0, 2.2, 2.5])
     parser.add_argument("--bright", action="store_true", help="isolated bright spots instead of dark ones")
+    parser.add_argument("--scale", type=int, default=1, help="spot size in tokens (2: blobs two tokens across)")
     args = parser.parse_args(argv)
+    if args.scale < 1:
+        sys.exit(f"error: --scale must be at least 1, got {args.scale}")
     run = Path(args.run)
     box = run_box(run, args.protocol)
-    print(f"## {args.protocol}: isolated {'bright' if args.bright else 'dark'} spots in the generated region\n")
+    size = f", {args.scale} tokens across" if args.scale > 1 else ""
+    print(f"## {args.protocol}: isolated {'bright' if args.bright else 'dark'} spots{size} in the generated region\n")
     print("| method | photos | isolation | spots / 10k px | photos with a spot | rate / truth's |")
     print("|---|---|---|---|---|---|")
     for isolation in args.isolation:
-        truth_rate, truth_share, count = rates(run, "truth", box, isolation, args.bright)
+        truth_rate, truth_share, count = rates(run, "truth", box, isolation, args.bright, args.scale)
         for method in args.methods:
-            rate, share, n = rates(run, method, box, isolation, args.bright)
+            rate, share, n = rates(run, method, box, isolation, args.bright, args.scale)
             ratio = rate / truth_rate if truth_rate else float("nan")
             print(f"| {method} | {n} | {isolation:g} | {rate:.2f} | {share:.0%} | {ratio:.2f} |")
         print(f"| truth | {count} | {isolation:g} | {truth_rate:.2f} | {truth_share:.0%} | 1.00 |")

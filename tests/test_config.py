@@ -89,6 +89,10 @@ def test_overrides_are_type_and_range_checked_with_hints():
         with_overrides(OutpaintConfig(), ["sampling.temperature=-3"])
     with pytest.raises(ConfigError, match="preset must be one of"):
         preset("stormy")
+    assert with_overrides(OutpaintConfig(), ["finish.bands.gain_range=[0.5,2]"]).finish.bands.gain_range == (0.5, 2.0)
+    for bad in ("[2,0.5]", "[0,2]", "[1]"):
+        with pytest.raises(ConfigError, match="finish.bands.gain_range must be"):
+            with_overrides(OutpaintConfig(), [f"finish.bands.gain_range={bad}"])
     # A config is a value: overriding never changes the one it starts from.
     base = OutpaintConfig()
     with_overrides(base, ["finish.bands.enabled=false"])

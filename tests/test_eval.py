@@ -635,6 +635,7 @@ def test_dark_spots_counts_a_lone_dark_blob_in_the_generated_sky_only(tmp_path):
         assert float(table["ball"][4]) == expected
         assert float(table["spotted"][4]) == round(1e4 / area, 2) - expected  # the dark blob: only without --bright
     assert_one_line_error(spots(tmp_path), "no NNNN_truth.png")
+    assert_one_line_error(spots(tmp_path / "run", "--scale", "0"), "--scale")
 
 
 def test_smooth_grain_finds_speckle_on_smooth_sky_next_to_the_input_only(tmp_path):
@@ -755,3 +756,45 @@ def test_c2st_spread_repeats_the_test_over_seeds_and_pairs_runs(tmp_path):
     assert float(table(paired)["flat"][2]) == pytest.approx(float(rows["flat"][3]) - 0.5, abs=1e-3)
     assert_one_line_error(spread(tmp_path / "nothing"), "no NNNN_truth.png")
     assert_one_line_error(spread(tmp_path / "same", more=("--folds", "1")), "--folds at least 2")
+
+
+def test_band_energy_finds_the_scale_a_blurred_sky_lacks(tmp_path):
+    import numpy as np
+    from PIL import Image
+    from scipy.ndimage import gaussian_filter
+
+    images = tmp_path / "run" / "images"
+    images.mkdir(parents=True)
+    rng = np.random.default_rng(1)
+    rows, cols = np.mgrid[0:128, 0:128]
+    for k in range(3):  # right protocol on 128 px: the input is columns 0-63
+        gradient = 60 + 0.8 * rows + 0.3 * cols  # the large-scale part, untouched by a light blur
+        grain = rng.normal(0, 10, (128, 128))
+        truth = gradient + grain
+        smooth = gradient + gaussian_filter(grain, 2.0)  # the finest bands lost
+        for name, picture in {"truth": truth, "same": truth, "smooth": smooth}.items():
+            rgb = np.repeat(picture[..., None], 3, -1).clip(0, 255).astype(np.uint8)
+            Image.fromarray(rgb).save(images / f"{k:04d}_{name}.png")
+
+    def energy(*more):
+        return run_module("benchmarks.band_energy", "--run", str(tmp_path / "run"), "--protocol", "right", *more)
+
+    done = energy("--methods", "same", "smooth")
+    assert done.returncode == 0, done.stderr
+    table = {
+        cells[1].strip(): [float(v) for v in cells[3:-1]]
+        for cells in (line.split("|") for line in done.stdout.splitlines() if line.startswith("| "))
+        if cells[1].strip() in ("same", "smooth")
+    }
+    assert table["same"] == [1.0] * 7
+    assert table["smooth"][0] < 0.2 and table["smooth"][1] < 0.5  # 0-1 and 1-2 px: blurred away
+    assert table["smooth"][-1] == pytest.approx(1.0, abs=0.02)  # the gradient beyond 32 px: kept
+    assert_one_line_error(energy("--methods", "peer"), "has no peer output")
+    small = tmp_path / "small" / "images"
+    small.mkdir(parents=True)
+    Image.fromarray(np.zeros((64, 64, 3), np.uint8)).save(small / "0000_truth.png")
+    Image.fromarray(np.zeros((64, 64, 3), np.uint8)).save(small / "0000_skysynth.png")
+    small_run = run_module("benchmarks.band_energy", "--run", str(small.parent), "--protocol", "right")
+    assert_one_line_error(small_run, "at least 97 px")
+    no_run = run_module("benchmarks.band_energy", "--run", str(tmp_path), "--protocol", "right")
+    assert_one_line_error(no_run, "no NNNN_truth.png")

@@ -11,13 +11,17 @@ from skysynth.flatness import masked_mean_std
 from skysynth.outpaint.canvas import Canvas, box_mask
 from skysynth.outpaint.finish.filters import fade_from_box, smooth
 
+# A band's gain is clamped to this: the upscaler leaves the finest bands at about 0.6 of a real
+# sky's, so the upper bound lets them be raised that far (RESULTS.md, finishing).
+GAIN_RANGE = (0.2, 3.0)
+
 
 def match_bands(
     generated: torch.Tensor,
     canvas_input: torch.Tensor,
     box: tuple[int, int, int, int],
     sigmas: tuple[float, ...],
-    gain_range: tuple[float, float] = (0.2, 1.25),
+    gain_range: tuple[float, float] = GAIN_RANGE,
     ramp: float = 8.0,
     wrap: tuple[bool, bool] = (False, False),
 ) -> torch.Tensor:
@@ -59,8 +63,13 @@ def match_bands(
 class BandsConfig:
     enabled: bool = True
     tokens: tuple[float, ...] = (0.125, 0.25, 0.5, 1.0, 2.0, 4.0)  # blurs bounding the bands
-    gain_range: tuple[float, float] = (0.2, 1.25)
+    gain_range: tuple[float, float] = GAIN_RANGE
     ramp_tokens: float = 1.0  # the gain fades in over this many tokens from the input
+
+    def __post_init__(self):
+        gains = tuple(self.gain_range)
+        if len(gains) != 2 or not 0 < gains[0] <= gains[1]:
+            raise ValueError(f"finish.bands.gain_range must be [low, high] with 0 < low <= high, got {list(gains)}")
 
 
 class MatchBands:
