@@ -18,6 +18,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import kornia
 import numpy as np
 import torch
 
@@ -41,7 +42,7 @@ def band_labels(sigmas=SIGMAS) -> list[str]:
 def band_stds(rgb: torch.Tensor, where: torch.Tensor, sigmas=SIGMAS) -> np.ndarray:
     """(1, 3, H, W) in [0, 1], (H, W) bool -> (len(sigmas) + 1,) std of each luminance band
     (0-255) inside `where`: fine to coarse, the last the blur of the largest sigma itself."""
-    grey = (0.299 * rgb[:, 0] + 0.587 * rgb[:, 1] + 0.114 * rgb[:, 2])[:, None].float() * 255.0
+    grey = kornia.color.rgb_to_grayscale(rgb.float()) * 255.0
     previous, stds = grey, []
     for sigma in sigmas:
         low = blur(grey, sigma)
