@@ -55,13 +55,13 @@ def band_stds(rgb: torch.Tensor, where: torch.Tensor, sigmas=SIGMAS) -> np.ndarr
 def ratios(run: Path, method: str, box) -> tuple[np.ndarray, int]:
     """Median over photos of method / truth band std, per band; and the number of photos."""
     truths = sorted((run / "images").glob("*_truth.png"))
+    least = int(3 * SIGMAS[-1]) + 1  # the widest blur's reflected border must fit inside
     per_photo = []
     for truth_path in truths:
         path = truth_path.with_name(truth_path.name.replace("_truth", f"_{method}"))
         if not path.exists():
             sys.exit(f"error: {truth_path.name} has no {method} output beside it in {run / 'images'}")
         truth = to_tensor(open_image(truth_path))
-        least = int(3 * SIGMAS[-1]) + 1  # the widest blur's reflected border must fit inside
         if min(truth.shape[-2:]) < least:
             size = f"{truth.shape[-1]}x{truth.shape[-2]}"
             sys.exit(f"error: {truth_path.name} is {size}: the bands need pictures of at least {least} px")

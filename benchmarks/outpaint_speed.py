@@ -52,6 +52,7 @@ BASELINE = {
     "sampling.bf16": False,
     "sampling.decode_steps": 12,
 }
+COMPARED = ("baseline", "fp32", "typed", "variant")  # the rows given as a ratio to skysynth, in this order
 
 
 def photos(count: int) -> list[tuple[str, Image.Image, float]]:
@@ -141,7 +142,7 @@ def main() -> None:
                 totals = {label: [] for label in configs}
                 print(f"\n{job} job ({side} -> {size[0]}x{size[1]}), {load}")
                 columns = "".join(f" {label + ' s':>11s}" for label in configs)
-                ratios = "".join(f" {k[:4]}/sky" for k in ("baseline", "fp32", "typed", "variant") if k in configs)
+                ratios = "".join(f" {k[:4]}/sky" for k in COMPARED if k in configs)
                 print(f"{'photo':42s} {'std':>6s}{columns}{ratios}  stages (skysynth)")
                 for name, image, std in chosen:
                     for label, config in configs.items():
@@ -163,14 +164,7 @@ def _figures(totals: dict[str, list[float]], index: int) -> str:
     """The seconds of each config at `index`, then each of baseline, fp32, typed and variant / skysynth."""
     seconds = {label: values[index] for label, values in totals.items()}
     text = "".join(f" {value:11.2f}" for value in seconds.values())
-    if "baseline" in seconds:
-        text += f" {seconds['baseline'] / seconds['skysynth']:7.2f}x"
-    if "fp32" in seconds:
-        text += f" {seconds['fp32'] / seconds['skysynth']:7.2f}x"
-    for label in ("typed", "variant"):
-        if label in seconds:
-            text += f" {seconds[label] / seconds['skysynth']:7.2f}x"
-    return text
+    return text + "".join(f" {seconds[k] / seconds['skysynth']:7.2f}x" for k in COMPARED if k in seconds)
 
 
 if __name__ == "__main__":
