@@ -798,3 +798,11 @@ def test_band_energy_finds_the_scale_a_blurred_sky_lacks(tmp_path):
     assert_one_line_error(small_run, "at least 97 px")
     no_run = run_module("benchmarks.band_energy", "--run", str(tmp_path), "--protocol", "right")
     assert_one_line_error(no_run, "no NNNN_truth.png")
+
+
+def test_outpaint_speed_refuses_an_unknown_or_ill_typed_variant_setting():
+    for setting, fragment in (("nosuch=1", "nosuch"), ("sampling.decode_steps=many", "sampling.decode_steps")):
+        done = run_module("benchmarks.outpaint_speed", "--photos", "1", "--set", setting)
+        assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+        errors = [line for line in done.stderr.splitlines() if ": error: " in line]
+        assert len(errors) == 1 and fragment in errors[0], done.stderr
