@@ -800,6 +800,48 @@ def test_band_energy_finds_the_scale_a_blurred_sky_lacks(tmp_path):
     assert_one_line_error(no_run, "no NNNN_truth.png")
 
 
+def test_block_contrast_finds_the_block_with_a_hard_edged_patch(tmp_path):
+    import numpy as np
+    from PIL import Image
+    from scipy.ndimage import gaussian_filter
+
+    images = tmp_path / "run" / "images"
+    images.mkdir(parents=True)
+    rng = np.random.default_rng(2)
+    for k in range(4):  # right protocol on 64 px: the input is columns 0-31; 16-px blocks, 4 x 4
+        truth = 120 + gaussian_filter(rng.normal(0, 40, (64, 64)), 3.0)  # soft clouds
+        patched = truth.copy()
+        patched[36:44, 52:60] += 60  # a bright hard-edged square inside block row 2, col 3
+        for name, picture in {"truth": truth, "same": truth, "patched": patched}.items():
+            rgb = np.repeat(picture[..., None], 3, -1).clip(0, 255).astype(np.uint8)
+            Image.fromarray(rgb).save(images / f"{k:04d}_{name}.png")
+
+    def contrast(*more):
+        run = ("--run", str(tmp_path / "run"), "--protocol", "right", "--block", "16", "--blur", "1")
+        return run_module("benchmarks.block_contrast", *run, *more)
+
+    done = contrast("--methods", "same", "patched")
+    assert done.returncode == 0, done.stderr
+    same, patched = done.stdout.split("## right, patched")
+
+    def grids(text):  # the two tables (ratio, share) as lists of row cells
+        rows = [line.split("|")[2:-1] for line in text.splitlines() if line.startswith("| ") and "row" not in line]
+        return rows[:4], rows[4:8]
+
+    ratio, share = grids(same)
+    assert all(cell.strip() == "in" for row in ratio for cell in row[:2])  # columns 0-31 touch the input
+    assert {cell.strip() for row in ratio for cell in row[2:]} == {"1.00"}
+    assert {cell.strip() for row in share for cell in row[2:]} == {"0.00"}
+    ratio, share = grids(patched)
+    assert float(ratio[2][3]) > 2 and share[2][3].strip() == "1.00"
+    assert float(ratio[0][3]) == 1.0 and float(ratio[2][2]) == 1.0  # untouched blocks stay level
+    assert "strongest block row 2, col 3" in patched
+    assert_one_line_error(contrast("--methods", "peer"), "has no peer output")
+    assert_one_line_error(contrast("--excess", "1"), "--excess > 1")
+    no_run = run_module("benchmarks.block_contrast", "--run", str(tmp_path), "--protocol", "top")
+    assert_one_line_error(no_run, "no NNNN")
+
+
 def test_outpaint_speed_refuses_an_unknown_or_ill_typed_variant_setting():
     for setting, fragment in (("nosuch=1", "nosuch"), ("sampling.decode_steps=many", "sampling.decode_steps")):
         done = run_module("benchmarks.outpaint_speed", "--photos", "1", "--set", setting)
