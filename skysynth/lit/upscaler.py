@@ -46,10 +46,9 @@ class UpscalerLit(AdversarialMixin, SkyLitModule):
         c = self.net.config
         self.schedule = CosineNoiseSchedule(c.min_signal_rate, c.max_signal_rate)
         self.tokenizer = load_frozen_tokenizer(tokenizer)
-        # Patch-adversarial loss on the one-step sample (skysynth/lit/adversarial.py): the
-        # pipeline upscales with one DDIM step from pure noise, whose estimate the diffusion loss
-        # alone makes the conditional mean of the detail (smooth); the discriminator asks for
-        # detail that looks like a photo's instead.
+        # Patch-adversarial loss on the one-step sample from pure noise (skysynth/lit/adversarial.py),
+        # whose estimate the diffusion loss alone makes the conditional mean of the detail (smooth);
+        # the discriminator asks for detail that looks like a photo's instead.
         self.init_adversarial(adversarial)
         # What the discriminator compares: whole images, or only the band a 2x downscale loses
         # (the tokenizer's colour and shape errors, which the upscaler is not there to fix,

@@ -108,7 +108,7 @@ class DecodeConfig:
 @dataclass
 class UpscaleConfig:
     enabled: bool = True
-    steps: int = 1  # DDIM steps
+    steps: int = 4  # DDIM steps
     draws: int = 1  # the estimate is the mean of this many draws
     tile: int = 256  # pixels
     overlap: int = 32  # pixels
