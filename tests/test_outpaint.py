@@ -127,6 +127,35 @@ def test_the_spot_repairs_last_look_is_the_canvas_decoded_once(tiny_outpainter, 
     assert np.array_equal(plain, repaired)
 
 
+def test_right_margin_grows_past_the_edge_and_cuts_it_off(tiny_outpainter):
+    image = sky_image(96, 48, seed=2)
+    windows, outputs = {}, {}
+    for tokens in (0, 2):
+        events = []
+        config = tiny_config(overrides=[f"sampling.right_margin_tokens={tokens}"])
+        generator = torch.Generator().manual_seed(0)
+        out = tiny_outpainter(image, pad=(0, 32, 0, 0), config=config, generator=generator, callback=events.append)
+        grown = [e for e in events if e["stage"] == "grow tokens"]
+        windows[tokens] = grown[-1]["total"]
+        outputs[tokens] = np.asarray(out.image)
+        assert out.image.size == (96, 80)  # the margin is cut off with the rest
+        assert np.array_equal(outputs[tokens][32:], np.asarray(image))
+        assert grown[-1]["preview"]().size == (48, 40)  # the output's part, at the tokenizer's scale
+    assert windows[2] > windows[0]  # the 2 tokens past the right edge were grown too
+    assert not np.array_equal(outputs[0], outputs[2])
+    # A circular axis has no right edge: the panorama's canvas and draws are the same either way.
+    def panorama(config):
+        return np.asarray(tiny_outpainter.panorama(image, width=192, config=config, generator=generator).image)
+
+    generator = torch.Generator().manual_seed(0)
+    plain = panorama(tiny_config())
+    generator = torch.Generator().manual_seed(0)
+    pano = [plain, panorama(tiny_config(overrides=["sampling.right_margin_tokens=2"]))]
+    assert pano[0].shape == pano[1].shape and np.array_equal(pano[0], pano[1])
+    with pytest.raises(ValueError, match="sampling.right_margin_tokens must be at least 0"):
+        tiny_config(overrides=["sampling.right_margin_tokens=-1"])
+
+
 def test_samples_gives_variants(tiny_outpainter):
     result = tiny_outpainter(sky_image(48, 48), size=(96, 48), samples=3)
     images = result.images

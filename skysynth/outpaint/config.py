@@ -64,9 +64,13 @@ class SamplingConfig:
     # MaskGIT's passes under bf16 autocast (the draws in fp32); None = where the device computes
     # bf16 natively. A different choice draws different tokens from the same seed.
     bf16: bool | None = None
+    # Tokens grown past the output's right edge and cut off (not on a circular axis): the last
+    # windows at the token canvas's right edge grow too much contrast there (0 = off).
+    right_margin_tokens: int = 0
 
     def __post_init__(self):
         _at_least("sampling.decode_steps", self.decode_steps, 1)
+        _at_least("sampling.right_margin_tokens", self.right_margin_tokens, 0)
         _at_least("sampling.batch_windows", self.batch_windows, 1)
         _at_least("sampling.temperature", self.temperature, 0.0)
         _at_least("sampling.outward", self.outward, 0.0)

@@ -31,7 +31,7 @@ from skysynth.outpaint.config import OutpaintConfig
 from skysynth.outpaint.finish import Phases, build_phases, run_stages, without_input_matching
 from skysynth.outpaint.growth import grow_tokens, growth_plan, initial_tokens, token_preview
 from skysynth.outpaint.guards import flat_input, guarded_sampler, input_detail, redraw_flat_outputs
-from skysynth.outpaint.layout import Layout, plan, plan_wrapped
+from skysynth.outpaint.layout import Layout, plan, plan_wrapped, with_right_margin
 from skysynth.outpaint.tiling import decode_windows, resize_wrapped, upscale_canvas
 from skysynth.outpaint.timing import StageClock, StageProgress
 from skysynth.schedulers.guidance import GuidedNet, TokenClassifierGuidance, TokenPriorGuidance
@@ -212,6 +212,8 @@ class Outpainter:
         if samples < 1:
             raise ValueError(f"samples must be at least 1, got {samples}")
         pixels = to_tensor(image).to(self.device)
+        if not wrap[1]:
+            layout = with_right_margin(layout, config.sampling.right_margin_tokens)
         canvas = Canvas.place(pixels, layout, wrap)
         detail = input_detail(canvas)
         call = _Call(
@@ -278,8 +280,11 @@ class Outpainter:
         progress = StageProgress("grow tokens", "window", call.report, call.progress, total=steps)
         with net.kept_casts(), progress as bar:
 
-            def on_batch(count, current, known_now):
-                bar.advance(count, preview=lambda: token_preview(self.tokenizer, current[0], known_now))
+            box, f, p = call.canvas.output_box, self.tokenizer.config.downsample_factor, call.canvas.token_pixels
+            shown = (box.left * f // p, box.top * f // p, -(-box.right * f // p), -(-box.bottom * f // p))
+
+            def on_batch(count, current, known_now):  # the preview shows the output's part of the canvas
+                bar.advance(count, preview=lambda: token_preview(self.tokenizer, current[0], known_now).crop(shown))
 
             fill = partial(sampler.sample, net)  # (window tokens, unknown, generators) -> tokens
             tokens = grow_tokens(
