@@ -104,10 +104,10 @@ def main(argv=None) -> None:
         print(f"\nShare of photos where the block has more than {args.excess:g}x the truth's std:\n")
         print("\n".join(grid_table(share, inside, ".2f")))
         overall = float(np.exp(np.average(np.log(ratio[outside]), weights=counts[outside])))
-        worst = np.unravel_index(np.nanargmax(np.where(outside, ratio, np.nan)), ratio.shape)
+        strongest = np.unravel_index(np.nanargmax(np.where(outside, ratio, np.nan)), ratio.shape)
         print(
-            f"\nGenerated blocks overall: {overall:.2f}x the truth's; strongest block row {worst[0]}, "
-            f"col {worst[1]}: {ratio[worst]:.2f}x; photos {int(counts.max())}\n"
+            f"\nGenerated blocks overall: {overall:.2f}x the truth's; strongest block row {strongest[0]}, "
+            f"col {strongest[1]}: {ratio[strongest]:.2f}x; photos {int(counts.max())}\n"
         )
 
 

@@ -280,8 +280,10 @@ class Outpainter:
         progress = StageProgress("grow tokens", "window", call.report, call.progress, total=steps)
         with net.kept_casts(), progress as bar:
 
-            box, f, p = call.canvas.output_box, self.tokenizer.config.downsample_factor, call.canvas.token_pixels
-            shown = (box.left * f // p, box.top * f // p, -(-box.right * f // p), -(-box.bottom * f // p))
+            # The preview is at the tokenizer's scale: `model` pixels per token against `work` on the canvas.
+            box, model, work = call.canvas.output_box, self.tokenizer.config.downsample_factor, call.canvas.token_pixels
+            shown = (box.left * model // work, box.top * model // work)
+            shown += (-(-box.right * model // work), -(-box.bottom * model // work))
 
             def on_batch(count, current, known_now):  # the preview shows the output's part of the canvas
                 bar.advance(count, preview=lambda: token_preview(self.tokenizer, current[0], known_now).crop(shown))
