@@ -25,7 +25,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.border_profile import run_box, run_parser  # noqa: E402
+from benchmarks.border_profile import run_box, run_parser, truth_output_pairs  # noqa: E402
 from benchmarks.dark_spots import region  # noqa: E402
 from skysynth.common.images import open_image, to_tensor  # noqa: E402
 from skysynth.spots import blur  # noqa: E402
@@ -54,13 +54,9 @@ def band_stds(rgb: torch.Tensor, where: torch.Tensor, sigmas=SIGMAS) -> np.ndarr
 
 def ratios(run: Path, method: str, box) -> tuple[np.ndarray, int]:
     """Median over photos of method / truth band std, per band; and the number of photos."""
-    truths = sorted((run / "images").glob("*_truth.png"))
     least = int(3 * SIGMAS[-1]) + 1  # the widest blur's reflected border must fit inside
     per_photo = []
-    for truth_path in truths:
-        path = truth_path.with_name(truth_path.name.replace("_truth", f"_{method}"))
-        if not path.exists():
-            sys.exit(f"error: {truth_path.name} has no {method} output beside it in {run / 'images'}")
+    for truth_path, path in truth_output_pairs(run, method):
         truth = to_tensor(open_image(truth_path))
         if min(truth.shape[-2:]) < least:
             size = f"{truth.shape[-1]}x{truth.shape[-2]}"

@@ -26,7 +26,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.border_profile import run_box, run_parser  # noqa: E402
+from benchmarks.border_profile import run_box, run_parser, truth_output_pairs  # noqa: E402
 from skysynth.common.images import open_image, to_tensor  # noqa: E402
 from skysynth.spots import blur  # noqa: E402
 
@@ -53,12 +53,8 @@ def touches_input(shape: tuple[int, int], block: int, box) -> np.ndarray:
 def block_map(run: Path, method: str, block: int, sigma: float, floor: float, excess: float):
     """Geometric mean of method / truth block std, share of photos above `excess`, and the
     number of photos counted, each (rows, cols); blocks with no counted photo are NaN."""
-    truths = sorted((run / "images").glob("*_truth.png"))
     logs, shares, counts = None, None, None
-    for truth_path in truths:
-        path = truth_path.with_name(truth_path.name.replace("_truth", f"_{method}"))
-        if not path.exists():
-            sys.exit(f"error: {truth_path.name} has no {method} output beside it in {run / 'images'}")
+    for truth_path, path in truth_output_pairs(run, method):
         truth = to_tensor(open_image(truth_path))
         if min(truth.shape[-2:]) < block:
             sys.exit(f"error: {truth_path.name} is smaller than one {block}-px block")

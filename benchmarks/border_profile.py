@@ -92,6 +92,18 @@ def run_box(run: Path, protocol: str) -> tuple[int, int, int, int]:
     return protocol_box(protocol, Image.open(truths[0]).size[0])
 
 
+def truth_output_pairs(run: Path, method: str) -> list[tuple[Path, Path]]:
+    """(NNNN_truth.png, NNNN_<method>.png) paths of every truth in `run`; exits with one line
+    when a truth has no `method` output beside it."""
+    pairs = []
+    for truth_path in sorted((run / "images").glob("*_truth.png")):
+        path = truth_path.with_name(truth_path.name.replace("_truth", f"_{method}"))
+        if not path.exists():
+            sys.exit(f"error: {truth_path.name} has no {method} output beside it in {run / 'images'}")
+        pairs.append((truth_path, path))
+    return pairs
+
+
 def main(argv=None) -> None:
     args = run_parser(__doc__.split("\n\n")[0]).parse_args(argv)
     run = Path(args.run)

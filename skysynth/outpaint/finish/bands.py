@@ -11,8 +11,8 @@ from skysynth.flatness import masked_mean_std
 from skysynth.outpaint.canvas import Canvas, box_mask
 from skysynth.outpaint.finish.filters import fade_from_box, smooth
 
-# A band's gain is clamped to this: the upscaler leaves the finest bands at about 0.6 of a real
-# sky's, so the upper bound lets them be raised that far (RESULTS.md, finishing).
+# A band's gain is clamped to this: the upper bound must let the finest bands, which the upscaler
+# leaves weakest, reach the input's energy (RESULTS.md, finishing).
 GAIN_RANGE = (0.2, 3.0)
 
 
