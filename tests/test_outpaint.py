@@ -127,11 +127,16 @@ def test_the_spot_repairs_last_look_is_the_canvas_decoded_once(tiny_outpainter, 
     assert np.array_equal(plain, repaired)
 
 
-def test_right_margin_grows_past_the_edge_and_cuts_it_off(tiny_outpainter):
+def test_right_margin_grows_past_the_edge_and_cuts_it_off(tiny_outpainter, monkeypatch):
+    from skysynth.outpaint import pipeline
+
     image = sky_image(96, 48, seed=2)
-    windows, outputs = {}, {}
+    windows, outputs, finished = {}, {}, {0: [], 2: []}
+    real_stages, shapes = pipeline.run_stages, []
+    monkeypatch.setattr(pipeline, "run_stages", lambda st, im, *a: shapes.append(im.shape) or real_stages(st, im, *a))
     for tokens in (0, 2):
         events = []
+        shapes.clear()
         config = tiny_config(overrides=[f"sampling.right_margin_tokens={tokens}"])
         generator = torch.Generator().manual_seed(0)
         out = tiny_outpainter(image, pad=(0, 32, 0, 0), config=config, generator=generator, callback=events.append)
@@ -141,7 +146,10 @@ def test_right_margin_grows_past_the_edge_and_cuts_it_off(tiny_outpainter):
         assert out.image.size == (96, 80)  # the margin is cut off with the rest
         assert np.array_equal(outputs[tokens][32:], np.asarray(image))
         assert grown[-1]["preview"]().size == (48, 40)  # the output's part, at the tokenizer's scale
+        finished[tokens] = list(shapes)
     assert windows[2] > windows[0]  # the 2 tokens past the right edge were grown too
+    assert finished[2] == finished[0] and finished[0]  # the finishing stages see the canvas without them
+    monkeypatch.undo()
     assert not np.array_equal(outputs[0], outputs[2])
     # A circular axis has no right edge: the panorama's canvas and draws are the same either way.
     def panorama(config):

@@ -64,8 +64,9 @@ class SamplingConfig:
     # MaskGIT's passes under bf16 autocast (the draws in fp32); None = where the device computes
     # bf16 natively. A different choice draws different tokens from the same seed.
     bf16: bool | None = None
-    # Tokens grown past the output's right edge and cut off (not on a circular axis): the last
-    # windows at the token canvas's right edge grow too much contrast there (0 = off).
+    # Token columns grown past the canvas's right edge and cut off after decoding (not on a
+    # circular axis), so that the last window of each row and the decoder see sky beyond the
+    # edge; the finishing stages see the canvas without them (0 = off).
     right_margin_tokens: int = 0
 
     def __post_init__(self):

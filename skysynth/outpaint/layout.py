@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -44,15 +43,6 @@ class Layout:
         left, top, right, bottom = self.input_box_work
         p = self.token_pixels
         return left // p, top // p, right // p, bottom // p
-
-
-def with_right_margin(layout: Layout, tokens: int) -> Layout:
-    """`layout` with its work canvas `tokens` tokens wider on the right: grown, then cut off with
-    the rest of the margin (the output box and the input's place do not move)."""
-    if tokens <= 0:
-        return layout
-    width, height = layout.work_size
-    return dataclasses.replace(layout, work_size=(width + tokens * layout.token_pixels, height))
 
 
 def plan(

@@ -14,6 +14,7 @@ from functools import partial
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from PIL import Image
 
 from skysynth.common.hardware import use_bf16
@@ -31,7 +32,7 @@ from skysynth.outpaint.config import OutpaintConfig
 from skysynth.outpaint.finish import Phases, build_phases, run_stages, without_input_matching
 from skysynth.outpaint.growth import grow_tokens, growth_plan, initial_tokens, token_preview
 from skysynth.outpaint.guards import flat_input, guarded_sampler, input_detail, redraw_flat_outputs
-from skysynth.outpaint.layout import Layout, plan, plan_wrapped, with_right_margin
+from skysynth.outpaint.layout import Layout, plan, plan_wrapped
 from skysynth.outpaint.tiling import decode_windows, resize_wrapped, upscale_canvas
 from skysynth.outpaint.timing import StageClock, StageProgress
 from skysynth.schedulers.guidance import GuidedNet, TokenClassifierGuidance, TokenPriorGuidance
@@ -212,8 +213,6 @@ class Outpainter:
         if samples < 1:
             raise ValueError(f"samples must be at least 1, got {samples}")
         pixels = to_tensor(image).to(self.device)
-        if not wrap[1]:
-            layout = with_right_margin(layout, config.sampling.right_margin_tokens)
         canvas = Canvas.place(pixels, layout, wrap)
         detail = input_detail(canvas)
         call = _Call(
@@ -243,6 +242,7 @@ class Outpainter:
         tokens, grow_wrap, overlap = self._grow(call, samples)
         decoded = self._decode_canvas(call, tokens, grow_wrap)
         p = self.tokenizer.config.downsample_factor
+        decoded = decoded[..., : canvas.layout.canvas_tokens[0] * p] if not canvas.wrap[1] else decoded  # margin off
         image = resize_wrapped(close_circle(decoded, overlap, p).clamp(0, 1), canvas.size, canvas.wrap)
         call.clock.lap("decode")
         image = run_stages(stages.after_decode, image, canvas, generator)
@@ -256,9 +256,13 @@ class Outpainter:
 
     def _grow(self, call: _Call, samples: int):
         """Tokenize the input and grow the token canvas window by window; returns the (B, h, w)
-        tokens, the axes grown round the circle and the closing overlap (closing.py)."""
+        tokens (w includes `sampling.right_margin_tokens` columns past the canvas's right edge on a
+        non-circular canvas), the axes grown round the circle and the closing overlap (closing.py)."""
         s, canvas = call.config.sampling, call.canvas
         tokens, known = initial_tokens(self.tokenizer.encode, canvas, self.scale_factor, samples)
+        margin = 0 if canvas.wrap[1] else s.right_margin_tokens
+        if margin:
+            tokens, known = F.pad(tokens, (0, margin)), F.pad(known, (0, margin), value=False)
         call.clock.lap("tokenize")
         window = self.maskgit.config.tokens_per_side
         kl, kt, _, _ = canvas.layout.known_tokens_box
@@ -295,7 +299,10 @@ class Outpainter:
             if s.spot_kinds:
                 decode_canvas = lambda t: self._decode_canvas(call, t, grow_wrap).clamp(0, 1)  # noqa: E731
                 repair = SpotRepair(decode_canvas, s.spot_kinds, s.spot_isolation)
-                tokens = repair_spots(net, tokens, ~known, repair, window, call.generator, s.sampling_temperature)
+                generated = ~known
+                if margin:
+                    generated[:, -margin:] = False  # a spot there is cut off with the margin
+                tokens = repair_spots(net, tokens, generated, repair, window, call.generator, s.sampling_temperature)
         call.clock.lap("grow tokens")
         return tokens, grow_wrap, overlap
 
