@@ -164,6 +164,21 @@ def test_right_margin_grows_past_the_edge_and_cuts_it_off(tiny_outpainter, monke
         tiny_config(overrides=["sampling.right_margin_tokens=-1"])
 
 
+def test_grid_margin_ends_the_widened_axis_on_the_window_grid():
+    from skysynth.outpaint.growth import grid_margin, window_starts
+
+    assert grid_margin(28, 16, 7, 0) == 0  # off
+    cases = [(28, 0, 1), (28, 7, 1), (28, 7, 4), (128, 56, 1), (32, 0, 1), (10, 0, 1), (31, 3, 2)]
+    for length, anchor, minimum in cases:
+        margin = grid_margin(length, 16, anchor, minimum)
+        assert minimum <= margin < minimum + 8
+        starts = window_starts(length + margin, 16, anchor)
+        # every window a whole grid step from the one before (no thin last window)
+        assert all(b - a == 8 for a, b in zip(starts[1:], starts[2:]))
+        assert starts[-1] + 16 == max(length + margin, 16)
+    assert grid_margin(28, 16, 0, 1) == 4 and grid_margin(28, 16, 7, 1) == 3
+
+
 def test_samples_gives_variants(tiny_outpainter):
     result = tiny_outpainter(sky_image(48, 48), size=(96, 48), samples=3)
     images = result.images

@@ -66,7 +66,8 @@ class SamplingConfig:
     bf16: bool | None = None
     # Token columns grown past the canvas's right edge and cut off after decoding (not on a
     # circular axis), so that the last window of each row and the decoder see sky beyond the
-    # edge; the finishing stages see the canvas without them (0 = off).
+    # edge; at least this many, rounded up so that the last window is a whole grid step; the
+    # finishing stages see the canvas without them (0 = off).
     right_margin_tokens: int = 0
 
     def __post_init__(self):

@@ -20,6 +20,16 @@ def window_starts(length: int, window: int, anchor: int) -> list[int]:
     return sorted({min(max(s, 0), length - window) for s in starts})
 
 
+def grid_margin(length: int, window: int, anchor: int, minimum: int) -> int:
+    """Lines to add past the end of an axis of `length`, at least `minimum` (0 = none), so that the
+    widened axis ends where a window of the half-window grid through `anchor` ends: its last
+    window is a whole grid step, not a thin one."""
+    if minimum <= 0:
+        return 0
+    stride = max(1, window // 2)
+    return minimum + (anchor % stride + window - length - minimum) % stride
+
+
 def wrapped_starts(length: int, window: int, anchor: int) -> list[int]:
     """Window starts on a circular axis: the half-window grid through `anchor`, all the way round."""
     if length <= window:

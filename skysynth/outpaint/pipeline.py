@@ -30,7 +30,7 @@ from skysynth.outpaint.closing import close_circle, closing_overlap, open_circle
 from skysynth.outpaint.cloud_type import is_named, resolve_cloud_type
 from skysynth.outpaint.config import OutpaintConfig
 from skysynth.outpaint.finish import Phases, build_phases, run_stages, without_input_matching
-from skysynth.outpaint.growth import grow_tokens, growth_plan, initial_tokens, token_preview
+from skysynth.outpaint.growth import grid_margin, grow_tokens, growth_plan, initial_tokens, token_preview
 from skysynth.outpaint.guards import flat_input, guarded_sampler, input_detail, redraw_flat_outputs
 from skysynth.outpaint.layout import Layout, plan, plan_wrapped
 from skysynth.outpaint.tiling import decode_windows, resize_wrapped, upscale_canvas
@@ -256,16 +256,17 @@ class Outpainter:
 
     def _grow(self, call: _Call, samples: int):
         """Tokenize the input and grow the token canvas window by window; returns the (B, h, w)
-        tokens (w includes `sampling.right_margin_tokens` columns past the canvas's right edge on a
-        non-circular canvas), the axes grown round the circle and the closing overlap (closing.py)."""
+        tokens (on a non-circular canvas, w includes the margin columns grown past its right edge:
+        `sampling.right_margin_tokens` at least, growth.grid_margin), the axes grown round the
+        circle and the closing overlap (closing.py)."""
         s, canvas = call.config.sampling, call.canvas
         tokens, known = initial_tokens(self.tokenizer.encode, canvas, self.scale_factor, samples)
-        margin = 0 if canvas.wrap[1] else s.right_margin_tokens
+        window = self.maskgit.config.tokens_per_side
+        kl, kt, _, _ = canvas.layout.known_tokens_box
+        margin = 0 if canvas.wrap[1] else grid_margin(known.shape[1], window, kl, s.right_margin_tokens)
         if margin:
             tokens, known = F.pad(tokens, (0, margin)), F.pad(known, (0, margin), value=False)
         call.clock.lap("tokenize")
-        window = self.maskgit.config.tokens_per_side
-        kl, kt, _, _ = canvas.layout.known_tokens_box
         # Circular axes with room for it are cut open and closed by a cross-fade after decoding.
         overlap = closing_overlap(known, call.config.decode.closing_overlap_tokens, canvas.wrap)
         tokens, known = open_circle(tokens, known, overlap)
