@@ -239,10 +239,10 @@ class Outpainter:
     def _draw(self, call: _Call, samples: int) -> torch.Tensor:
         """`samples` draws of the whole canvas, (samples, 3, H, W), the input pasted in."""
         canvas, stages, generator = call.canvas, call.phases, call.generator
-        tokens, grow_wrap, overlap = self._grow(call, samples)
+        tokens, grow_wrap, overlap, margin = self._grow(call, samples)
         decoded = self._decode_canvas(call, tokens, grow_wrap)
         p = self.tokenizer.config.downsample_factor
-        decoded = decoded[..., : canvas.layout.canvas_tokens[0] * p] if not canvas.wrap[1] else decoded  # margin off
+        decoded = decoded[..., : decoded.shape[-1] - margin * p]  # the right margin decoded, then cut off
         image = resize_wrapped(close_circle(decoded, overlap, p).clamp(0, 1), canvas.size, canvas.wrap)
         call.clock.lap("decode")
         image = run_stages(stages.after_decode, image, canvas, generator)
@@ -256,9 +256,9 @@ class Outpainter:
 
     def _grow(self, call: _Call, samples: int):
         """Tokenize the input and grow the token canvas window by window; returns the (B, h, w)
-        tokens (on a non-circular canvas, w includes the margin columns grown past its right edge:
-        `sampling.right_margin_tokens` at least, growth.grid_margin), the axes grown round the
-        circle and the closing overlap (closing.py)."""
+        tokens (w includes the right margin), the axes grown round the circle, the closing overlap
+        (closing.py) and the right margin: the token columns grown past a non-circular canvas's
+        right edge (`sampling.right_margin_tokens` at least, growth.grid_margin)."""
         s, canvas = call.config.sampling, call.canvas
         tokens, known = initial_tokens(self.tokenizer.encode, canvas, self.scale_factor, samples)
         window = self.maskgit.config.tokens_per_side
@@ -305,7 +305,7 @@ class Outpainter:
                     generated[:, -margin:] = False  # a spot there is cut off with the margin
                 tokens = repair_spots(net, tokens, generated, repair, window, call.generator, s.sampling_temperature)
         call.clock.lap("grow tokens")
-        return tokens, grow_wrap, overlap
+        return tokens, grow_wrap, overlap, margin
 
     def _decode_canvas(self, call: _Call, tokens: torch.Tensor, wrap: tuple[bool, bool]) -> torch.Tensor:
         """(B, h, w) tokens -> (B, 3, h p, w p) decoded in overlapping windows, unclamped; the last
